@@ -1,0 +1,84 @@
+"""forensics: postmortems of Go services in one DuckDB file.
+
+>>> import forensics as fx, tempfile, os
+>>> db = fx.open(os.path.join(tempfile.mkdtemp(), "incident.duckdb"))
+>>> db.sql("SELECT count(*) FROM panics").fetchall()
+[(0,)]
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO, Callable
+
+import pandas as pd
+
+from .analysis.signatures import panic_signatures as _panic_signatures
+from .errors import ForensicsError, LimitExceeded, ParseError, SourceError, StoreError
+from .ingest import IngestSummary, ingest as _ingest
+from .sources import Limits
+from .store import SourceResult, Store
+
+__all__ = [
+    "open", "Incident", "IngestSummary", "Limits", "ForensicsError", "LimitExceeded",
+    "ParseError", "SourceError", "StoreError",
+]
+__version__ = "0.1.0"
+
+
+class Incident:
+    """An incident database: ingest evidence, query it, analyse it."""
+
+    def __init__(self, path: str | Path = ":memory:", read_only: bool = False):
+        self.store = Store(str(path), read_only=read_only)
+        self.path = str(path)
+
+    def ingest(
+        self,
+        paths: str | Path | list[str | Path],
+        service: str | None = None,
+        version: str | None = None,
+        ts: datetime | str | None = None,
+        jobs: int = 1,
+        progress: Callable[[SourceResult], None] | None = None,
+        limits: Limits | None = None,
+        stdin: BinaryIO | None = None,
+    ) -> IngestSummary:
+        """Ingest files, directories, globs, archives or "-" (stdin).
+
+        `ts` (datetime or ISO string, UTC) dates every dump found; without it
+        dumps take the time of the log line before them, else the file mtime.
+        """
+        if isinstance(paths, (str, Path)):
+            paths = [paths]
+        if isinstance(ts, str):
+            ts = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+        if ts is not None and ts.tzinfo is not None:
+            ts = datetime.utcfromtimestamp(ts.timestamp())
+        return _ingest(self.store, [str(p) for p in paths], service=service, version=version, ts=ts,
+                       jobs=jobs, progress=progress, limits=limits, stdin=stdin)
+
+    def sql(self, query: str, params: list | None = None):
+        """Run SQL against the incident tables; the result has ``.df()``."""
+        return self.store.query(query, params)
+
+    def panic_signatures(self) -> pd.DataFrame:
+        """Distinct crashes with counts, first/last seen and versions."""
+        return _panic_signatures(self.store)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> "Incident":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<forensics.Incident {self.path}>"
+
+
+def open(path: str | Path = ":memory:", read_only: bool = False) -> Incident:  # noqa: A001 - fx.open is the API
+    """Open (creating if missing) the incident database at `path`."""
+    return Incident(path, read_only=read_only)

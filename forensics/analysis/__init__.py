@@ -1,0 +1,1 @@
+"""Analyses over the incident database; each returns a pandas DataFrame."""

@@ -1,0 +1,161 @@
+"""The forensics command line: a thin layer over the Python API.
+
+    forensics ingest PATH... --db incident.duckdb [--service S] [--version V] [--jobs N]
+    forensics panics --db incident.duckdb
+    forensics sql --db incident.duckdb "SELECT ..."
+
+Exit status: 0 when every file parsed (or held nothing to parse), 1 when some
+were partial or failed, 2 on usage errors.
+"""
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+from rich.table import Table
+
+import forensics as fx
+
+from .text import printable
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+
+
+def _safe(value) -> str:
+    """Untrusted text (paths, panic messages) for the terminal: no control characters, no markup."""
+    return escape(printable("" if value is None else str(value)))
+
+
+def _open(db: str, read_only: bool = False) -> fx.Incident:
+    try:
+        return fx.open(db, read_only=read_only)
+    except fx.ForensicsError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(fx.__version__, prog_name="forensics")
+def main() -> None:
+    """Postmortems of Go services: turn crash dumps, goroutine dumps and logs
+    into one DuckDB file and query it."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--db", required=True, type=click.Path(dir_okay=False), help="Incident database (created if missing).")
+@click.option("--service", help="Service the evidence comes from.")
+@click.option("--version", "version", help="Version of the service that produced it.")
+@click.option("--ts", help="Time of the evidence (ISO 8601, UTC if no zone); default: from log lines, else file mtime.")
+@click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 64), help="Parser processes.")
+@click.option("--quiet", "-q", is_flag=True, help="Only the summary line and problems.")
+def ingest(paths, db, service, version, ts, jobs, quiet) -> None:
+    """Ingest files, directories, globs, .gz/.tar(.gz)/.zip bundles or - (stdin).
+
+    Formats are detected from content. Content already in the database is
+    skipped. Every file is recorded with its status; problems are listed with
+    the line and what was expected.
+    """
+    when = None
+    if ts:
+        try:
+            when = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise click.BadParameter(f"not an ISO 8601 time: {ts!r}", param_hint="--ts") from exc
+    err = Console(stderr=True, highlight=False)
+    incident = _open(db)
+    show_bar = err.is_terminal and not quiet
+    with Progress(
+        TextColumn("[bold]ingest"), BarColumn(), TextColumn("{task.description} files"),
+        DownloadColumn(), TransferSpeedColumn(), console=err, disable=not show_bar, transient=True,
+    ) as bar:
+        task = bar.add_task("ingest", total=None)
+
+        files_done = bytes_done = 0
+
+        def on_result(result) -> None:
+            nonlocal files_done, bytes_done
+            files_done += 1
+            bytes_done += result.bytes
+            bar.update(task, completed=bytes_done, description=str(files_done))
+
+        try:
+            summary = incident.ingest(list(paths), service=service, version=version, ts=when, jobs=jobs,
+                                      progress=on_result)
+        except fx.ForensicsError as exc:
+            raise click.ClickException(str(exc)) from exc
+        finally:
+            incident.close()
+    out = Console(highlight=False, soft_wrap=True)
+    out.print(_safe(summary))
+    for r in summary.results:
+        if r.status in ("partial", "failed") or (r.status == "skipped" and not quiet):
+            out.print(f"  {r.status}: {_safe(r.path)}: {_safe(r.error)}")
+    sys.exit(EXIT_PROBLEMS if summary.problems else EXIT_OK)
+
+
+@main.command()
+@click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False), help="Incident database.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--limit", "-n", default=50, show_default=True, help="Rows to show (table format).")
+def panics(db, fmt, limit) -> None:
+    """Distinct crashes: signature, kind, message, top function, count, first/last seen, versions."""
+    incident = _open(db, read_only=True)
+    try:
+        df = incident.panic_signatures()
+    finally:
+        incident.close()
+    _print_frame(df, fmt, limit, columns=["signature", "kind", "count", "top_function", "message",
+                                            "first_seen", "last_seen", "versions"])
+
+
+@main.command()
+@click.argument("query")
+@click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False), help="Incident database.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--limit", "-n", default=100, show_default=True, help="Rows to show (table format).")
+def sql(query, db, fmt, limit) -> None:
+    """Run a read-only SQL query against the incident tables."""
+    incident = _open(db, read_only=True)
+    try:
+        df = incident.sql(query).df()
+    except fx.ForensicsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        incident.close()
+    _print_frame(df, fmt, limit)
+
+
+def _print_frame(df, fmt: str, limit: int, columns: list[str] | None = None) -> None:
+    if fmt == "csv":
+        click.echo(df.to_csv(index=False), nl=False)
+        return
+    if fmt == "json":
+        click.echo(df.to_json(orient="records", date_format="iso", indent=1))
+        return
+    cols = [c for c in (columns or list(df.columns)) if c in df.columns]
+    table = Table(show_lines=False)
+    for c in cols:
+        table.add_column(c, overflow="fold")
+    for row in df[cols].head(limit).itertuples(index=False):
+        table.add_row(*(_cell(v) for v in row))
+    console = Console(highlight=False)
+    console.print(table)
+    if len(df) > limit:
+        console.print(f"({len(df) - limit} more rows; --limit to see them)")
+
+
+def _cell(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return _safe(", ".join(map(str, value)))
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    text = str(value)
+    return _safe(text if len(text) <= 120 else text[:119] + "…")
+
+
+if __name__ == "__main__":
+    main()

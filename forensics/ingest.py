@@ -1,0 +1,230 @@
+"""The ingest pipeline: sources -> sniff -> parser -> store.
+
+Each source is hashed first; content already in the database is skipped.
+Its format is detected from content, its parser streams Arrow batches and
+the store writes them in one transaction. With ``jobs > 1`` parsing runs in
+worker processes that write Arrow IPC files, and this process (DuckDB's
+single writer) loads them in input order.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterator
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+from .errors import ForensicsError
+from .parsers import ParseOptions, crashdump
+from .sources import SNIFF_BYTES, Limits, Source, open_sources
+from .store import SourceResult, Store
+
+# format name -> parser(stream, ParseOptions) yielding (table, RecordBatch)
+PARSERS: dict[str, Callable] = {"go_crash": crashdump.parse}
+
+
+def sniff(head: bytes) -> tuple[str | None, str | None]:
+    """(format, reason when None) from the first bytes of decompressed content.
+
+    >>> sniff(b"panic: boom\\n")
+    ('go_crash', None)
+    >>> sniff(b"\\x7fELF\\x02\\x01\\x00")[0] is None
+    True
+    """
+    if not head:
+        return "empty", "empty file"
+    if b"\x00" in head[:8192]:
+        return None, f"binary content (starts {head[:16]!r}); not a format forensics reads"
+    # All text goes to the Go crash scanner: dumps hide anywhere in logs.
+    return "go_crash", None
+
+
+@dataclass
+class IngestSummary:
+    """What one ingest call did; ``str()`` is the one-line summary."""
+
+    results: list[SourceResult] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(r.status == status for r in self.results)
+
+    def rows(self, table: str) -> int:
+        return sum(r.rows.get(table, 0) for r in self.results)
+
+    @property
+    def problems(self) -> list[SourceResult]:
+        return [r for r in self.results if r.status in ("partial", "failed")]
+
+    def df(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            [{"path": r.path, "status": r.status, "kind": r.kind, "error": r.error, "bytes": r.bytes,
+              **{f"{t}_rows": n for t, n in r.rows.items()}} for r in self.results]
+        )
+
+    def __str__(self) -> str:
+        size = sum(r.bytes for r in self.results)
+        return (
+            f"{len(self.results)} files ({size / 1e6:.1f} MB): {self.count('ok')} ok, "
+            f"{self.count('partial')} partial, {self.count('failed')} failed, {self.count('skipped')} skipped, "
+            f"{self.count('duplicate')} already ingested; {self.rows('dumps')} dumps, "
+            f"{self.rows('panics')} panics, {self.rows('goroutines')} goroutines, "
+            f"{self.rows('ingest_errors')} parse errors"
+        )
+
+    __repr__ = __str__
+
+
+def _detect(source: Source) -> tuple[str | None, str | None]:
+    try:
+        with source.open() as f:
+            head = f.read(SNIFF_BYTES)
+    except (OSError, ForensicsError) as exc:
+        return None, str(exc)
+    return sniff(head)
+
+
+def _parse_source(source: Source, fmt: str, options: ParseOptions) -> Iterator[tuple[str, pa.RecordBatch]]:
+    with source.open() as stream:
+        yield from PARSERS[fmt](stream, options)
+
+
+def _parse_to_ipc(source: Source, fmt: str, options: ParseOptions, outdir: str) -> list[tuple[str, str]]:
+    """Worker: parse a source into one Arrow IPC file per table, in yield order.
+
+    Errors are written as ingest_errors batches so the parent records them.
+    """
+    from .store import _guarded
+
+    errors: list = []
+    files: list[tuple[str, str]] = []
+    writers: dict[str, ipc.RecordBatchFileWriter] = {}
+    order: list[str] = []
+    try:
+        for table, batch in _guarded(_parse_source(source, fmt, options), errors):
+            if table not in writers:
+                path = os.path.join(outdir, f"{table}.arrow")
+                writers[table] = ipc.new_file(path, batch.schema)
+                files.append((table, path))
+            writers[table].write_batch(batch)
+            order.append(table)
+    finally:
+        for w in writers.values():
+            w.close()
+    if errors:
+        from .schema import TABLES
+
+        schema = TABLES["ingest_errors"].arrow_schema
+        path = os.path.join(outdir, "exception.arrow")
+        with ipc.new_file(path, schema) as w:
+            w.write_batch(pa.RecordBatch.from_pylist([dict(zip(schema.names, e)) for e in errors], schema=schema))
+        files.append(("ingest_errors", path))
+    return files
+
+
+def _read_ipc(files: list[tuple[str, str]]) -> Iterator[tuple[str, pa.RecordBatch]]:
+    for table, path in files:
+        with pa.memory_map(path) as source:
+            reader = ipc.open_file(source)
+            for i in range(reader.num_record_batches):
+                yield table, reader.get_batch(i)
+
+
+def ingest(
+    store: Store,
+    paths: list[str],
+    service: str | None = None,
+    version: str | None = None,
+    ts: datetime | None = None,
+    jobs: int = 1,
+    progress: Callable[[SourceResult], None] | None = None,
+    limits: Limits | None = None,
+    stdin: BinaryIO | None = None,
+) -> IngestSummary:
+    """Ingest files, directories, globs, archives or '-' (stdin) into `store`."""
+    summary = IngestSummary()
+    seen: set[str] = set()
+
+    def done(result: SourceResult) -> None:
+        summary.results.append(result)
+        if progress:
+            progress(result)
+
+    def prepare(source: Source):
+        """A finished result (failed, duplicate) or (source, sha, fmt) to parse."""
+        if source.error:
+            return store.write_source(source.name, None, source.size, None, [], service, version, source.mtime,
+                                      failure=source.error)
+        try:
+            sha = source.sha256()
+        except OSError as exc:
+            return store.write_source(source.name, None, source.size, None, [], service, version, source.mtime,
+                                      failure=f"cannot read: {exc}")
+        if sha in seen or store.has_content(sha):
+            return SourceResult(source.name, "duplicate", bytes=source.size)
+        seen.add(sha)
+        fmt, reason = _detect(source)
+        if fmt is None or fmt == "empty":
+            return store.write_source(source.name, sha, source.size, fmt, [], service, version, source.mtime,
+                                      failure=reason, status="skipped" if fmt == "empty" else "failed")
+        return source, sha, fmt
+
+    def options(source: Source) -> ParseOptions:
+        return ParseOptions(service=service, version=version, ts=ts, mtime=source.mtime)
+
+    def write(source: Source, sha: str, fmt: str, batches) -> SourceResult:
+        return store.write_source(source.name, sha, source.size, fmt, batches, service, version, source.mtime)
+
+    with open_sources(paths, limits=limits, stdin=stdin) as sources:
+        if jobs <= 1:
+            for source in sources:
+                item = prepare(source)
+                if isinstance(item, SourceResult):
+                    done(item)
+                else:
+                    src, sha, fmt = item
+                    done(write(src, sha, fmt, _parse_source(src, fmt, options(src))))
+            return summary
+
+        tmp = Path(tempfile.mkdtemp(prefix="forensics-ipc-"))
+        try:
+            with ProcessPoolExecutor(max_workers=jobs) as pool:
+                pending: list = []  # in input order: SourceResult or (future, source, sha, fmt, dir)
+
+                def drain(limit: int) -> None:
+                    while len(pending) > limit:
+                        head = pending.pop(0)
+                        if isinstance(head, SourceResult):
+                            done(head)
+                            continue
+                        fut, src, sha, fmt, outdir = head
+                        try:
+                            files = fut.result()
+                        except Exception as exc:  # noqa: BLE001 - a dead worker fails one source only
+                            done(store.write_source(src.name, sha, src.size, fmt, [], service, version, src.mtime,
+                                                    failure=f"parser process failed: {exc}"))
+                        else:
+                            done(write(src, sha, fmt, _read_ipc(files)))
+                        shutil.rmtree(outdir, ignore_errors=True)
+
+                for n, source in enumerate(sources):
+                    item = prepare(source)
+                    if isinstance(item, SourceResult):
+                        pending.append(item)
+                    else:
+                        src, sha, fmt = item
+                        outdir = tmp / f"s{n:06d}"
+                        outdir.mkdir()
+                        fut = pool.submit(_parse_to_ipc, src, fmt, options(src), str(outdir))
+                        pending.append((fut, src, sha, fmt, outdir))
+                    drain(2 * jobs)
+                drain(0)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return summary

@@ -1,0 +1,78 @@
+"""Parsers: pure functions from a byte stream to Arrow record batches.
+
+A parser never sees the database. It yields ``(table, pyarrow.RecordBatch)``
+pairs whose schemas are declared in :mod:`forensics.schema`; ids it emits
+(``dump_id``) are local to the source and the store rebases them. Problems
+with the input are not raised: they are yielded as ``ingest_errors`` rows
+(line, message, excerpt) and parsing goes on with the next block.
+"""
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass
+from datetime import datetime
+from typing import BinaryIO, Iterator
+
+MAX_LINE = 1 << 20  # longer lines are cut here; the rest of the line is skipped
+CHUNK = 1 << 22
+EXCERPT = 200
+
+
+@dataclass(frozen=True)
+class ParseOptions:
+    """What the caller knows about a source that its content may not say."""
+
+    service: str | None = None
+    version: str | None = None
+    ts: datetime | None = None  # overrides times found in the text
+    mtime: datetime | None = None  # the source's modification time: the last resort for ts
+
+
+def excerpt(line: str) -> str:
+    return line if len(line) <= EXCERPT else line[:EXCERPT] + "…"
+
+
+def text_lines(stream: BinaryIO, on_long_line) -> Iterator[str]:
+    """Decode a byte stream to lines without their line ends.
+
+    Invalid UTF-8 becomes U+FFFD; CRLF and LF both end lines (a lone CR does
+    not). A line longer than MAX_LINE characters is cut to MAX_LINE and
+    ``on_long_line(lineno, length)`` is called; memory stays bounded by
+    CHUNK + MAX_LINE whatever the input.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    carry = ""  # start of an unfinished line
+    carry_len = 0  # its true length, which may exceed len(carry)
+    lineno = 0
+    while True:
+        raw = stream.read(CHUNK)
+        text = decoder.decode(raw, final=not raw)
+        if text:
+            parts = text.split("\n")
+            last = parts.pop()
+            if parts:
+                first = parts[0]
+                if carry_len:
+                    full_len = carry_len + len(first)
+                    first = (carry + first)[:MAX_LINE]
+                    if full_len > MAX_LINE:
+                        on_long_line(lineno + 1, full_len)
+                    parts[0] = first
+                    carry, carry_len = "", 0
+                for line in parts:
+                    lineno += 1
+                    if len(line) > MAX_LINE:
+                        on_long_line(lineno, len(line))
+                        line = line[:MAX_LINE]
+                    yield line[:-1] if line.endswith("\r") else line
+            if carry_len < MAX_LINE + 1:
+                carry += last[: MAX_LINE + 1 - len(carry)]
+            carry_len += len(last)
+        if not raw:
+            break
+    if carry_len:
+        lineno += 1
+        if carry_len > MAX_LINE:
+            on_long_line(lineno, carry_len)
+        line = carry[:MAX_LINE]
+        yield line[:-1] if line.endswith("\r") else line

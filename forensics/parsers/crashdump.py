@@ -1,0 +1,721 @@
+"""Go crash output and goroutine dumps -> dumps, panics, goroutines, frames.
+
+Reads what the Go runtime prints on a crash (``panic:``, ``fatal error:``,
+fatal signals, GOTRACEBACK=all/system/crash), on SIGQUIT, from
+``runtime.Stack(buf, true)``, ``/debug/pprof/goroutine?debug=2`` and the race
+detector, wherever it sits in a log: lines around and between dumps are text.
+
+State machine, one line at a time (``_Parser.state`` names the handler)::
+
+    TEXT --panic:/fatal error:--> MESSAGE --blank--> BETWEEN
+    TEXT --SIGxxx: ...----------> SIGNAL ---blank--> BETWEEN
+    TEXT --goroutine N [...]:---> STACK (a goroutine dump)
+    TEXT --WARNING: DATA RACE---> RACE --==================--> TEXT
+    BETWEEN --goroutine N [...]:/runtime stack:--> STACK --blank--> BETWEEN
+    BETWEEN/STACK --any other line--> end of dump; the line is read again as TEXT
+
+A frame's function line with no file line after it, a truncated message or
+race report, and over-long lines are reported as ``ingest_errors`` rows; the
+goroutines and dumps around them are kept.
+
+>>> import io
+>>> text = b"panic: boom\\n\\ngoroutine 1 [running]:\\nmain.main()\\n\\t/app/main.go:5 +0x1d\\n"
+>>> tables = {}
+>>> for name, batch in parse(io.BytesIO(text)):
+...     tables.setdefault(name, []).extend(batch.to_pylist())
+>>> tables["panics"][0]["message"], tables["panics"][0]["top_function"]
+('boom', 'main.main')
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import deque
+from datetime import datetime, timedelta
+from typing import BinaryIO, Iterator
+
+import pyarrow as pa
+
+from ..schema import TABLES
+from . import ParseOptions, excerpt, text_lines
+from .golang import describe
+
+# --- What the runtime prints (Go 1.17 to 1.27) ---------------------------
+
+# runtime/panic.go printpanics: "panic: " value [" [recovered]"]; chained
+# panics follow on tab-indented lines. Go 1.23+ prints a re-panic of the same
+# value once, as " [recovered, repanicked]".
+PANIC_PREFIX = "panic: "
+CHAINED_PANIC_PREFIX = "\tpanic: "
+PANIC_SUFFIX_RE = re.compile(r" \[recovered(, repanicked)?\]\Z")
+# runtime/panic.go fatalthrow / fatalpanic: "fatal error: " message.
+FATAL_PREFIX = "fatal error: "
+# runtime/panic.go (printpanics' caller): "[signal " signame " code=" ... "]".
+SIGNAL_LINE_RE = re.compile(r"\[signal (.+?) code=(\S+) addr=(\S+) pc=(\S+)\]\Z")
+# runtime/signal_unix.go sighandler: "SIGQUIT: quit", then "PC=0x.. m=N sigcode=N".
+SIGNAL_HEAD_RE = re.compile(r"(SIG[A-Z0-9]+|signal \d+): (.*)\Z")
+SIGNAL_PC_RE = re.compile(r"PC=(0x[0-9a-f]+) m=(\S+) sigcode=(\S+)(?: addr=(0x[0-9a-f]+))?\Z")
+# runtime/signal_<arch>.go dumpregs: "rax    0x0" (one register a line).
+REGISTER_RE = re.compile(r"([a-z][a-z0-9]{0,6}) +(0x[0-9a-f]+)\Z")
+# runtime/traceback.go goroutineheader: "goroutine N [status, N minutes, locked
+# to thread]:"; Go 1.22+ adds " gp=0x.. m=N mp=0x.." (or " m=nil") at
+# GOTRACEBACK=system or when the runtime is throwing.
+HEADER_RE = re.compile(r"goroutine (\d+)(?: gp=(0x[0-9a-f]+) m=(\d+|nil)(?: mp=0x[0-9a-f]+)?)? \[(.*)\]:\Z")
+WAIT_RE = re.compile(r"(\d+) minutes\Z")
+# runtime/traceback.go traceback2 / printFuncName: "pkg.Func(args)", args "..."
+# when inlined; then "\tfile:line +0xoff" with " fp=.. sp=.. pc=.." at level >= 2.
+FILE_RE = re.compile(r"\t(.+):(\d+)(?: \+0x([0-9a-f]+))?(?: fp=0x[0-9a-f]+ sp=0x[0-9a-f]+ pc=0x[0-9a-f]+)?\Z")
+# runtime/traceback.go printcreatedby1: "created by F" (Go 1.21+: " in goroutine N").
+CREATED_PREFIX = "created by "
+CREATED_RE = re.compile(r"created by (.+?)(?: in goroutine (\d+))?\Z")
+# runtime/traceback.go: "...additional frames elided..." after 100 frames;
+# Go 1.21+ prints the innermost and outermost 50 with "...N frames elided...".
+ELIDED_RE = re.compile(r"\.\.\.(?:(\d+) frames|additional frames) elided\.\.\.\Z")
+# runtime/traceback.go tracebackothers.
+STACK_UNAVAILABLE = "\tgoroutine running on other thread; stack unavailable"
+# runtime/panic.go fatalthrow on the system stack.
+RUNTIME_STACK = "runtime stack:"
+# Lines the runtime prints just before a fatal error (runtime/stack.go newstack,
+# runtime/signal_unix.go sigpanic): they belong to the dump that follows.
+PREAMBLE_PREFIXES = ("runtime: ", "unexpected fault address ")
+# Race reports (compiler-rt tsan_report.cpp, Go flavour): accesses, creation
+# and allocation stacks, frames indented by 2 and files by 6 spaces.
+RACE_BANNER = "=================="
+RACE_START = "WARNING: DATA RACE"
+RACE_ACCESS_RE = re.compile(r"(Previous )?([A-Za-z ]+?) at (0x[0-9a-f]+) by (?:goroutine (\d+)|(main) goroutine):\Z")
+RACE_CREATED_RE = re.compile(r"Goroutine (\d+) \((\w+)\) created at:\Z")
+RACE_FILE_RE = re.compile(r"      (.+):(\d+)(?: \+0x([0-9a-f]+))?\Z")
+# Timestamps at the start of a log line (Go's log package, RFC 3339, klog-less
+# ISO forms) or in a logfmt/JSON field: the time a dump is given.
+LOG_TS_RE = re.compile(
+    r"(?:^|[\s\"{,](?:time|ts|timestamp|@timestamp)[=:]\"?)"
+    r"(\d{4})[-/](\d\d)[-/](\d\d)[T ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?(Z|[+-]\d\d:?\d\d)?"
+)
+MAX_MESSAGE_LINES = 1000
+TRIGGERS = (PANIC_PREFIX, FATAL_PREFIX, "SIG", "signal ", RACE_START, "goroutine ") + PREAMBLE_PREFIXES
+FLUSH_FRAMES = 1 << 17
+
+# Frames that are the runtime's panic/throw machinery rather than the code
+# that failed; top_function skips them.
+MACHINERY_PREFIXES = ("runtime.", "internal/runtime/", "runtime/internal/", "sync.fatal", "sync.throw")
+CLOSURE_RE = re.compile(r"\.(func|gowrap)\d+")
+# Variable parts of a message, one alternation so a placeholder is never re-matched.
+NORMALIZE_RE = re.compile(
+    r"(?P<hex>0x[0-9a-fA-F]+)|(?P<str>\"(?:[^\"\\]|\\.)*\")"
+    r"|(?P<uuid>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})|(?P<num>\d+)"
+)
+_PLACEHOLDER = {"hex": "0x?", "str": '"…"', "uuid": "<uuid>", "num": "N"}
+
+
+def is_machinery(function: str) -> bool:
+    return function == "panic" or function.startswith(MACHINERY_PREFIXES)
+
+
+def normalize_message(message: str) -> str:
+    """First line of a panic message with variable parts replaced.
+
+    >>> normalize_message("runtime error: index out of range [5] with length 3")
+    'runtime error: index out of range [N] with length N'
+    >>> normalize_message("(main.Point) 0xc0000182e0")
+    '(main.Point) 0x?'
+    """
+    return NORMALIZE_RE.sub(lambda m: _PLACEHOLDER[m.lastgroup], message.split("\n", 1)[0])
+
+
+def signature(kind: str, normalized: str, functions: list[str]) -> str:
+    """Stable id of a bug: same crash site and message shape, same signature."""
+    tops = [CLOSURE_RE.sub(r".\1", f) for f in functions[:3]]
+    key = "\x1f".join([kind, normalized, *tops])
+    return hashlib.sha1(key.encode()).hexdigest()[:16]
+
+
+def _log_ts(line: str) -> datetime | None:
+    m = LOG_TS_RE.search(line)
+    if not m:
+        return None
+    y, mo, d, h, mi, s, frac, tz = m.groups()
+    try:
+        ts = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), int((frac or "0").ljust(6, "0")[:6]))
+    except ValueError:
+        return None
+    if tz and tz != "Z":
+        sign = 1 if tz[0] == "+" else -1
+        tz = tz[1:].replace(":", "")
+        ts -= sign * timedelta(hours=int(tz[:2]), minutes=int(tz[2:]))
+    return ts
+
+
+class _Rows:
+    """Column lists for one table, flushed as record batches."""
+
+    def __init__(self, table: str):
+        self.table = table
+        self.schema = TABLES[table].arrow_schema
+        self.cols: list[list] = [[] for _ in self.schema.names]
+
+    def add(self, *values) -> None:
+        for col, v in zip(self.cols, values):
+            col.append(v)
+
+    def __len__(self) -> int:
+        return len(self.cols[0])
+
+    def take(self) -> pa.RecordBatch:
+        batch = pa.RecordBatch.from_arrays(
+            [pa.array(c, type=f.type) for c, f in zip(self.cols, self.schema)], schema=self.schema
+        )
+        self.cols = [[] for _ in self.schema.names]
+        return batch
+
+
+class _Dump:
+    __slots__ = (
+        "idx kind start_line end_line ts ts_source panics signal signal_code fault_addr fault_pc "
+        "registers preamble ids failing sig_functions race_goroutines race_accesses race_section".split()
+    )
+
+    def __init__(self, idx: int, kind: str, start_line: int):
+        self.idx, self.kind, self.start_line, self.end_line = idx, kind, start_line, start_line
+        self.ts = self.ts_source = None
+        self.panics: list[list] = []  # [kind, message lines, recovered, repanicked]
+        self.signal = self.signal_code = self.fault_addr = self.fault_pc = None
+        self.registers: list[str] = []
+        self.preamble: list[str] = []
+        self.ids: set[int] = set()
+        self.failing: tuple[int, list[str]] | None = None  # goroutine id, its non-machinery functions
+        self.sig_functions: list[str] | None = None  # signature input when not the failing stack
+        self.race_goroutines: list[dict] = []
+        self.race_accesses: list[tuple] = []
+        self.race_section: dict | None = None
+
+
+class _Parser:
+    def __init__(self, options: ParseOptions):
+        self.opt = options
+        self.state = self._text
+        self.lineno = 0
+        self.dump: _Dump | None = None
+        self.ndumps = 0
+        self.recent: deque[str] = deque(maxlen=8)  # last text lines, for timestamps
+        self.preamble: list[str] = []
+        self.banner_line = 0
+        self.dumps = _Rows("dumps")
+        self.panics = _Rows("panics")
+        self.goroutines = _Rows("goroutines")
+        self.accesses = _Rows("race_accesses")
+        self.errors = _Rows("ingest_errors")
+        # Interned locations (function, file, line, inlined): frames refer to
+        # them by index and their columns are filled in by one Arrow take.
+        self.loc_index: dict[tuple, int] = {}
+        self.loc_cols: list[list] = [[] for _ in range(8)]
+        self.loc_arrow: pa.Table | None = None
+        self.stack_ids: dict[tuple, int] = {}
+        self.func_cache: dict[str, tuple] = {}
+        self.file_cache: dict[str, tuple | None] = {}
+        # Frame columns: dump, goroutine seq, goroutine id, depth, loc, args, offset.
+        self.fr: list[list] = [[] for _ in range(7)]
+        self.flush_due = False
+        self.g: list | None = None  # goroutine being read
+        self.gseq = 0
+        self.pending: tuple | None = None  # function line waiting for its file line
+        self.message_lines = 0
+        self.race_created: list[dict] = []
+
+    # --- errors ---------------------------------------------------------
+    def error(self, message: str, line: str | None, lineno: int | None = None) -> None:
+        self.errors.add(self.lineno if lineno is None else lineno, message, None if line is None else excerpt(line))
+
+    def long_line(self, lineno: int, length: int) -> None:
+        self.error(f"line is {length} characters long; kept the first {1 << 20}", None, lineno)
+
+    # --- dumps ----------------------------------------------------------
+    def start_dump(self, kind: str, start_line: int | None = None) -> _Dump:
+        if self.dump is not None:
+            self.end_dump()
+        d = self.dump = _Dump(self.ndumps, kind, start_line or self.lineno)
+        self.ndumps += 1
+        self.gseq = 0
+        d.preamble, self.preamble = self.preamble, []
+        if self.opt.ts is not None:
+            d.ts, d.ts_source = self.opt.ts, "argument"
+        else:
+            for text in reversed(self.recent):
+                ts = _log_ts(text)
+                if ts is not None:
+                    d.ts, d.ts_source = ts, "log"
+                    break
+            else:
+                if self.opt.mtime is not None:
+                    d.ts, d.ts_source = self.opt.mtime, "mtime"
+        return d
+
+    def end_dump(self) -> None:
+        self.end_goroutine()
+        d = self.dump
+        if d is None:
+            return
+        if d.kind == "race":
+            self.end_race(d)
+        self.dump = None
+        opt = self.opt
+        gid, functions = d.failing if d.failing else (None, [])
+        top = functions[0] if functions else None
+        sig_functions = functions if d.sig_functions is None else d.sig_functions
+        panics = d.panics
+        for seq, (kind, lines, recovered, repanicked) in enumerate(panics):
+            message = "\n".join(lines)
+            norm = normalize_message(message)
+            self.panics.add(
+                d.idx, seq, kind, message, norm, recovered, repanicked, gid, top,
+                signature(kind, norm, sig_functions), d.ts, opt.service, opt.version,
+            )
+        message = "\n".join(panics[0][1]) if panics else None
+        self.dumps.add(
+            d.idx, d.kind, d.ts, d.ts_source, opt.service, opt.version, len([i for i in d.ids if i > 0]),
+            message, d.start_line, d.end_line, d.signal, d.signal_code, d.fault_addr, d.fault_pc,
+            "\n".join(d.registers) or None, "\n".join(d.preamble) or None,
+        )
+        if len(self.dumps) >= 4096:
+            self.flush_due = True
+
+    # --- goroutines -----------------------------------------------------
+    def start_goroutine(self, gid: int, state, wait, locked, gp, m) -> None:
+        self.end_goroutine()
+        # [id, state, wait, locked, gp, m, header line, created_by, created_in, cfile, cline,
+        #  elided, unavailable, locs, args, offsets, depths, skip]
+        self.g = [gid, state, wait, locked, gp, m, self.lineno, None, None, None, None, 0, False, [], [], [], [], 0]
+        self.state = self._stack
+        if self.dump is not None:
+            self.dump.ids.add(gid)
+
+    def end_goroutine(self) -> None:
+        g = self.g
+        if g is None:
+            return
+        self.g = None
+        if self.pending is not None:
+            func, args, inlined = self.pending
+            self.pending = None
+            self.add_frame(g, func, None, None, args, None, inlined)
+        d = self.dump
+        locs = g[13]
+        seq = self.gseq
+        self.gseq += 1
+        stack_id = self.stack_id(locs)
+        self.goroutines.add(
+            d.idx, seq, g[0], g[1], g[2], g[3], g[7], g[8], g[9], g[10], stack_id, 1, g[11], g[12], g[4], g[5], g[6]
+        )
+        n = len(locs)
+        if n:
+            fr = self.fr
+            fr[0].extend([d.idx] * n)
+            fr[1].extend([seq] * n)
+            fr[2].extend([g[0]] * n)
+            fr[3].extend(g[16])
+            fr[4].extend(locs)
+            fr[5].extend(g[14])
+            fr[6].extend(g[15])
+            if len(fr[0]) >= FLUSH_FRAMES:
+                self.flush_due = True
+        if d.failing is None and g[0] > 0:
+            names = self.loc_cols[0]
+            d.failing = (g[0], [names[i] for i in locs if not is_machinery(names[i])][:3])
+
+    def stack_id(self, locs: list[int]) -> int:
+        key = tuple(locs)
+        sid = self.stack_ids.get(key)
+        if sid is None:
+            c = self.loc_cols
+            text = "\n".join(f"{c[0][i]}\t{c[2][i]}\t{c[3][i]}" for i in locs)
+            sid = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little", signed=True)
+            if len(self.stack_ids) > 1 << 18:
+                self.stack_ids.clear()
+            self.stack_ids[key] = sid
+        return sid
+
+    def add_frame(self, g: list, func: str, file, line, args, offset, inlined) -> None:
+        key = (func, file, line, inlined)
+        idx = self.loc_index.get(key)
+        if idx is None:
+            idx = len(self.loc_index)
+            self.loc_index[key] = idx
+            loc = describe(func, file)
+            for col, v in zip(self.loc_cols, (func, loc.package, file, line, loc.module, loc.module_version, loc.is_stdlib, inlined)):
+                col.append(v)
+        g[16].append(len(g[13]) + g[17])
+        g[13].append(idx)
+        g[14].append(args)
+        g[15].append(offset)
+
+    def parse_func(self, line: str) -> tuple | None:
+        """'pkg.F(args)' -> (function, args, inlined), or None if not a frame line."""
+        hit = self.func_cache.get(line)
+        if hit is not None:
+            return hit
+        if not line or line[-1] != ")" or line[0] in " \t":
+            return None
+        p = line.rfind("(")
+        if p <= 0 or line.find(" ", 0, p) != -1:
+            return None
+        args = line[p + 1 : -1]
+        hit = (line[:p], args, args == "...")
+        if len(self.func_cache) > 1 << 17:
+            self.func_cache.clear()
+        self.func_cache[line] = hit
+        return hit
+
+    def parse_file(self, line: str) -> tuple | None:
+        try:
+            return self.file_cache[line]
+        except KeyError:
+            pass
+        m = FILE_RE.match(line)
+        hit = (m.group(1), int(m.group(2)), int(m.group(3), 16) if m.group(3) else None) if m else None
+        if len(self.file_cache) > 1 << 17:
+            self.file_cache.clear()
+        self.file_cache[line] = hit
+        return hit
+
+    # --- states ---------------------------------------------------------
+    def _text(self, line: str) -> None:
+        if not line.startswith(TRIGGERS):
+            if line == RACE_BANNER:
+                self.banner_line = self.lineno
+            self.recent.append(line)
+            self.preamble = []
+            return
+        if line.startswith(PANIC_PREFIX):
+            self.start_dump("panic").end_line = self.lineno
+            self.add_panic(line[len(PANIC_PREFIX) :])
+            self.state = self._message
+        elif line.startswith(FATAL_PREFIX):
+            self.start_dump("fatal")
+            self.dump.panics.append(["fatal", [line[len(FATAL_PREFIX) :]], False, False])
+            self.message_lines = 0
+            self.state = self._message
+        elif line.startswith(RACE_START):
+            start = self.banner_line if self.banner_line == self.lineno - 1 else self.lineno
+            d = self.start_dump("race", start)
+            d.panics.append(["race", ["DATA RACE"], False, False])
+            self.state = self._race
+        elif line.startswith(PREAMBLE_PREFIXES):
+            self.preamble.append(line)
+        elif line.startswith("goroutine "):
+            m = HEADER_RE.match(line)
+            if m is None:
+                self.recent.append(line)
+                return
+            self.start_dump("goroutines")
+            self.header(m)
+        else:
+            m = SIGNAL_HEAD_RE.match(line)
+            if m is None:
+                self.recent.append(line)
+                self.preamble = []
+                return
+            d = self.start_dump("signal")
+            d.signal = m.group(1)
+            d.panics.append(["signal", [line], False, False])
+            self.state = self._signal
+
+    def add_panic(self, text: str) -> None:
+        m = PANIC_SUFFIX_RE.search(text)
+        recovered = repanicked = False
+        if m:
+            text = text[: m.start()]
+            recovered, repanicked = True, bool(m.group(1))
+        kind = "runtime_error" if text.startswith("runtime error: ") else "panic"
+        self.dump.panics.append([kind, [text], recovered, repanicked])
+        self.message_lines = 0
+
+    def _message(self, line: str) -> None:
+        """After 'panic:'/'fatal error:': chained panics, message continuation, [signal ...]."""
+        d = self.dump
+        if not line:
+            self.state = self._between
+            return
+        d.end_line = self.lineno
+        if line.startswith(CHAINED_PANIC_PREFIX):
+            self.add_panic(line[len(CHAINED_PANIC_PREFIX) :])
+        elif line.startswith(FATAL_PREFIX):
+            d.panics.append(["fatal", [line[len(FATAL_PREFIX) :]], False, False])
+            self.message_lines = 0
+        elif line.startswith("[signal "):
+            m = SIGNAL_LINE_RE.match(line)
+            if m:
+                d.signal = m.group(1).split(":", 1)[0]
+                d.signal_code, d.fault_addr, d.fault_pc = m.group(2), m.group(3), m.group(4)
+            else:
+                self.error("malformed signal line; expected '[signal SIG...: ... code=0x.. addr=0x.. pc=0x..]'", line)
+        elif line.startswith("goroutine ") and HEADER_RE.match(line):
+            self.state = self._between
+            self._between(line)
+        else:
+            self.message_lines += 1
+            if self.message_lines > MAX_MESSAGE_LINES:
+                self.error(f"panic message longer than {MAX_MESSAGE_LINES} lines; expected a blank line before the goroutines", line)
+                self.end_dump()
+                self.state = self._text
+                return
+            # Go 1.23+ indents continuation lines by one tab; older releases do not.
+            d.panics[-1][1].append(line[1:] if line[0] == "\t" else line)
+
+    def _signal(self, line: str) -> None:
+        """After 'SIGQUIT: quit': the PC= line, then a blank line and goroutines."""
+        d = self.dump
+        m = SIGNAL_PC_RE.match(line)
+        if m:
+            d.fault_pc = d.fault_pc or m.group(1)
+            d.signal_code = d.signal_code or m.group(3)
+            d.end_line = self.lineno
+        elif line:
+            self.end_dump()
+            self.state = self._text
+            self._text(line)
+            return
+        self.state = self._between
+
+    def _between(self, line: str) -> None:
+        """Inside a dump, between goroutines."""
+        d = self.dump
+        if not line:
+            return
+        if line.startswith("goroutine "):
+            m = HEADER_RE.match(line)
+            if m:
+                d.end_line = self.lineno
+                self.header(m)
+                return
+        elif line == RUNTIME_STACK:
+            d.end_line = self.lineno
+            self.start_goroutine(-1, "runtime stack", None, False, None, None)
+            return
+        m = REGISTER_RE.match(line)
+        if m:
+            d.registers.append(f"{m.group(1)}={m.group(2)}")
+            d.end_line = self.lineno
+            return
+        if line == "-----" or SIGNAL_PC_RE.match(line) or (
+            line.startswith("SIG") and SIGNAL_HEAD_RE.match(line) and d.kind != "goroutines"
+        ):
+            # GOTRACEBACK=crash: the SIGABRT and every M's stacks, same dump.
+            d.end_line = self.lineno
+            return
+        self.end_dump()
+        self.state = self._text
+        self._text(line)
+
+    def header(self, m: re.Match) -> None:
+        gid, gp, mid, inside = m.groups()
+        parts = inside.split(", ")
+        state, wait, locked = parts[0], None, False
+        for part in parts[1:]:
+            w = WAIT_RE.match(part)
+            if w:
+                wait = int(w.group(1))
+            elif part == "locked to thread":
+                locked = True
+            else:
+                state += ", " + part
+        self.start_goroutine(int(gid), state, wait, locked, gp, mid)
+
+    def _stack(self, line: str) -> None:
+        """Inside a goroutine: frames, created by, elision markers."""
+        g = self.g
+        if line and line[0] == "\t":
+            pending = self.pending
+            if pending is not None:
+                loc = self.parse_file(line)
+                if loc is not None:
+                    self.pending = None
+                    self.add_frame(g, pending[0], loc[0], loc[1], pending[1], loc[2], pending[2])
+                    return
+            elif line == STACK_UNAVAILABLE:
+                g[12] = True
+                return
+            elif g[7] is not None and g[9] is None:
+                loc = self.parse_file(line)
+                if loc is not None:
+                    g[9], g[10] = loc[0], loc[1]
+                    return
+            self.error("expected a frame ('pkg.F(args)' then a tab-indented 'file.go:N +0x..')", line)
+            return
+        if self.pending is not None:
+            func = self.pending[0]
+            self.error(f"frame {func!r} has no file line; expected a tab-indented 'file.go:N +0x..'", line)
+        if not line:
+            self.end_goroutine()
+            self.state = self._between
+            return
+        hit = self.parse_func(line)
+        if hit is not None:
+            if self.pending is not None:
+                self.pending = None
+                self.add_frame(g, func, None, None, None, None, False)
+            self.pending = hit
+            self.dump.end_line = self.lineno
+            return
+        if line.startswith(CREATED_PREFIX):
+            m = CREATED_RE.match(line)
+            g[7] = m.group(1)
+            g[8] = int(m.group(2)) if m.group(2) else None
+            self.dump.end_line = self.lineno
+            return
+        if line.startswith("..."):
+            m = ELIDED_RE.match(line)
+            if m:
+                if m.group(1):
+                    g[11] += int(m.group(1))
+                    g[17] += int(m.group(1))
+                else:
+                    g[11] = -1
+                self.dump.end_line = self.lineno
+                return
+        # Not part of a stack: the dump ended without a blank line
+        # (runtime.Stack output followed by a log line).
+        self.end_goroutine()
+        self.end_dump()
+        self.state = self._text
+        self._text(line)
+
+    # --- race reports ---------------------------------------------------
+    def _race(self, line: str) -> None:
+        d = self.dump
+        d.end_line = self.lineno
+        if line == RACE_BANNER:
+            self.end_dump()
+            self.state = self._text
+            return
+        if not line:
+            return
+        sec = d.race_section
+        if line.startswith("      ") and sec is not None:
+            m = RACE_FILE_RE.match(line)
+            if m and sec["pending"] is not None:
+                func, args, inlined = sec["pending"]
+                sec["pending"] = None
+                sec["frames"].append((func, m.group(1), int(m.group(2)), args, int(m.group(3), 16) if m.group(3) else None, inlined))
+                return
+        elif line.startswith("  ") and sec is not None:
+            hit = self.parse_func(line[2:])
+            if hit is not None:
+                sec["pending"] = hit
+                return
+        else:
+            m = RACE_ACCESS_RE.match(line)
+            if m:
+                prev, op, addr, gid, main = m.groups()
+                d.race_section = {"gid": 1 if main else int(gid), "frames": [], "pending": None, "state": None}
+                d.race_goroutines.append(d.race_section)
+                d.race_accesses.append((len(d.race_goroutines) - 1, op.lower(), addr, bool(prev)))
+                return
+            m = RACE_CREATED_RE.match(line)
+            if m:
+                gid = int(m.group(1))
+                for rg in d.race_goroutines:
+                    if rg["gid"] == gid:
+                        rg["state"] = m.group(2)
+                d.race_section = {"created_of": gid, "frames": [], "pending": None}
+                self.race_created.append(d.race_section)
+                return
+            if line.startswith("Location is "):
+                d.race_section = None
+                return
+            if line.startswith(TRIGGERS) and not line.startswith("SIG"):
+                self.error(f"race report not closed by {RACE_BANNER!r}", line)
+                self.end_dump()
+                self.state = self._text
+                self._text(line)
+                return
+        self.error("unexpected line in race report", line)
+
+    def end_race(self, d: _Dump) -> None:
+        """Race goroutines become goroutines/frames rows; accesses race_accesses rows."""
+        created = {s["created_of"]: s for s in self.race_created}
+        self.race_created = []
+        seq_of = {}
+        for i, rg in enumerate(d.race_goroutines):
+            gid = rg["gid"]
+            state = rg["state"] or ("running" if gid in created else None)
+            self.start_goroutine(gid, state, None, False, None, None)
+            g = self.g
+            c = created.get(gid)
+            if c and c["frames"]:
+                g[7], g[9], g[10] = c["frames"][0][0], c["frames"][0][1], c["frames"][0][2]
+            for func, file, line, args, offset, inlined in rg["frames"]:
+                self.add_frame(g, func, file, line, args, offset, inlined)
+            seq_of[i] = self.gseq
+            self.end_goroutine()
+        # top_function: the current access; signature: both accesses' tops in a
+        # fixed order, since the detector may report either access first.
+        tops = []
+        for rg in d.race_goroutines:
+            funcs = [f[0] for f in rg["frames"] if not is_machinery(f[0])]
+            tops.append(funcs[0] if funcs else None)
+        if d.race_goroutines:
+            d.failing = (d.race_goroutines[0]["gid"], [t for t in tops[:1] if t])
+            d.sig_functions = sorted({t for t in tops if t})
+            ops = [a[1] for a in d.race_accesses]
+            d.panics[0][1] = ["DATA RACE: " + " / ".join(ops)] if ops else d.panics[0][1]
+        for seq, (gi, op, addr, prev) in enumerate(d.race_accesses):
+            self.accesses.add(d.idx, seq, seq_of.get(gi), d.race_goroutines[gi]["gid"], op, addr, prev)
+
+    # --- output ---------------------------------------------------------
+    def frames_batch(self) -> pa.RecordBatch:
+        """Frame columns: per-frame lists plus an Arrow take from the interned locations."""
+        c = self.loc_cols
+        have = 0 if self.loc_arrow is None else self.loc_arrow.num_rows
+        if len(c[0]) > have:
+            names = ["function", "package", "file", "line", "module", "module_version", "is_stdlib", "inlined"]
+            schema = TABLES["frames"].arrow_schema
+            new = pa.table({n: pa.array(col[have:], type=schema.field(n).type) for n, col in zip(names, c)})
+            self.loc_arrow = new if self.loc_arrow is None else pa.concat_tables([self.loc_arrow, new]).combine_chunks()
+        fr = self.fr
+        locs = self.loc_arrow.take(pa.array(fr[4], type=pa.int32()))
+        schema = TABLES["frames"].arrow_schema
+        arrays = {
+            "dump_id": pa.array(fr[0], pa.int64()),
+            "goroutine_seq": pa.array(fr[1], pa.int32()),
+            "goroutine_id": pa.array(fr[2], pa.int64()),
+            "depth": pa.array(fr[3], pa.int32()),
+            "args": pa.array(fr[5], pa.string()),
+            "pc_offset": pa.array(fr[6], pa.int64()),
+        }
+        self.fr = [[] for _ in range(7)]
+        cols = [arrays[n] if n in arrays else locs.column(n).combine_chunks() for n in schema.names]
+        return pa.RecordBatch.from_arrays(cols, schema=schema)
+
+    def drain(self, final: bool = False) -> Iterator[tuple[str, pa.RecordBatch]]:
+        self.flush_due = False
+        for rows in (self.dumps, self.panics, self.goroutines, self.accesses, self.errors):
+            if len(rows) and (final or rows is not self.errors):
+                yield rows.table, rows.take()
+        if self.fr[0]:
+            yield "frames", self.frames_batch()
+
+    def finish(self) -> None:
+        """End of input: close what is open, reporting what was cut short."""
+        if self.pending is not None:
+            self.error(f"input ended after frame {self.pending[0]!r}; expected a tab-indented 'file.go:N +0x..'", None)
+        if self.state == self._message:
+            self.error("input ended after the panic message; expected a blank line and the goroutine stacks", None)
+        elif self.state == self._race:
+            self.error(f"input ended inside a race report; expected {RACE_BANNER!r}", None)
+        self.end_dump()
+
+
+def parse(stream: BinaryIO, options: ParseOptions | None = None) -> Iterator[tuple[str, pa.RecordBatch]]:
+    """Parse Go crash output / goroutine dumps from a byte stream.
+
+    Yields ``(table, RecordBatch)`` for the tables dumps, panics, goroutines,
+    frames, race_accesses and ingest_errors (schemas in forensics.schema),
+    in batches of bounded size: memory does not grow with the input.
+    """
+    p = _Parser(options or ParseOptions())
+    for line in text_lines(stream, p.long_line):
+        p.lineno += 1
+        p.state(line)
+        if p.flush_due:
+            yield from p.drain()
+    p.finish()
+    yield from p.drain(final=True)

@@ -1,0 +1,217 @@
+"""The incident database schema, declared once.
+
+DuckDB DDL (used by :mod:`forensics.store`), the Arrow schemas parsers emit
+and ``docs/schema.md`` are all generated from :data:`TABLES`; a test checks the
+document is current (``python -m forensics.schema > docs/schema.md``).
+
+Parsers emit every column of a table except ``source_id``, which the store
+adds; ``dump_id`` values from a parser are local to its source (0, 1, ...)
+and the store rebases them onto the database.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+
+_ARROW = {
+    "BIGINT": pa.int64(),
+    "INTEGER": pa.int32(),
+    "VARCHAR": pa.string(),
+    "BOOLEAN": pa.bool_(),
+    "TIMESTAMP": pa.timestamp("us"),
+    "DOUBLE": pa.float64(),
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    doc: str
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    doc: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...] = ()
+
+    def ddl(self) -> str:
+        cols = [f"{c.name} {c.type}" for c in self.columns]
+        if self.key:
+            cols.append(f"PRIMARY KEY ({', '.join(self.key)})")
+        return f"CREATE TABLE IF NOT EXISTS {self.name} (\n  " + ",\n  ".join(cols) + "\n)"
+
+    @property
+    def arrow_schema(self) -> pa.Schema:
+        """Schema of the batches a parser emits for this table (no source_id)."""
+        return pa.schema([(c.name, _ARROW[c.type]) for c in self.columns if c.name != "source_id"])
+
+
+def _t(name: str, doc: str, cols: str, key: tuple[str, ...] = ()) -> Table:
+    """Columns as lines of `name TYPE doc`."""
+    columns = []
+    for line in cols.strip().splitlines():
+        cname, ctype, cdoc = line.strip().split(None, 2)
+        columns.append(Column(cname, ctype, cdoc))
+    return Table(name, doc, tuple(columns), key)
+
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in [
+        _t(
+            "sources",
+            "One row per ingested file or archive member. Re-ingesting content with the same sha256 is a no-op.",
+            """
+            source_id BIGINT Sequential id.
+            path VARCHAR Path as given; archive members are `bundle.tgz!path/in/bundle`, stdin is `-`.
+            sha256 VARCHAR SHA-256 of the bytes as stored (before gzip decompression).
+            size BIGINT Size in bytes as stored.
+            kind VARCHAR Detected format (`go_crash`, ...), from content, not the file name; NULL when unrecognised.
+            status VARCHAR `ok`, `partial` (some blocks failed, the good ones are kept), `failed` (unreadable, corrupt, binary, nothing parsed) or `skipped` (empty, or text holding no evidence forensics reads).
+            error VARCHAR Summary of what went wrong, NULL when ok.
+            service VARCHAR Service given at ingest.
+            version VARCHAR Version given at ingest.
+            mtime TIMESTAMP Modification time of the file or archive member (UTC).
+            ingested_at TIMESTAMP When the source was ingested (UTC).
+            """,
+            ("source_id",),
+        ),
+        _t(
+            "ingest_errors",
+            "Problems found while parsing a source, each with where and what.",
+            """
+            source_id BIGINT The source.
+            line BIGINT 1-based line number in the (decompressed) source, NULL when not line-based.
+            message VARCHAR What was expected and what was found.
+            excerpt VARCHAR The offending line, cut to 200 characters (raw: escape before rendering).
+            """,
+        ),
+        _t(
+            "dumps",
+            "One row per crash report or goroutine dump found in a source.",
+            """
+            dump_id BIGINT Id, unique in the database.
+            source_id BIGINT The source it was found in.
+            kind VARCHAR `panic`, `fatal` (fatal error:), `signal` (SIGQUIT and other signal dumps), `race` (data race report) or `goroutines` (runtime.Stack, debug=2 dump).
+            ts TIMESTAMP When it happened (UTC): the ingest `ts` argument, else the time of the last log line before the dump, else the source's mtime.
+            ts_source VARCHAR Which of `argument`, `log`, `mtime` gave ts.
+            service VARCHAR Service given at ingest.
+            version VARCHAR Version given at ingest.
+            total_goroutines BIGINT Distinct goroutine ids > 0 printed in the dump.
+            message VARCHAR The first panic value or fatal error text, the signal line, or `DATA RACE`.
+            start_line BIGINT First line of the dump in the source.
+            end_line BIGINT Last line of the dump in the source.
+            signal VARCHAR Signal name from `[signal SIG...]` or `SIGQUIT: quit`, e.g. `SIGSEGV`.
+            signal_code VARCHAR `code=` of the signal line.
+            fault_addr VARCHAR `addr=` of the signal line.
+            fault_pc VARCHAR `pc=` of the signal line, or `PC=` of a signal dump.
+            registers VARCHAR Register dump of a signal dump (`rax 0x...` lines), one `name=value` per line.
+            preamble VARCHAR `runtime: ...` / `unexpected fault address` lines printed just before the dump.
+            """,
+        ),
+        _t(
+            "panics",
+            "One row per panic value (a `[recovered]` chain gives several), fatal error, signal or race report.",
+            """
+            dump_id BIGINT The dump.
+            seq INTEGER Order within the dump: 0 is the first panic raised.
+            kind VARCHAR `panic`, `runtime_error` (`panic: runtime error: ...`), `fatal`, `signal` or `race`.
+            message VARCHAR The value as printed (multi-line messages joined with newlines, `[recovered]` removed).
+            normalized_message VARCHAR First line of the message with numbers, hex and quoted strings replaced by placeholders.
+            recovered BOOLEAN The value was printed with `[recovered]`.
+            repanicked BOOLEAN Go 1.23+ `[recovered, repanicked]`: the same value re-panicked.
+            goroutine_id BIGINT The failing goroutine (first goroutine of the dump; the current access of a race).
+            top_function VARCHAR Innermost frame of the failing goroutine that is not runtime machinery.
+            signature VARCHAR Stable id of the bug: kind, normalized message and the top non-runtime functions (closure numbers dropped); independent of versions, lines, goroutine ids and argument values.
+            ts TIMESTAMP Copy of dumps.ts.
+            service VARCHAR Copy of dumps.service.
+            version VARCHAR Copy of dumps.version.
+            """,
+        ),
+        _t(
+            "goroutines",
+            "One row per goroutine (or group of identical goroutines, with count > 1) in a dump.",
+            """
+            dump_id BIGINT The dump.
+            seq INTEGER Position in the dump. Unique per dump, unlike goroutine_id: GOTRACEBACK=crash prints some goroutines twice and every M's g0 as goroutine 0.
+            goroutine_id BIGINT Goroutine id; -1 for a `runtime stack:` (system stack) block.
+            state VARCHAR Wait reason or status, e.g. `chan receive`, `running`, `IO wait`.
+            wait_minutes INTEGER `, N minutes` of the header; NULL when absent.
+            locked BOOLEAN `, locked to thread`.
+            created_by VARCHAR Function of the `created by` line.
+            created_by_goroutine BIGINT Go 1.21+ `created by X in goroutine N`.
+            created_by_file VARCHAR File of the `created by` frame.
+            created_by_line INTEGER Line of the `created by` frame.
+            stack_id BIGINT Hash of the stack's (function, file, line) sequence: equal stacks share it.
+            count BIGINT Number of goroutines this row stands for (1 in dumps).
+            frames_elided INTEGER Frames the runtime left out: N of `...N frames elided...`, -1 for `...additional frames elided...`, 0 otherwise.
+            stack_unavailable BOOLEAN `goroutine running on other thread; stack unavailable`.
+            gp VARCHAR Go 1.22+ `gp=` of the header.
+            m VARCHAR `m=` of the header (`nil` or an M id).
+            line BIGINT Line of the header in the source.
+            """,
+        ),
+        _t(
+            "frames",
+            "Stack frames, depth 0 the innermost call.",
+            """
+            dump_id BIGINT The dump.
+            goroutine_seq INTEGER goroutines.seq of the goroutine.
+            goroutine_id BIGINT goroutines.goroutine_id of the goroutine.
+            depth INTEGER 0 = innermost; frames after `...N frames elided...` keep their true depth.
+            function VARCHAR Symbol as printed, e.g. `github.com/acme/x.(*T).Run.func1`.
+            package VARCHAR Import path of the function's package (NULL for builtins such as `panic`).
+            file VARCHAR Source file as printed (absolute, or module-relative under -trimpath).
+            line INTEGER Source line.
+            module VARCHAR Module path, from module-cache paths (`.../pkg/mod/<module>@<version>/...`, trimpath `<module>@<version>/...`) or `vendor/` paths; NULL otherwise.
+            module_version VARCHAR Version from a module-cache path; NULL for vendored or unknown.
+            is_stdlib BOOLEAN Standard-library package (from the package path, or a GOROOT file for builtins).
+            inlined BOOLEAN Printed as `f(...)`: an inlined call.
+            args VARCHAR Arguments as printed (`0xc000010000, {0x1, 0x2}`, `0x1?`, `...`).
+            pc_offset BIGINT `+0x..` offset of the PC from the function entry; NULL when absent.
+            """,
+        ),
+        _t(
+            "race_accesses",
+            "The memory accesses of a data race report (`Read at ... by goroutine N`).",
+            """
+            dump_id BIGINT The race dump.
+            seq INTEGER Order in the report.
+            goroutine_seq INTEGER goroutines.seq holding the access stack.
+            goroutine_id BIGINT Goroutine that made the access (the main goroutine is 1).
+            op VARCHAR `read`, `write`, `atomic read`...
+            addr VARCHAR Address accessed.
+            previous BOOLEAN `Previous ... at`: the earlier of the two racing accesses.
+            """,
+        ),
+    ]
+}
+
+
+def markdown() -> str:
+    """docs/schema.md, generated from TABLES."""
+    out = [
+        "# Incident database schema",
+        "",
+        f"Schema version {SCHEMA_VERSION}, generated from `forensics/schema.py` by "
+        "`python -m forensics.schema > docs/schema.md`. All times are UTC.",
+        "",
+        "Join a goroutine to its frames on `(dump_id, seq)` = `(dump_id, goroutine_seq)`; "
+        "`goroutine_id` also works except for GOTRACEBACK=crash dumps, which repeat ids.",
+        "",
+    ]
+    for t in TABLES.values():
+        out += [f"## `{t.name}`", "", t.doc, "", "| column | type | meaning |", "| --- | --- | --- |"]
+        out += [f"| `{c.name}` | {c.type} | {c.doc} |" for c in t.columns]
+        out.append("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    print(markdown(), end="")

@@ -1,0 +1,3 @@
+module github.com/acme/ratelimit
+
+go 1.19
