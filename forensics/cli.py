@@ -142,7 +142,8 @@ def _print_frame(df, fmt: str, limit: int, columns: list[str] | None = None) -> 
         table.add_column(c, overflow="fold")
     for row in df[cols].head(limit).itertuples(index=False):
         table.add_row(*(_cell(v) for v in row))
-    console = Console(highlight=False)
+    # Piped output is read by people and grep alike: no 80-column folding.
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 240)
     console.print(table)
     if len(df) > limit:
         console.print(f"({len(df) - limit} more rows; --limit to see them)")

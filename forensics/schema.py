@@ -155,6 +155,7 @@ TABLES: dict[str, Table] = {
             gp VARCHAR Go 1.22+ `gp=` of the header.
             m VARCHAR `m=` of the header (`nil` or an M id).
             line BIGINT Line of the header in the source.
+            is_system BOOLEAN Runtime-internal goroutine: its start function (outermost frame) is in package runtime but is not runtime.main, as runtime.isSystemGoroutine decides; also g0 (id 0) and system stacks. runtime.NumGoroutine() counts the others.
             """,
         ),
         _t(

@@ -102,14 +102,29 @@ class _Bounded:
 
     def __init__(self, stream, limit: int, name: str):
         self.stream, self.limit, self.name, self.count = stream, limit, name, 0
+        self.failure: SourceError | None = None
 
     def read(self, n: int = -1) -> bytes:
+        """Up to n bytes. Data decoded before a corruption is returned first;
+        the error comes with the next call."""
         if n is None or n < 0:
             n = self.limit + 1 - self.count
-        try:
-            data = self.stream.read(min(n, self.limit + 1 - self.count))
-        except (OSError, EOFError, lzma.LZMAError, ValueError) as exc:
-            raise SourceError(f"{self.name}: corrupt compressed data after {self.count} bytes: {exc}") from exc
+        n = min(n, self.limit + 1 - self.count)
+        chunks, got = [], 0
+        while got < n and self.failure is None:
+            try:
+                data = self.stream.read1(min(n - got, 1 << 16))
+            except (OSError, EOFError, lzma.LZMAError, ValueError) as exc:
+                at = self.count + got
+                self.failure = SourceError(f"{self.name}: corrupt compressed data after {at} bytes: {exc}")
+                break
+            if not data:
+                break
+            chunks.append(data)
+            got += len(data)
+        if not chunks and self.failure is not None:
+            raise self.failure
+        data = b"".join(chunks)
         self.count += len(data)
         if self.count > self.limit:
             raise LimitExceeded(f"{self.name}: decompressed size exceeds {self.limit} bytes")

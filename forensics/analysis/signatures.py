@@ -14,8 +14,8 @@ SELECT
     count(DISTINCT p.dump_id) AS count,
     min(p.ts) AS first_seen,
     max(p.ts) AS last_seen,
-    list(DISTINCT p.version ORDER BY p.version) FILTER (WHERE p.version IS NOT NULL) AS versions,
-    list(DISTINCT p.service ORDER BY p.service) FILTER (WHERE p.service IS NOT NULL) AS services,
+    coalesce(list(DISTINCT p.version ORDER BY p.version) FILTER (WHERE p.version IS NOT NULL), []) AS versions,
+    coalesce(list(DISTINCT p.service ORDER BY p.service) FILTER (WHERE p.service IS NOT NULL), []) AS services,
     min(p.dump_id) AS example_dump,
     any_value(s.path ORDER BY p.dump_id) AS example_source,
     any_value(p.message ORDER BY p.dump_id) AS example_message
@@ -34,5 +34,5 @@ def panic_signatures(store: Store) -> pd.DataFrame:
     """
     df = store.query(PANIC_SIGNATURES_SQL).df()
     for col in ("versions", "services"):
-        df[col] = df[col].apply(lambda v: [] if v is None or (not isinstance(v, list) and pd.isna(v)) else list(v))
+        df[col] = df[col].apply(list)
     return df

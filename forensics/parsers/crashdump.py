@@ -36,6 +36,7 @@ from typing import BinaryIO, Iterator
 
 import pyarrow as pa
 
+from ..errors import ForensicsError
 from ..schema import TABLES
 from . import ParseOptions, excerpt, text_lines
 from .golang import describe
@@ -109,6 +110,14 @@ _PLACEHOLDER = {"hex": "0x?", "str": '"…"', "uuid": "<uuid>", "num": "N"}
 
 def is_machinery(function: str) -> bool:
     return function == "panic" or function.startswith(MACHINERY_PREFIXES)
+
+
+def _system_start(outermost: list[str]) -> bool:
+    """runtime/traceback.go isSystemGoroutine: the start function is in package
+    runtime, runtime.main excepted (runtime.goexit, printed at GOTRACEBACK=system,
+    is the return address below it, not the start function)."""
+    names = [f for f in outermost if f != "runtime.goexit"]
+    return bool(names) and names[-1].startswith("runtime.") and names[-1] not in ("runtime.main", "runtime.handleAsyncEvent")
 
 
 def normalize_message(message: str) -> str:
@@ -219,6 +228,8 @@ class _Parser:
         self.gseq = 0
         self.pending: tuple | None = None  # function line waiting for its file line
         self.message_lines = 0
+        self.indented = False
+        self.held: tuple[str, int] | None = None  # unknown line inside a stack, see _stack_held
         self.race_created: list[dict] = []
 
     # --- errors ---------------------------------------------------------
@@ -302,8 +313,10 @@ class _Parser:
         seq = self.gseq
         self.gseq += 1
         stack_id = self.stack_id(locs)
+        names = self.loc_cols[0]
         self.goroutines.add(
-            d.idx, seq, g[0], g[1], g[2], g[3], g[7], g[8], g[9], g[10], stack_id, 1, g[11], g[12], g[4], g[5], g[6]
+            d.idx, seq, g[0], g[1], g[2], g[3], g[7], g[8], g[9], g[10], stack_id, 1, g[11], g[12], g[4], g[5], g[6],
+            g[0] <= 0 or (g[11] != -1 and _system_start([names[i] for i in locs[-2:]])),
         )
         n = len(locs)
         if n:
@@ -318,7 +331,6 @@ class _Parser:
             if len(fr[0]) >= FLUSH_FRAMES:
                 self.flush_due = True
         if d.failing is None and g[0] > 0:
-            names = self.loc_cols[0]
             d.failing = (g[0], [names[i] for i in locs if not is_machinery(names[i])][:3])
 
     def stack_id(self, locs: list[int]) -> int:
@@ -457,8 +469,12 @@ class _Parser:
                 self.end_dump()
                 self.state = self._text
                 return
-            # Go 1.23+ indents continuation lines by one tab; older releases do not.
-            d.panics[-1][1].append(line[1:] if line[0] == "\t" else line)
+            # Go 1.23+ indents continuation lines by one tab, older releases do
+            # not: the first continuation line tells which this message is.
+            lines = d.panics[-1][1]
+            if len(lines) == 1:
+                self.indented = line[0] == "\t"
+            lines.append(line[1:] if self.indented and line[0] == "\t" else line)
 
     def _signal(self, line: str) -> None:
         """After 'SIGQUIT: quit': the PC= line, then a blank line and goroutines."""
@@ -540,22 +556,19 @@ class _Parser:
                     return
             self.error("expected a frame ('pkg.F(args)' then a tab-indented 'file.go:N +0x..')", line)
             return
-        if self.pending is not None:
-            func = self.pending[0]
-            self.error(f"frame {func!r} has no file line; expected a tab-indented 'file.go:N +0x..'", line)
         if not line:
+            self.drop_pending(line)
             self.end_goroutine()
             self.state = self._between
             return
         hit = self.parse_func(line)
         if hit is not None:
-            if self.pending is not None:
-                self.pending = None
-                self.add_frame(g, func, None, None, None, None, False)
+            self.drop_pending(line)
             self.pending = hit
             self.dump.end_line = self.lineno
             return
         if line.startswith(CREATED_PREFIX):
+            self.drop_pending(line)
             m = CREATED_RE.match(line)
             g[7] = m.group(1)
             g[8] = int(m.group(2)) if m.group(2) else None
@@ -571,12 +584,47 @@ class _Parser:
                     g[11] = -1
                 self.dump.end_line = self.lineno
                 return
-        # Not part of a stack: the dump ended without a blank line
-        # (runtime.Stack output followed by a log line).
+        # Not stack grammar: either a log line written into the middle of the
+        # dump by another writer, or the dump ended without a blank line
+        # (runtime.Stack output followed by a log line). The next line decides.
+        self.held = (line, self.lineno)
+        self.state = self._stack_held
+
+    def drop_pending(self, line: str, lineno: int | None = None) -> None:
+        """A frame line was not followed by its file line: keep the frame
+        without file and line, and say so."""
+        pending = self.pending
+        if pending is not None:
+            self.pending = None
+            self.error(f"frame {pending[0]!r} has no file line; expected a tab-indented 'file.go:N +0x..'", line, lineno)
+            self.add_frame(self.g, pending[0], None, None, pending[1], None, pending[2])
+
+    def _stack_held(self, line: str) -> None:
+        """One line after an unknown line inside a stack."""
+        held, held_no = self.held
+        self.held = None
+        continues = bool(line) and (
+            (line[0] == "\t" and self.pending is not None)
+            or line.startswith(CREATED_PREFIX)
+            or self.parse_func(line) is not None
+        )
+        if continues:
+            self.error(f"unexpected line inside the stack of goroutine {self.g[0]}; skipped it", held, held_no)
+            self.state = self._stack
+            self._stack(line)
+            return
+        self.release_held(held, held_no)
+        self.state(line)
+
+    def release_held(self, held: str, held_no: int) -> None:
+        """The dump ended before `held`: close it and read `held` as text."""
+        self.drop_pending(held, held_no)
         self.end_goroutine()
         self.end_dump()
         self.state = self._text
-        self._text(line)
+        now, self.lineno = self.lineno, held_no
+        self._text(held)
+        self.lineno = now
 
     # --- race reports ---------------------------------------------------
     def _race(self, line: str) -> None:
@@ -695,8 +743,13 @@ class _Parser:
 
     def finish(self) -> None:
         """End of input: close what is open, reporting what was cut short."""
+        if self.held is not None:
+            held, held_no = self.held
+            self.held = None
+            self.release_held(held, held_no)
         if self.pending is not None:
-            self.error(f"input ended after frame {self.pending[0]!r}; expected a tab-indented 'file.go:N +0x..'", None)
+            func, args, _ = self.pending
+            self.error(f"input ended after frame {func!r}; expected a tab-indented 'file.go:N +0x..'", f"{func}({args})")
         if self.state == self._message:
             self.error("input ended after the panic message; expected a blank line and the goroutine stacks", None)
         elif self.state == self._race:
@@ -712,10 +765,15 @@ def parse(stream: BinaryIO, options: ParseOptions | None = None) -> Iterator[tup
     in batches of bounded size: memory does not grow with the input.
     """
     p = _Parser(options or ParseOptions())
-    for line in text_lines(stream, p.long_line):
-        p.lineno += 1
-        p.state(line)
-        if p.flush_due:
-            yield from p.drain()
+    try:
+        for line in text_lines(stream, p.long_line):
+            p.lineno += 1
+            p.state(line)
+            if p.flush_due:
+                yield from p.drain()
+    except ForensicsError as exc:
+        # The stream broke (corrupt compression, a size limit): keep everything
+        # read so far, and say where reading stopped.
+        p.error(f"reading stopped after line {p.lineno}: {exc}", None, p.lineno + 1)
     p.finish()
     yield from p.drain(final=True)

@@ -271,7 +271,13 @@ func main() {
 		// What /debug/pprof/goroutine?debug=2 serves.
 		park()
 		if arg > 0 {
-			time.Sleep(time.Duration(arg) * time.Second) // ", N minutes" needs a real wait
+			// ", N minutes" needs a real wait, and the runtime only notes when a
+			// goroutine started waiting when a GC scans it: gp.waitsince takes
+			// work.tstart, which the first GC of a process leaves at 0
+			// (runtime/mgcmark.go markroot), hence two.
+			runtime.GC()
+			runtime.GC()
+			time.Sleep(time.Duration(arg) * time.Second)
 		}
 		announce(mode)
 		pprof.Lookup("goroutine").WriteTo(os.Stdout, 2)

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+import forensics as fx
+from forensics.parsers import crashdump
+from forensics.schema import TABLES
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "sample_logs"
+SHARED = ROOT.parent / "shared" / "conformance"
+
+
+def load_manifest() -> list[dict]:
+    return json.loads((SAMPLES / "manifest.json").read_text())
+
+
+def parse_bytes(data: bytes, **opts) -> dict[str, pa.Table]:
+    """Run the crash parser; every table it emits, as Arrow tables."""
+    batches: dict[str, list] = {}
+    for name, batch in crashdump.parse(io.BytesIO(data), crashdump.ParseOptions(**opts)):
+        batches.setdefault(name, []).append(batch)
+    tables = {}
+    for name in ("dumps", "panics", "goroutines", "frames", "race_accesses", "ingest_errors"):
+        tables[name] = pa.Table.from_batches(batches.get(name, []), schema=TABLES[name].arrow_schema)
+    return tables
+
+
+def parse_file(rel: str, **opts) -> dict[str, pa.Table]:
+    return parse_bytes((SAMPLES / rel).read_bytes(), **opts)
+
+
+@pytest.fixture
+def db(tmp_path):
+    incident = fx.open(tmp_path / "incident.duckdb")
+    yield incident
+    incident.close()
+
+
+def which(tool: str) -> str | None:
+    return shutil.which(tool)

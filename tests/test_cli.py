@@ -1,0 +1,85 @@
+"""End-to-end: the forensics command as a user runs it."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import SAMPLES
+
+PANIC = SAMPLES / "go1.27.3" / "default" / "panic-custom-error.txt"
+
+
+def run(*args, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "forensics.cli", *map(str, args)], input=stdin, capture_output=True, timeout=300
+    )
+
+
+@pytest.mark.parametrize("command", [[], ["ingest"], ["panics"], ["sql"]])
+def test_help_everywhere(command):
+    r = run(*command, "--help")
+    assert r.returncode == 0
+    assert b"Usage: " in r.stdout
+
+
+def test_usage_errors_exit_2(tmp_path):
+    assert run("ingest", PANIC).returncode == 2  # --db missing
+    assert run("ingest", "--db", tmp_path / "x.duckdb").returncode == 2  # no paths
+    assert run("ingest", PANIC, "--db", tmp_path / "x.duckdb", "--jobs", "0").returncode == 2
+    assert run("nonsense").returncode == 2
+
+
+def test_ingest_samples_then_panics(tmp_path):
+    db = tmp_path / "incident.duckdb"
+    r = run("ingest", SAMPLES, "--db", db, "--service", "crasher", "--version", "v1.5.0")
+    out = r.stdout.decode()
+    assert r.returncode == 0, out + r.stderr.decode()
+    first = out.splitlines()[0]
+    assert " 0 partial, 0 failed, " in first and "skipped" in first
+    r = run("panics", "--db", db, "--format", "json")
+    rows = json.loads(r.stdout)
+    by_message = {row["message"]: row for row in rows}
+    idx = by_message["runtime error: index out of range [N] with length N"]
+    assert idx["top_function"] == "main.lookup" and idx["count"] >= 2 and idx["versions"] == ["v1.5.0"]
+    table = run("panics", "--db", db).stdout.decode()
+    assert "main.lookup" in table
+    again = run("ingest", SAMPLES, "--db", db)
+    assert again.returncode == 0 and "already ingested" in again.stdout.decode()
+    assert " 0 ok," in again.stdout.decode()
+
+
+def test_problems_exit_1_and_are_listed(tmp_path):
+    bad = tmp_path / "cut.log"
+    text = PANIC.read_text().splitlines()
+    bad.write_text("\n".join(text[:6]) + "\n")  # ends after a frame line, before its file line
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(b"\x00\x01\x02" * 100)
+    r = run("ingest", bad, junk, PANIC, "--db", tmp_path / "i.duckdb")
+    out = r.stdout.decode()
+    assert r.returncode == 1
+    assert "1 ok, 1 partial, 1 failed" in out
+    assert f"partial: {bad}: 1 problem; first: line 6: input ended after frame" in out
+    assert f"failed: {junk}: binary content" in out
+
+
+def test_stdin_and_sql(tmp_path):
+    db = tmp_path / "i.duckdb"
+    r = run("ingest", "-", "--db", db, stdin=PANIC.read_bytes())
+    assert r.returncode == 0
+    r = run("sql", "SELECT path, status FROM sources", "--db", db, "--format", "csv")
+    assert r.stdout.decode().splitlines() == ["path,status", "-,ok"]
+    bad = run("sql", "SELECT nope FROM sources", "--db", db)
+    assert bad.returncode == 1 and b"nope" in bad.stderr
+
+
+def test_terminal_output_escapes_untrusted_text(tmp_path):
+    evil = tmp_path / "evil.log"
+    evil.write_bytes(b"panic: \x1b[2J\x1b]0;owned\x07 [red]boom[/red]\n\ngoroutine 1 [running]:\nmain.main()\n\t/x.go:1 +0x1\n")
+    db = tmp_path / "i.duckdb"
+    assert run("ingest", evil, "--db", db).returncode == 0
+    out = run("panics", "--db", db, "-n", "5").stdout
+    assert b"\x1b" not in out and b"\x07" not in out
+    assert b"\\x1b[" in out and b"[red]boom[/red]" in out

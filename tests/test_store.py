@@ -1,0 +1,144 @@
+"""The store and the Python API: atomic sources, dedup, partial files, versions."""
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+import forensics as fx
+from forensics.schema import TABLES
+from forensics.store import Store
+
+from conftest import SAMPLES
+
+PANIC = SAMPLES / "go1.27.3" / "default" / "panic-custom-error.txt"
+MULTI = SAMPLES / "go1.19.8" / "default" / "multi.txt"
+
+COUNT_TABLES = ["sources", "dumps", "panics", "goroutines", "frames", "ingest_errors"]
+
+
+def counts(db) -> dict[str, int]:
+    return {t: db.sql(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in COUNT_TABLES}
+
+
+def test_reingest_same_content_is_a_noop(tmp_path, db):
+    copy = tmp_path / "copy-of-multi.log"
+    copy.write_bytes(MULTI.read_bytes())
+    first = db.ingest([MULTI, PANIC])
+    before = counts(db)
+    again = db.ingest([MULTI, PANIC, copy])
+    assert first.count("ok") == 2
+    assert again.count("duplicate") == 3
+    assert counts(db) == before
+
+
+def test_dump_ids_are_unique_across_sources(db):
+    db.ingest([MULTI, PANIC])
+    rows = db.sql("SELECT source_id, dump_id FROM dumps ORDER BY dump_id").fetchall()
+    assert [d for _, d in rows] == [0, 1, 2, 3]
+    assert len({s for s, _ in rows}) == 2
+    # Every goroutine and frame points at an existing dump of the same source.
+    orphans = db.sql("""
+        SELECT count(*) FROM frames f LEFT JOIN goroutines g
+          ON f.dump_id = g.dump_id AND f.goroutine_seq = g.seq
+        WHERE g.dump_id IS NULL""").fetchall()[0][0]
+    assert orphans == 0
+
+
+def test_partial_file_keeps_good_dumps(tmp_path, db):
+    lines = MULTI.read_bytes().split(b"\n")
+    # Another writer's log line lands between a frame and its file line,
+    # inside the second goroutine dump.
+    header = next(i for i, l in enumerate(lines) if l.startswith(b"goroutine ") and i > 200)
+    broken = lines[: header + 2] + [b"this is not a file line"] + lines[header + 2 :]
+    path = tmp_path / "broken.log"
+    path.write_bytes(b"\n".join(broken))
+    r = db.ingest(path).results[0]
+    assert r.status == "partial"
+    assert r.error.startswith(f"1 problem; first: line {header + 3}: ")
+    err = db.sql("SELECT line, message, excerpt FROM ingest_errors").fetchall()
+    assert err == [(header + 3, err[0][1], "this is not a file line")]
+    assert "unexpected line inside the stack of goroutine" in err[0][1]
+    # All three dumps and all their goroutines are still there.
+    assert db.sql("SELECT count(*) FROM dumps").fetchall()[0][0] == 3
+    assert db.sql("SELECT list(total_goroutines ORDER BY dump_id) FROM dumps").fetchall()[0][0] == [16, 16, 16]
+
+
+def test_database_error_rolls_the_source_back(tmp_path):
+    store = Store(str(tmp_path / "x.duckdb"))
+    good = pa.RecordBatch.from_pylist(
+        [{"line": 1, "message": "m", "excerpt": "e"}], schema=TABLES["ingest_errors"].arrow_schema)
+    bad = pa.RecordBatch.from_pylist([{"nonsense": 1}])
+    with pytest.raises(fx.StoreError):
+        store.write_source("x", "abc", 1, "go_crash", [("ingest_errors", good), ("ingest_errors", bad)])
+    assert store.query("SELECT count(*) FROM ingest_errors").fetchall() == [(0,)]
+    assert store.query("SELECT count(*) FROM sources").fetchall() == [(0,)]
+
+
+def test_parser_crash_is_recorded_not_raised(tmp_path):
+    store = Store(str(tmp_path / "x.duckdb"))
+
+    def exploding():
+        yield "ingest_errors", pa.RecordBatch.from_pylist(
+            [{"line": 3, "message": "first", "excerpt": None}], schema=TABLES["ingest_errors"].arrow_schema)
+        raise RuntimeError("bug in a parser")
+
+    r = store.write_source("x", "abc", 1, "go_crash", exploding())
+    assert r.status == "failed"
+    msgs = [m for (m,) in store.query("SELECT message FROM ingest_errors ORDER BY line NULLS LAST").fetchall()]
+    assert msgs == ["first", "internal parser error (RuntimeError): bug in a parser"]
+
+
+def test_schema_version_is_checked(tmp_path):
+    path = tmp_path / "old.duckdb"
+    fx.open(path).close()
+    con = duckdb.connect(str(path))
+    con.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+    con.close()
+    with pytest.raises(fx.StoreError, match="schema version 999"):
+        fx.open(path)
+
+
+def test_not_a_database(tmp_path):
+    path = tmp_path / "notes.duckdb"
+    path.write_text("hello")
+    with pytest.raises(fx.StoreError):
+        fx.open(path)
+
+
+def test_service_version_ts_arguments(db):
+    db.ingest(PANIC, service="checkout", version="v2.3.1", ts="2026-11-21T10:00:00+01:00")
+    row = db.sql("SELECT service, version, ts, ts_source FROM dumps").fetchall()[0]
+    assert row[:2] == ("checkout", "v2.3.1")
+    assert str(row[2]) == "2026-11-21 09:00:00" and row[3] == "argument"
+    p = db.sql("SELECT service, version FROM panics").fetchall()
+    assert p == [("checkout", "v2.3.1")]
+
+
+def test_jobs_give_the_same_database(tmp_path):
+    files = sorted(str(p) for p in SAMPLES.glob("go1.*/default/*.txt"))
+    one = fx.open(tmp_path / "one.duckdb")
+    two = fx.open(tmp_path / "two.duckdb")
+    one.ingest(files)
+    two.ingest(files, jobs=2)
+    q = "SELECT * EXCLUDE (ingested_at) FROM sources ORDER BY source_id"
+    assert one.sql(q).fetchall() == two.sql(q).fetchall()
+    for t in ("dumps", "panics", "goroutines", "frames"):
+        qt = f"SELECT * FROM {t} ORDER BY ALL"
+        assert one.sql(qt).fetchall() == two.sql(qt).fetchall(), t
+
+
+def test_panic_signatures(db):
+    db.ingest(sorted(SAMPLES.glob("go1.*/default/index.txt")), version="v1")
+    db.ingest(sorted(SAMPLES.glob("go1.*/ratelimit-v1.6.0/index.txt")), version="v2")
+    db.ingest(sorted(SAMPLES.glob("go1.*/default/nil-deref.txt")), version="v2")
+    df = db.panic_signatures()
+    assert list(df.columns[:8]) == ["signature", "kind", "message", "top_function", "count",
+                                    "first_seen", "last_seen", "versions"]
+    top = df.iloc[0]
+    assert (top.kind, top.message, top.top_function, top["count"]) == (
+        "runtime_error", "runtime error: index out of range [N] with length N", "main.lookup", 4)
+    assert top.versions == ["v1", "v2"]
+    assert top.first_seen <= top.last_seen
+    assert df.iloc[1].versions == ["v2"] and df.iloc[1]["count"] == 2
+    assert db.sql(f"SELECT count(*) FROM dumps WHERE dump_id = {int(top.example_dump)}").fetchall()[0][0] == 1
