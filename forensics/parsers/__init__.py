@@ -33,7 +33,13 @@ def excerpt(line: str) -> str:
 
 
 def text_lines(stream: BinaryIO, on_long_line) -> Iterator[str]:
-    """Decode a byte stream to lines without their line ends.
+    """Decode a byte stream to lines without their line ends (see line_batches)."""
+    for batch in line_batches(stream, on_long_line):
+        yield from batch
+
+
+def line_batches(stream: BinaryIO, on_long_line) -> Iterator[list[str]]:
+    """Decode a byte stream to lists of lines without their line ends.
 
     Invalid UTF-8 becomes U+FFFD; CRLF and LF both end lines (a lone CR does
     not). A line longer than MAX_LINE characters is cut to MAX_LINE and
@@ -48,23 +54,23 @@ def text_lines(stream: BinaryIO, on_long_line) -> Iterator[str]:
         raw = stream.read(CHUNK)
         text = decoder.decode(raw, final=not raw)
         if text:
-            parts = text.split("\n")
+            parts = text.replace("\r\n", "\n").split("\n")
             last = parts.pop()
             if parts:
-                first = parts[0]
                 if carry_len:
-                    full_len = carry_len + len(first)
-                    first = (carry + first)[:MAX_LINE]
+                    full_len = carry_len + len(parts[0])
+                    parts[0] = (carry + parts[0])[:MAX_LINE]
                     if full_len > MAX_LINE:
                         on_long_line(lineno + 1, full_len)
-                    parts[0] = first
                     carry, carry_len = "", 0
-                for line in parts:
-                    lineno += 1
+                for i, line in enumerate(parts):
                     if len(line) > MAX_LINE:
-                        on_long_line(lineno, len(line))
-                        line = line[:MAX_LINE]
-                    yield line[:-1] if line.endswith("\r") else line
+                        on_long_line(lineno + i + 1, len(line))
+                        parts[i] = line[:MAX_LINE]
+                if parts[0].endswith("\r"):  # a CRLF split across chunks
+                    parts[0] = parts[0][:-1]
+                lineno += len(parts)
+                yield parts
             if carry_len < MAX_LINE + 1:
                 carry += last[: MAX_LINE + 1 - len(carry)]
             carry_len += len(last)
@@ -75,4 +81,4 @@ def text_lines(stream: BinaryIO, on_long_line) -> Iterator[str]:
         if carry_len > MAX_LINE:
             on_long_line(lineno, carry_len)
         line = carry[:MAX_LINE]
-        yield line[:-1] if line.endswith("\r") else line
+        yield [line[:-1] if line.endswith("\r") else line]

@@ -38,7 +38,7 @@ import pyarrow as pa
 
 from ..errors import ForensicsError
 from ..schema import TABLES
-from . import ParseOptions, excerpt, text_lines
+from . import ParseOptions, excerpt, line_batches
 from .golang import describe
 
 # --- What the runtime prints (Go 1.17 to 1.27) ---------------------------
@@ -155,26 +155,25 @@ def _log_ts(line: str) -> datetime | None:
 
 
 class _Rows:
-    """Column lists for one table, flushed as record batches."""
+    """Rows of one table as tuples, flushed as a record batch (transposed once)."""
 
     def __init__(self, table: str):
         self.table = table
         self.schema = TABLES[table].arrow_schema
-        self.cols: list[list] = [[] for _ in self.schema.names]
+        self.rows: list[tuple] = []
 
     def add(self, *values) -> None:
-        for col, v in zip(self.cols, values):
-            col.append(v)
+        self.rows.append(values)
 
     def __len__(self) -> int:
-        return len(self.cols[0])
+        return len(self.rows)
 
     def take(self) -> pa.RecordBatch:
-        batch = pa.RecordBatch.from_arrays(
-            [pa.array(c, type=f.type) for c, f in zip(self.cols, self.schema)], schema=self.schema
+        cols = list(zip(*self.rows)) if self.rows else [()] * len(self.schema)
+        self.rows = []
+        return pa.RecordBatch.from_arrays(
+            [pa.array(c, type=f.type) for c, f in zip(cols, self.schema)], schema=self.schema
         )
-        self.cols = [[] for _ in self.schema.names]
-        return batch
 
 
 class _Dump:
@@ -541,10 +540,20 @@ class _Parser:
         if line and line[0] == "\t":
             pending = self.pending
             if pending is not None:
-                loc = self.parse_file(line)
+                loc = self.file_cache.get(line) or self.parse_file(line)
                 if loc is not None:
+                    # add_frame, inlined: this is the hot path of huge dumps.
                     self.pending = None
-                    self.add_frame(g, pending[0], loc[0], loc[1], pending[1], loc[2], pending[2])
+                    key = (pending[0], loc[0], loc[1], pending[2])
+                    idx = self.loc_index.get(key)
+                    if idx is None:
+                        self.add_frame(g, pending[0], loc[0], loc[1], pending[1], loc[2], pending[2])
+                        return
+                    locs = g[13]
+                    g[16].append(len(locs) + g[17])
+                    locs.append(idx)
+                    g[14].append(pending[1])
+                    g[15].append(loc[2])
                     return
             elif line == STACK_UNAVAILABLE:
                 g[12] = True
@@ -561,9 +570,10 @@ class _Parser:
             self.end_goroutine()
             self.state = self._between
             return
-        hit = self.parse_func(line)
+        hit = self.func_cache.get(line) or self.parse_func(line)
         if hit is not None:
-            self.drop_pending(line)
+            if self.pending is not None:
+                self.drop_pending(line)
             self.pending = hit
             self.dump.end_line = self.lineno
             return
@@ -766,9 +776,10 @@ def parse(stream: BinaryIO, options: ParseOptions | None = None) -> Iterator[tup
     """
     p = _Parser(options or ParseOptions())
     try:
-        for line in text_lines(stream, p.long_line):
-            p.lineno += 1
-            p.state(line)
+        for lines in line_batches(stream, p.long_line):
+            for line in lines:
+                p.lineno += 1
+                p.state(line)
             if p.flush_due:
                 yield from p.drain()
     except ForensicsError as exc:

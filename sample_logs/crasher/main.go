@@ -294,7 +294,7 @@ func main() {
 		announce(mode)
 		panic(&OrderError{ID: 7, Stage: "shipping"})
 	case "bigdump":
-		// arg goroutines blocked in a few realistic stacks, then a debug=2 dump.
+		// arg goroutines blocked in a few realistic stacks, then a dump of all.
 		block := make(chan struct{})
 		var ready sync.WaitGroup
 		for i := 0; i < arg; i++ {
@@ -319,7 +319,10 @@ func main() {
 		ready.Wait()
 		time.Sleep(500 * time.Millisecond)
 		announce(mode)
-		pprof.Lookup("goroutine").WriteTo(os.Stdout, 2)
+		// runtime.Stack rather than pprof's debug=2 writer, which stops at 64 MB.
+		buf := make([]byte, 2048*(arg+100))
+		n := runtime.Stack(buf, true)
+		os.Stdout.Write(buf[:n])
 	default:
 		fmt.Fprintf(os.Stderr, "unknown mode %q\n", mode)
 		os.Exit(2)
