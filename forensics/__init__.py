@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO, Callable
-
-import pandas as pd
+from typing import TYPE_CHECKING, BinaryIO, Callable
 
 from .analysis.signatures import panic_signatures as _panic_signatures
 from .errors import ForensicsError, LimitExceeded, ParseError, SourceError, StoreError
 from .ingest import IngestSummary, ingest as _ingest
 from .sources import Limits
 from .store import SourceResult, Store
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "open", "Incident", "IngestSummary", "Limits", "ForensicsError", "LimitExceeded",
@@ -62,7 +63,7 @@ class Incident:
         """Run SQL against the incident tables; the result has ``.df()``."""
         return self.store.query(query, params)
 
-    def panic_signatures(self) -> pd.DataFrame:
+    def panic_signatures(self) -> "pd.DataFrame":
         """Distinct crashes with counts, first/last seen and versions."""
         return _panic_signatures(self.store)
 

@@ -15,9 +15,10 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+import queue
+import threading
+from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
@@ -25,6 +26,9 @@ from .errors import ForensicsError
 from .parsers import ParseOptions, crashdump
 from .sources import SNIFF_BYTES, Limits, Source, open_sources
 from .store import SourceResult, Store
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # format name -> parser(stream, ParseOptions) yielding (table, RecordBatch)
 PARSERS: dict[str, Callable] = {"go_crash": crashdump.parse}
@@ -62,7 +66,9 @@ class IngestSummary:
     def problems(self) -> list[SourceResult]:
         return [r for r in self.results if r.status in ("partial", "failed")]
 
-    def df(self) -> pd.DataFrame:
+    def df(self) -> "pd.DataFrame":
+        import pandas as pd
+
         return pd.DataFrame(
             [{"path": r.path, "status": r.status, "kind": r.kind, "error": r.error, "bytes": r.bytes,
               **{f"{t}_rows": n for t, n in r.rows.items()}} for r in self.results]
@@ -93,6 +99,50 @@ def _detect(source: Source) -> tuple[str | None, str | None]:
 def _parse_source(source: Source, fmt: str, options: ParseOptions) -> Iterator[tuple[str, pa.RecordBatch]]:
     with source.open() as stream:
         yield from PARSERS[fmt](stream, options)
+
+
+_END = object()
+
+
+def prefetch(items: Iterator, depth: int = 4) -> Iterator:
+    """Run an iterator in a thread, `depth` items ahead of its consumer.
+
+    Parsing (Arrow kernels) and DuckDB inserts both release the GIL, so the
+    parser of a big source works while the store writes its previous batch.
+    Exceptions reach the consumer at the point they happened; a consumer
+    that stops early stops the thread.
+    """
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put((_END, None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            q.put((_END, exc))
+
+    thread = threading.Thread(target=produce, name="forensics-parser", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, exc = q.get()
+            if item is _END:
+                if exc is not None:
+                    raise exc
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _parse_to_ipc(source: Source, fmt: str, options: ParseOptions, outdir: str) -> list[tuple[str, str]]:
@@ -189,7 +239,7 @@ def ingest(
                     done(item)
                 else:
                     src, sha, fmt = item
-                    done(write(src, sha, fmt, _parse_source(src, fmt, options(src))))
+                    done(write(src, sha, fmt, prefetch(_parse_source(src, fmt, options(src)))))
             return summary
 
         tmp = Path(tempfile.mkdtemp(prefix="forensics-ipc-"))

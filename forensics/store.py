@@ -21,6 +21,7 @@ import pyarrow as pa
 from .errors import ForensicsError, StoreError
 from .schema import SCHEMA_VERSION, TABLES
 
+INSERT_ROWS = 1 << 17
 # Tables whose parser output carries source-local dump ids.
 _DUMP_TABLES = {"dumps", "panics", "goroutines", "frames", "race_accesses"}
 
@@ -118,9 +119,19 @@ class Store:
             source_id = _one(con, "SELECT nextval('source_id_seq')")[0]
             base = _one(con, "SELECT coalesce(max(dump_id) + 1, 0) FROM dumps")[0]
             result.source_id = source_id
+            # Batches are coalesced per table (bounded): one INSERT per ~256k
+            # rows costs far less than one per parser batch.
+            pending: dict[str, list[pa.RecordBatch]] = {}
+            sizes: dict[str, int] = {}
             for table, batch in _guarded(batches, errors):
-                self._insert(table, batch, source_id, base)
+                pending.setdefault(table, []).append(batch)
+                sizes[table] = sizes.get(table, 0) + batch.num_rows
                 result.rows[table] = result.rows.get(table, 0) + batch.num_rows
+                if sizes[table] >= INSERT_ROWS:
+                    self._insert(table, pa.Table.from_batches(pending.pop(table)), source_id, base)
+                    sizes[table] = 0
+            for table, parts in pending.items():
+                self._insert(table, pa.Table.from_batches(parts), source_id, base)
             if errors:
                 con.executemany(
                     "INSERT INTO ingest_errors VALUES (?, ?, ?, ?)", [(source_id, *e) for e in errors]
@@ -132,7 +143,7 @@ class Store:
                 [source_id, path, sha256, size, kind, result.status, result.error, service, version, mtime, _now()],
             )
             con.execute("COMMIT")
-        except duckdb.Error as exc:
+        except (duckdb.Error, pa.ArrowException) as exc:
             _rollback(con)
             raise StoreError(f"writing {path}: {exc}") from exc
         except BaseException:
@@ -140,7 +151,7 @@ class Store:
             raise
         return result
 
-    def _insert(self, table: str, batch: pa.RecordBatch, source_id: int, base: int) -> None:
+    def _insert(self, table: str, batch: pa.Table, source_id: int, base: int) -> None:
         self.con.register("_fx_batch", batch)
         try:
             if table in _DUMP_TABLES:

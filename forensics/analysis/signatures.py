@@ -1,9 +1,12 @@
 """Crash signatures: the same bug, counted across dumps, versions and time."""
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ..store import Store
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PANIC_SIGNATURES_SQL = """
 SELECT
@@ -27,7 +30,7 @@ ORDER BY count DESC, first_seen NULLS LAST, p.signature
 """
 
 
-def panic_signatures(store: Store) -> pd.DataFrame:
+def panic_signatures(store: Store) -> "pd.DataFrame":
     """One row per distinct crash: signature, kind, message (numbers
     normalised), top_function, count of dumps, first/last seen, versions,
     services and an example dump.

@@ -63,10 +63,11 @@ def line_batches(stream: BinaryIO, on_long_line) -> Iterator[list[str]]:
                     if full_len > MAX_LINE:
                         on_long_line(lineno + 1, full_len)
                     carry, carry_len = "", 0
-                for i, line in enumerate(parts):
-                    if len(line) > MAX_LINE:
-                        on_long_line(lineno + i + 1, len(line))
-                        parts[i] = line[:MAX_LINE]
+                if max(map(len, parts)) > MAX_LINE:
+                    for i, line in enumerate(parts):
+                        if len(line) > MAX_LINE:
+                            on_long_line(lineno + i + 1, len(line))
+                            parts[i] = line[:MAX_LINE]
                 if parts[0].endswith("\r"):  # a CRLF split across chunks
                     parts[0] = parts[0][:-1]
                 lineno += len(parts)

@@ -34,12 +34,14 @@ from collections import deque
 from datetime import datetime, timedelta
 from typing import BinaryIO, Iterator
 
+import numpy as np
 import pyarrow as pa
 
 from ..errors import ForensicsError
 from ..schema import TABLES
 from . import ParseOptions, excerpt, line_batches
 from .golang import describe
+from .goroutine_runs import Chunk, read_run
 
 # --- What the runtime prints (Go 1.17 to 1.27) ---------------------------
 
@@ -98,6 +100,7 @@ FLUSH_FRAMES = 1 << 17
 
 # Frames that are the runtime's panic/throw machinery rather than the code
 # that failed; top_function skips them.
+LOC_COLUMNS = ["function", "package", "file", "line", "module", "module_version", "is_stdlib", "inlined"]
 MACHINERY_PREFIXES = ("runtime.", "internal/runtime/", "runtime/internal/", "sync.fatal", "sync.throw")
 CLOSURE_RE = re.compile(r"\.(func|gowrap)\d+")
 # Variable parts of a message, one alternation so a placeholder is never re-matched.
@@ -217,7 +220,10 @@ class _Parser:
         self.loc_index: dict[tuple, int] = {}
         self.loc_cols: list[list] = [[] for _ in range(8)]
         self.loc_arrow: pa.Table | None = None
+        self.loc_hash: list[int] = []
         self.stack_ids: dict[tuple, int] = {}
+        self.extra: list[tuple[str, pa.RecordBatch]] = []  # batches built by goroutine_runs
+        self.bulk = True
         self.func_cache: dict[str, tuple] = {}
         self.file_cache: dict[str, tuple | None] = {}
         # Frame columns: dump, goroutine seq, goroutine id, depth, loc, args, offset.
@@ -344,7 +350,8 @@ class _Parser:
             self.stack_ids[key] = sid
         return sid
 
-    def add_frame(self, g: list, func: str, file, line, args, offset, inlined) -> None:
+    def intern(self, func: str, file, line, inlined: bool) -> int:
+        """Index of a location (function, file, line, inlined), added if new."""
         key = (func, file, line, inlined)
         idx = self.loc_index.get(key)
         if idx is None:
@@ -353,6 +360,40 @@ class _Parser:
             loc = describe(func, file)
             for col, v in zip(self.loc_cols, (func, loc.package, file, line, loc.module, loc.module_version, loc.is_stdlib, inlined)):
                 col.append(v)
+            digest = hashlib.blake2b(f"{func}\t{file}\t{line}\t{inlined}".encode(), digest_size=8).digest()
+            self.loc_hash.append(int.from_bytes(digest, "little"))
+        return idx
+
+    def loc_hashes(self, locs: np.ndarray) -> np.ndarray:
+        """64-bit hash of each location in `locs` (for grouping equal stacks)."""
+        return np.array(self.loc_hash, dtype=np.uint64)[locs]
+
+    def loc_flags(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per location: is runtime.goexit; is a runtime start function (isSystemGoroutine)."""
+        names = self.loc_cols[0]
+        goexit = np.array([f == "runtime.goexit" for f in names], dtype=bool)
+        start = np.array([_system_start([f]) for f in names], dtype=bool)
+        return goexit, start
+
+    def set_failing(self, gid: int, locs: list[int]) -> None:
+        names = self.loc_cols[0]
+        self.dump.failing = (gid, [names[i] for i in locs if not is_machinery(names[i])][:3])
+
+    def add_batch(self, table: str, columns: dict) -> None:
+        schema = TABLES[table].arrow_schema
+        batch = pa.RecordBatch.from_arrays([pa.array(columns[f.name], f.type) if not isinstance(columns[f.name], (pa.Array, pa.ChunkedArray)) else columns[f.name].cast(f.type) for f in schema], schema=schema)
+        self.extra.append((table, batch))
+        self.flush_due = True
+
+    def add_frames(self, dump_ids, seqs, gids, depths, locs, args, offsets) -> None:
+        """Frames given as columns (from the vectorised reader)."""
+        if not len(locs):
+            return
+        self.extra.append(("frames", self.frames_from(dump_ids, seqs, gids, depths, locs, args, offsets)))
+        self.flush_due = True
+
+    def add_frame(self, g: list, func: str, file, line, args, offset, inlined) -> None:
+        idx = self.intern(func, file, line, inlined)
         g[16].append(len(g[13]) + g[17])
         g[13].append(idx)
         g[14].append(args)
@@ -548,20 +589,24 @@ class _Parser:
                     idx = self.loc_index.get(key)
                     if idx is None:
                         self.add_frame(g, pending[0], loc[0], loc[1], pending[1], loc[2], pending[2])
+                        self.dump.end_line = self.lineno
                         return
                     locs = g[13]
                     g[16].append(len(locs) + g[17])
                     locs.append(idx)
                     g[14].append(pending[1])
                     g[15].append(loc[2])
+                    self.dump.end_line = self.lineno
                     return
             elif line == STACK_UNAVAILABLE:
                 g[12] = True
+                self.dump.end_line = self.lineno
                 return
             elif g[7] is not None and g[9] is None:
                 loc = self.parse_file(line)
                 if loc is not None:
                     g[9], g[10] = loc[0], loc[1]
+                    self.dump.end_line = self.lineno
                     return
             self.error("expected a frame ('pkg.F(args)' then a tab-indented 'file.go:N +0x..')", line)
             return
@@ -577,9 +622,9 @@ class _Parser:
             self.pending = hit
             self.dump.end_line = self.lineno
             return
-        if line.startswith(CREATED_PREFIX):
+        m = CREATED_RE.match(line) if line.startswith(CREATED_PREFIX) else None
+        if m is not None:
             self.drop_pending(line)
-            m = CREATED_RE.match(line)
             g[7] = m.group(1)
             g[8] = int(m.group(2)) if m.group(2) else None
             self.dump.end_line = self.lineno
@@ -719,29 +764,34 @@ class _Parser:
             self.accesses.add(d.idx, seq, seq_of.get(gi), d.race_goroutines[gi]["gid"], op, addr, prev)
 
     # --- output ---------------------------------------------------------
-    def frames_batch(self) -> pa.RecordBatch:
-        """Frame columns: per-frame lists plus an Arrow take from the interned locations."""
+    def loc_table(self) -> pa.Table:
+        """The interned locations as an Arrow table, extended when new ones appeared."""
         c = self.loc_cols
         have = 0 if self.loc_arrow is None else self.loc_arrow.num_rows
         if len(c[0]) > have:
-            names = ["function", "package", "file", "line", "module", "module_version", "is_stdlib", "inlined"]
             schema = TABLES["frames"].arrow_schema
-            new = pa.table({n: pa.array(col[have:], type=schema.field(n).type) for n, col in zip(names, c)})
+            new = pa.table({n: pa.array(col[have:], type=schema.field(n).type) for n, col in zip(LOC_COLUMNS, c)})
             self.loc_arrow = new if self.loc_arrow is None else pa.concat_tables([self.loc_arrow, new]).combine_chunks()
-        fr = self.fr
-        locs = self.loc_arrow.take(pa.array(fr[4], type=pa.int32()))
+        return self.loc_arrow
+
+    def frames_from(self, dump_ids, seqs, gids, depths, locs, args, offsets) -> pa.RecordBatch:
+        """A frames batch: per-frame columns plus an Arrow take from the interned locations."""
+        taken = self.loc_table().take(pa.array(locs, type=pa.int64()))
         schema = TABLES["frames"].arrow_schema
         arrays = {
-            "dump_id": pa.array(fr[0], pa.int64()),
-            "goroutine_seq": pa.array(fr[1], pa.int32()),
-            "goroutine_id": pa.array(fr[2], pa.int64()),
-            "depth": pa.array(fr[3], pa.int32()),
-            "args": pa.array(fr[5], pa.string()),
-            "pc_offset": pa.array(fr[6], pa.int64()),
+            "dump_id": pa.array(dump_ids, pa.int64()),
+            "goroutine_seq": pa.array(seqs, pa.int32()),
+            "goroutine_id": pa.array(gids, pa.int64()),
+            "depth": pa.array(depths, pa.int32()),
+            "args": args if isinstance(args, pa.Array) else pa.array(args, pa.string()),
+            "pc_offset": offsets if isinstance(offsets, pa.Array) else pa.array(offsets, pa.int64()),
         }
-        self.fr = [[] for _ in range(7)]
-        cols = [arrays[n] if n in arrays else locs.column(n).combine_chunks() for n in schema.names]
+        cols = [arrays[n] if n in arrays else taken.column(n).combine_chunks() for n in schema.names]
         return pa.RecordBatch.from_arrays(cols, schema=schema)
+
+    def frames_batch(self) -> pa.RecordBatch:
+        fr, self.fr = self.fr, [[] for _ in range(7)]
+        return self.frames_from(fr[0], fr[1], fr[2], fr[3], fr[4], fr[5], fr[6])
 
     def drain(self, final: bool = False) -> Iterator[tuple[str, pa.RecordBatch]]:
         self.flush_due = False
@@ -750,6 +800,8 @@ class _Parser:
                 yield rows.table, rows.take()
         if self.fr[0]:
             yield "frames", self.frames_batch()
+        extra, self.extra = self.extra, []
+        yield from extra
 
     def finish(self) -> None:
         """End of input: close what is open, reporting what was cut short."""
@@ -767,7 +819,9 @@ class _Parser:
         self.end_dump()
 
 
-def parse(stream: BinaryIO, options: ParseOptions | None = None) -> Iterator[tuple[str, pa.RecordBatch]]:
+def parse(
+    stream: BinaryIO, options: ParseOptions | None = None, vectorized: bool = True
+) -> Iterator[tuple[str, pa.RecordBatch]]:
     """Parse Go crash output / goroutine dumps from a byte stream.
 
     Yields ``(table, RecordBatch)`` for the tables dumps, panics, goroutines,
@@ -775,11 +829,28 @@ def parse(stream: BinaryIO, options: ParseOptions | None = None) -> Iterator[tup
     in batches of bounded size: memory does not grow with the input.
     """
     p = _Parser(options or ParseOptions())
+    p.bulk = vectorized
     try:
         for lines in line_batches(stream, p.long_line):
-            for line in lines:
+            chunk = None
+            i, n = 0, len(lines)
+            while i < n:
+                line = lines[i]
                 p.lineno += 1
+                if p.bulk and line.startswith("goroutine ") and (p.state == p._between or p.state == p._text):
+                    # A run of whole goroutine blocks: read it column-wise.
+                    chunk = chunk or Chunk(lines)
+                    end = chunk.run_end(i)
+                    if end > i:
+                        if p.state == p._text:
+                            p.start_dump("goroutines")
+                        read_run(p, chunk, i, end, p.lineno)
+                        p.lineno += end - i - 1
+                        p.state = p._between
+                        i = end
+                        continue
                 p.state(line)
+                i += 1
             if p.flush_due:
                 yield from p.drain()
     except ForensicsError as exc:

@@ -1,0 +1,288 @@
+"""Vectorised reading of runs of well-formed goroutine blocks.
+
+A goroutine dump of 100,000 goroutines is a million lines of one regular
+shape. :mod:`forensics.parsers.crashdump` reads input line by line; when it
+meets a goroutine header it hands the rest of the current chunk to
+:func:`read_run`, which classifies every line with Arrow compute (RE2), keeps
+the longest prefix that the line-by-line reader would read the same way (by a
+table of allowed transitions between line types), and turns it into
+goroutines and frames columns without a Python step per line. Anything
+unusual (errors, ``runtime stack:``, signal sections, interleaved log lines)
+stops the run there and the line-by-line reader carries on, so both paths
+give identical tables; tests check that on every sample.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+# Line types.
+OTHER, HEADER, FUNC, FILE, CREATED, CFILE, ELIDED, UNAVAILABLE, BLANK = range(9)
+
+# RE2 forms of the line-by-line reader's patterns (crashdump.HEADER_RE etc.);
+# each accepts a subset of what that reader accepts.
+HEADER_RE2 = (
+    r"^goroutine (?P<id>\d+)(?: gp=(?P<gp>0x[0-9a-f]+) m=(?P<m>\d+|nil)(?: mp=0x[0-9a-f]+)?)? "
+    r"\[(?P<state>[^,\]]*)(?:, (?P<minutes>\d+) minutes)?(?P<locked>, locked to thread)?(?P<rest>(?:, [^\]]*)?)\]:$"
+)
+FUNC_RE2 = r"^(?P<func>[^\s(][^ ]*)\((?P<args>[^()]*)\)$"
+FILE_RE2 = (
+    r"^\t(?P<file>.+):(?P<line>\d+)(?: \+0x(?P<off>[0-9a-f]+))?"
+    r"(?: fp=0x[0-9a-f]+ sp=0x[0-9a-f]+ pc=0x[0-9a-f]+)?$"
+)
+CREATED_RE2 = r"^created by (?P<func>[^ ]+?)(?: in goroutine (?P<gid>\d+))?$"
+ELIDED_RE2 = r"^\.\.\.(?:(?P<n>\d+) frames|additional frames) elided\.\.\.$"
+UNAVAILABLE_LINE = "\tgoroutine running on other thread; stack unavailable"
+
+# ALLOWED[prev, cur]: transitions the line-by-line reader handles without
+# errors or lookahead, and reads exactly as this module does.
+ALLOWED = np.zeros((9, 9), dtype=bool)
+for _prev, _curs in {
+    HEADER: (FUNC, UNAVAILABLE, CREATED, ELIDED, BLANK),
+    FUNC: (FILE,),
+    FILE: (FUNC, ELIDED, CREATED, BLANK),
+    ELIDED: (FUNC, CREATED, BLANK),
+    UNAVAILABLE: (CREATED, BLANK),
+    CREATED: (CFILE,),
+    CFILE: (BLANK,),
+    BLANK: (HEADER, BLANK),
+}.items():
+    ALLOWED[_prev, list(_curs)] = True
+
+_P = np.uint64(0x100000001B3)  # FNV prime: the rolling key that groups equal stacks
+
+
+def _reverse(arr: pa.Array) -> pa.Array:
+    """Byte-wise reversal: the pieces are reversed back after splitting at
+    ASCII characters, so multi-byte characters come out intact."""
+    return pc.binary_reverse(arr.cast(pa.binary()))
+
+
+def _split_call(lines: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """'pkg.F(args)' -> (function, args), split at the last '('."""
+    rev = pc.split_pattern(_reverse(lines), b"(", max_splits=1)
+    args = _reverse(pc.list_element(rev, 0)).cast(pa.string())
+    return _reverse(pc.list_element(rev, 1)).cast(pa.string()), pc.utf8_slice_codeunits(args, 0, -1)
+
+
+def _split_file_line(lines: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """'\tfile:line +0xoff fp=..' -> (file, line, off or "")."""
+    rev = pc.split_pattern(_reverse(pc.utf8_slice_codeunits(lines, 1)), b":", max_splits=1)
+    tail = _reverse(pc.list_element(rev, 0)).cast(pa.string())  # 'line +0xoff fp=..'
+    file = _reverse(pc.list_element(rev, 1)).cast(pa.string())
+    words = pc.split_pattern(tail, " ", max_splits=2)
+    line = pc.list_element(words, 0)
+    off = pc.utf8_slice_codeunits(_second_or_empty(words), 3)  # '+0x1d' -> '1d'
+    return file, line, off
+
+
+def _second_or_empty(lists: pa.Array) -> pa.Array:
+    """Element 1 of each list, "" where a list has one element."""
+    padded = pc.list_slice(lists, 1, 2)
+    return pc.binary_join(padded, "")
+
+
+def _second_or_null(lists: pa.Array) -> pa.Array:
+    """Element 1 of each list, null where a list has one element."""
+    return _null_if_empty(_second_or_empty(lists))
+
+
+def _scatter(n: int, at: np.ndarray, values: pa.Array, type_: pa.DataType) -> pa.Array:
+    """An array of n nulls with values placed at positions `at`."""
+    idx = np.full(n, -1, dtype=np.int64)
+    idx[at] = np.arange(len(at))
+    return values.cast(type_).take(pa.array(idx, mask=idx < 0))
+
+
+def _null_if_empty(arr: pa.Array) -> pa.Array:
+    """Optional fields come back as "": make them null."""
+    empty = pc.equal(arr, "")
+    if pc.all(empty).as_py():
+        return pa.nulls(len(arr), pa.string())
+    return pc.if_else(empty, pa.scalar(None, pa.string()), arr)
+
+
+class Chunk:
+    """One chunk of lines, classified once, read in runs."""
+
+    def __init__(self, lines: list[str]):
+        # One string split by Arrow: far cheaper than converting a Python list.
+        arr = pc.split_pattern(pa.array(["\n".join(lines)], pa.large_string()), "\n").flatten()
+        arr = arr.cast(pa.string()) if len(arr) == len(lines) else pa.array(lines, pa.string())
+        self.lines = arr
+        t = np.full(len(lines), OTHER, dtype=np.int8)
+        t[pc.equal(arr, "").to_numpy(zero_copy_only=False)] = BLANK
+        for code, pattern in ((HEADER, HEADER_RE2), (FUNC, FUNC_RE2), (FILE, FILE_RE2),
+                              (CREATED, CREATED_RE2), (ELIDED, ELIDED_RE2)):
+            t[pc.match_substring_regex(arr, pattern).to_numpy(zero_copy_only=False)] = code
+        t[pc.equal(arr, UNAVAILABLE_LINE).to_numpy(zero_copy_only=False)] = UNAVAILABLE
+        # A file line after "created by" is the creation site, not a frame.
+        cfile = np.zeros(len(t), dtype=bool)
+        cfile[1:] = (t[1:] == FILE) & (t[:-1] == CREATED)
+        t[cfile] = CFILE
+        self.types = t
+        ok = np.zeros(len(t), dtype=bool)  # ok[k]: the step from line k-1 to line k is allowed
+        ok[1:] = ALLOWED[t[:-1], t[1:]]
+        self.bad = np.flatnonzero(~ok)  # sorted positions where a run must stop
+        self.blank = np.flatnonzero(t == BLANK)
+
+    def run_end(self, start: int) -> int:
+        """End (exclusive) of the run of whole goroutine blocks starting at
+        `start` (a header line); `start` when there is none."""
+        if self.types[start] != HEADER:
+            return start
+        k = np.searchsorted(self.bad, start + 1)
+        stop = int(self.bad[k]) if k < len(self.bad) else len(self.types)
+        b = np.searchsorted(self.blank, stop) - 1  # last blank line before the stop
+        if b < 0 or self.blank[b] <= start:
+            return start
+        return int(self.blank[b]) + 1
+
+
+def read_run(parser, chunk: Chunk, start: int, end: int, first_lineno: int) -> None:
+    """Add the goroutines of lines [start, end) to the parser's current dump.
+
+    `first_lineno` is the 1-based line number of line `start`.
+    """
+    lines = chunk.lines.slice(start, end - start)
+    t = chunk.types[start:end]
+    n = len(t)
+    is_h = t == HEADER
+    gidx = np.cumsum(is_h) - 1  # goroutine of each line, within the run
+    h_pos = np.flatnonzero(is_h)
+    ng = len(h_pos)
+
+    # Headers.
+    hdr = pc.extract_regex(lines.filter(pa.array(is_h)), HEADER_RE2)
+    gid = pc.cast(hdr.field("id"), pa.int64()).to_numpy()
+    state = pc.binary_join_element_wise(hdr.field("state"), hdr.field("rest"), "")
+    wait = pc.cast(_null_if_empty(hdr.field("minutes")), pa.int32())
+    locked = pc.not_equal(hdr.field("locked"), "")
+    gp = _null_if_empty(hdr.field("gp"))
+    m = _null_if_empty(hdr.field("m"))
+
+    # Frames: each FUNC line and the FILE line after it. The lines already
+    # matched FUNC_RE2 / FILE_RE2; splitting them is much faster than RE2
+    # submatch extraction.
+    f_pos = np.flatnonzero(t == FUNC)
+    func, args = _split_call(lines.take(pa.array(f_pos)))
+    file, line_s, off = _split_file_line(lines.take(pa.array(f_pos + 1)))
+    inlined = pc.equal(args, "...")
+    f_g = gidx[f_pos]
+
+    # Depth: rank within the goroutine plus frames elided before it.
+    is_f = (t == FUNC).astype(np.int64)
+    cum_f = np.cumsum(is_f)
+    rank = cum_f[f_pos] - cum_f[h_pos][f_g] - 1  # frames before it in its goroutine
+    e_pos = np.flatnonzero(t == ELIDED)
+    elided_n = np.zeros(n, dtype=np.int64)
+    g_elided = np.zeros(ng, dtype=np.int32)
+    if len(e_pos):
+        ex = pc.extract_regex(lines.take(pa.array(e_pos)), ELIDED_RE2).field("n").to_pylist()
+        for p, v in zip(e_pos, ex):
+            g = gidx[p]
+            if v:
+                elided_n[p] = int(v)
+                if g_elided[g] != -1:
+                    g_elided[g] += int(v)
+            else:
+                g_elided[g] = -1
+    cum_e = np.cumsum(elided_n)
+    depth = rank + cum_e[f_pos] - cum_e[h_pos][f_g]
+
+    # Created by.
+    c_pos = np.flatnonzero(t == CREATED)
+    c_g = gidx[c_pos]
+    c_lines = pc.utf8_slice_codeunits(lines.take(pa.array(c_pos)), len("created by "))
+    c_parts = pc.split_pattern(c_lines, " in goroutine ", max_splits=1)
+    c_file, c_line, _ = _split_file_line(lines.take(pa.array(c_pos + 1)))
+    created_by = _scatter(ng, c_g, pc.list_element(c_parts, 0), pa.string())
+    c_in = _second_or_null(c_parts)
+    created_in = _scatter(ng, c_g, pc.cast(c_in, pa.int64()), pa.int64())
+    created_file = _scatter(ng, c_g, c_file, pa.string())
+    created_line = _scatter(ng, c_g, pc.cast(c_line, pa.int32()), pa.int32())
+    unavailable = np.zeros(ng, dtype=bool)
+    unavailable[gidx[t == UNAVAILABLE]] = True
+
+    # Intern locations: one Python step per distinct (function, file, line, inlined).
+    key = pc.binary_join_element_wise(func, file, line_s, pc.cast(inlined, pa.string()), "\x1f")
+    enc = key.dictionary_encode()
+    uniq = enc.dictionary.to_pylist()
+    codes = enc.indices.to_numpy()
+    mapping = np.empty(len(uniq), dtype=np.int64)
+    for u in range(len(uniq)):
+        f_, fi, li, il = uniq[u].split("\x1f")
+        mapping[u] = parser.intern(f_, fi, int(li), il == "true")
+    loc = mapping[codes]
+
+    # Offsets (+0x..) as integers.
+    offsets = [int(x, 16) if x else None for x in off.to_pylist()]
+    offsets = pa.array(offsets, pa.int64())
+
+    # Per-goroutine stack ids: a rolling key groups equal stacks, then one
+    # blake2b per distinct stack, the same id the line-by-line reader gives.
+    counts = np.bincount(f_g, minlength=ng)
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    lh = parser.loc_hashes(loc)
+    powers = np.ones(len(loc), dtype=np.uint64)
+    if len(loc):
+        base = np.cumprod(np.full(int(counts.max()) if ng else 1, _P, dtype=np.uint64))
+        r = rank.astype(np.int64)
+        powers = np.where(r > 0, base[np.maximum(r - 1, 0)], np.uint64(1))
+    with np.errstate(over="ignore"):
+        roll = np.cumsum(lh * powers, dtype=np.uint64)
+    roll = np.concatenate([np.zeros(1, dtype=np.uint64), roll])
+    with np.errstate(over="ignore"):
+        gkey = roll[bounds[1:]] - roll[bounds[:-1]] + counts.astype(np.uint64)
+    uniq_keys, first_g, inverse = np.unique(gkey, return_index=True, return_inverse=True)
+    sid = np.empty(len(uniq_keys), dtype=np.int64)
+    for u, g in enumerate(first_g.tolist()):
+        sid[u] = parser.stack_id(loc[bounds[g]:bounds[g + 1]].tolist())
+    stack_ids = sid[inverse]
+
+    # runtime.isSystemGoroutine: start function (outermost, under runtime.goexit).
+    is_system = gid <= 0
+    if len(loc):
+        goexit, runtime_start = parser.loc_flags()
+        has = counts > 0
+        last = np.where(has, bounds[1:] - 1, 0)
+        start_fn = np.where(has & goexit[loc[last]] & (counts >= 2), last - 1, last)
+        is_system = is_system | (has & runtime_start[loc[start_fn]] & (g_elided != -1))
+
+    d = parser.dump
+    seq0 = parser.gseq
+    parser.gseq += ng
+    parser.add_batch("goroutines", {
+        "dump_id": pa.array(np.full(ng, d.idx, dtype=np.int64)),
+        "seq": pa.array(np.arange(seq0, seq0 + ng, dtype=np.int32)),
+        "goroutine_id": pa.array(gid),
+        "state": state,
+        "wait_minutes": wait,
+        "locked": locked,
+        "created_by": created_by,
+        "created_by_goroutine": created_in,
+        "created_by_file": created_file,
+        "created_by_line": created_line,
+        "stack_id": pa.array(stack_ids),
+        "count": pa.array(np.ones(ng, dtype=np.int64)),
+        "frames_elided": pa.array(g_elided),
+        "stack_unavailable": pa.array(unavailable),
+        "gp": gp,
+        "m": m,
+        "line": pa.array(h_pos.astype(np.int64) + first_lineno),
+        "is_system": pa.array(is_system),
+    })
+    parser.add_frames(
+        np.full(len(loc), d.idx, dtype=np.int64), (f_g + seq0).astype(np.int32), gid[f_g],
+        depth.astype(np.int32), loc, args, offsets,
+    )
+    d.ids.update(gid.tolist())
+    d.end_line = first_lineno + int(np.flatnonzero(t != BLANK)[-1])
+    if d.failing is None:
+        for g in range(ng):
+            if gid[g] > 0:
+                parser.set_failing(int(gid[g]), loc[bounds[g]:bounds[g + 1]].tolist())
+                break

@@ -1,0 +1,119 @@
+"""Hypothesis: bad input never raises, never loses what parsed, and the
+vectorised reader agrees with the line-by-line reader on everything."""
+from __future__ import annotations
+
+import io
+import os
+
+import pyarrow as pa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import forensics as fx
+from forensics.parsers import crashdump
+from forensics.schema import TABLES
+
+from conftest import SAMPLES, load_manifest
+
+FILES = sorted(SAMPLES / e["file"] for e in load_manifest())
+SAMPLE_BYTES = {p: p.read_bytes() for p in FILES}
+COMPARED = ("dumps", "panics", "goroutines", "frames", "race_accesses", "ingest_errors")
+# FX_EXAMPLES=2000 for a deeper search than the suite's default.
+SETTINGS = settings(max_examples=int(os.environ.get("FX_EXAMPLES", 60)), deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+
+def run(data: bytes, vectorized: bool = True) -> dict[str, list[dict]]:
+    """Parse; any exception other than ForensicsError fails the test."""
+    out: dict[str, list] = {}
+    try:
+        for name, batch in crashdump.parse(io.BytesIO(data), vectorized=vectorized):
+            out.setdefault(name, []).append(batch)
+    except fx.ForensicsError:
+        pass
+    return {
+        name: sorted(
+            pa.Table.from_batches(out.get(name, []), schema=TABLES[name].arrow_schema).to_pylist(),
+            key=lambda r: tuple(str(v) for v in r.values()),
+        )
+        for name in COMPARED
+    }
+
+
+def both(data: bytes) -> dict[str, list[dict]]:
+    fast, slow = run(data, True), run(data, False)
+    for name in COMPARED:
+        assert fast[name] == slow[name], name
+    return fast
+
+
+def test_vectorised_reader_equals_line_by_line_on_every_sample():
+    for path, data in SAMPLE_BYTES.items():
+        both(data)
+
+
+@SETTINGS
+@given(st.sampled_from(FILES), st.floats(0, 1))
+def test_truncation_keeps_every_complete_goroutine(path, fraction):
+    data = SAMPLE_BYTES[path]
+    full = both(data)["goroutines"]
+    cut = data[: int(len(data) * fraction)]
+    cut_lines = cut.count(b"\n")
+    got = both(cut)
+    kept = {(g["goroutine_id"], g["line"]): g["stack_id"] for g in got["goroutines"]}
+    headers = sorted(g["line"] for g in full)
+    for g in full:
+        later = [h for h in headers if h > g["line"]]
+        # A goroutine whose block ended before the cut (the next header is
+        # inside the kept text) must be there, with the same stack.
+        if later and later[0] <= cut_lines:
+            assert kept.get((g["goroutine_id"], g["line"])) == g["stack_id"]
+
+
+@SETTINGS
+@given(st.sampled_from(FILES), st.data())
+def test_mutations_never_raise_and_agree(path, data):
+    raw = bytearray(SAMPLE_BYTES[path])
+    for _ in range(data.draw(st.integers(1, 8))):
+        pos = data.draw(st.integers(0, max(len(raw) - 1, 0)))
+        action = data.draw(st.sampled_from(["flip", "insert", "delete", "newline", "tab"]))
+        if action == "flip" and raw:
+            raw[pos] = data.draw(st.integers(0, 255))
+        elif action == "insert":
+            raw[pos:pos] = data.draw(st.binary(max_size=40))
+        elif action == "delete":
+            del raw[pos : pos + data.draw(st.integers(1, 200))]
+        elif action == "newline":
+            raw[pos:pos] = b"\n"
+        else:
+            raw[pos:pos] = b"\t"
+    result = both(bytes(raw))
+    for e in result["ingest_errors"]:
+        assert e["line"] is None or e["line"] >= 1
+
+
+@SETTINGS
+@given(st.binary(max_size=4096))
+def test_random_bytes(data):
+    both(data)
+
+
+@SETTINGS
+@given(st.lists(st.sampled_from([
+    "panic: boom", "fatal error: x", "goroutine 1 [running]:", "goroutine 2 [chan receive, 3 minutes]:",
+    "main.main()", "main.f(...)", "\t/x.go:1 +0x1", "\t/x.go:2", "created by main.main in goroutine 1",
+    "...additional frames elided...", "...5 frames elided...", "", "SIGQUIT: quit", "PC=0x1 m=0 sigcode=0",
+    "rax    0x0", "==================", "WARNING: DATA RACE", "Read at 0x01 by goroutine 2:", "  main.f()",
+    "      /x.go:3 +0x2", "Goroutine 2 (running) created at:", "runtime stack:", "[signal SIGSEGV: x code=0x1 addr=0x0 pc=0x1]",
+    "\tpanic: again", "log line", "\tgoroutine running on other thread; stack unavailable", "-----",
+]), max_size=60))
+def test_grammar_soup(lines):
+    both("\n".join(lines).encode())
+
+
+def test_huge_line_is_cut_and_reported():
+    data = b"x" * ((1 << 20) + 100) + b"\n" + SAMPLE_BYTES[FILES[0]]
+    out = both(data)
+    assert out["ingest_errors"][0]["line"] == 1
+    assert "characters long" in out["ingest_errors"][0]["message"]
+    assert out["dumps"]
