@@ -7,9 +7,7 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-import pytest
 
-import forensics as fx
 from forensics.sources import Limits, open_sources
 
 from conftest import SAMPLES

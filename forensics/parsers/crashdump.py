@@ -28,155 +28,23 @@ goroutines and dumps around them are kept.
 """
 from __future__ import annotations
 
-import hashlib
 import re
 from collections import deque
-from datetime import datetime, timedelta
 from typing import BinaryIO, Iterator
 
-import numpy as np
 import pyarrow as pa
 
 from ..errors import ForensicsError
-from ..schema import TABLES
 from . import ParseOptions, excerpt, line_batches
-from .golang import describe
 from .goroutine_runs import Chunk, read_run
-
-# --- What the runtime prints (Go 1.17 to 1.27) ---------------------------
-
-# runtime/panic.go printpanics: "panic: " value [" [recovered]"]; chained
-# panics follow on tab-indented lines. Go 1.23+ prints a re-panic of the same
-# value once, as " [recovered, repanicked]".
-PANIC_PREFIX = "panic: "
-CHAINED_PANIC_PREFIX = "\tpanic: "
-PANIC_SUFFIX_RE = re.compile(r" \[recovered(, repanicked)?\]\Z")
-# runtime/panic.go fatalthrow / fatalpanic: "fatal error: " message.
-FATAL_PREFIX = "fatal error: "
-# runtime/panic.go (printpanics' caller): "[signal " signame " code=" ... "]".
-SIGNAL_LINE_RE = re.compile(r"\[signal (.+?) code=(\S+) addr=(\S+) pc=(\S+)\]\Z")
-# runtime/signal_unix.go sighandler: "SIGQUIT: quit", then "PC=0x.. m=N sigcode=N".
-SIGNAL_HEAD_RE = re.compile(r"(SIG[A-Z0-9]+|signal \d+): (.*)\Z")
-SIGNAL_PC_RE = re.compile(r"PC=(0x[0-9a-f]+) m=(\S+) sigcode=(\S+)(?: addr=(0x[0-9a-f]+))?\Z")
-# runtime/signal_<arch>.go dumpregs: "rax    0x0" (one register a line).
-REGISTER_RE = re.compile(r"([a-z][a-z0-9]{0,6}) +(0x[0-9a-f]+)\Z")
-# runtime/traceback.go goroutineheader: "goroutine N [status, N minutes, locked
-# to thread]:"; Go 1.22+ adds " gp=0x.. m=N mp=0x.." (or " m=nil") at
-# GOTRACEBACK=system or when the runtime is throwing.
-HEADER_RE = re.compile(r"goroutine (\d+)(?: gp=(0x[0-9a-f]+) m=(\d+|nil)(?: mp=0x[0-9a-f]+)?)? \[(.*)\]:\Z")
-WAIT_RE = re.compile(r"(\d+) minutes\Z")
-# runtime/traceback.go traceback2 / printFuncName: "pkg.Func(args)", args "..."
-# when inlined; then "\tfile:line +0xoff" with " fp=.. sp=.. pc=.." at level >= 2.
-FILE_RE = re.compile(r"\t(.+):(\d+)(?: \+0x([0-9a-f]+))?(?: fp=0x[0-9a-f]+ sp=0x[0-9a-f]+ pc=0x[0-9a-f]+)?\Z")
-# runtime/traceback.go printcreatedby1: "created by F" (Go 1.21+: " in goroutine N").
-CREATED_PREFIX = "created by "
-CREATED_RE = re.compile(r"created by (.+?)(?: in goroutine (\d+))?\Z")
-# runtime/traceback.go: "...additional frames elided..." after 100 frames;
-# Go 1.21+ prints the innermost and outermost 50 with "...N frames elided...".
-ELIDED_RE = re.compile(r"\.\.\.(?:(\d+) frames|additional frames) elided\.\.\.\Z")
-# runtime/traceback.go tracebackothers.
-STACK_UNAVAILABLE = "\tgoroutine running on other thread; stack unavailable"
-# runtime/panic.go fatalthrow on the system stack.
-RUNTIME_STACK = "runtime stack:"
-# Lines the runtime prints just before a fatal error (runtime/stack.go newstack,
-# runtime/signal_unix.go sigpanic): they belong to the dump that follows.
-PREAMBLE_PREFIXES = ("runtime: ", "unexpected fault address ")
-# Race reports (compiler-rt tsan_report.cpp, Go flavour): accesses, creation
-# and allocation stacks, frames indented by 2 and files by 6 spaces.
-RACE_BANNER = "=================="
-RACE_START = "WARNING: DATA RACE"
-RACE_ACCESS_RE = re.compile(r"(Previous )?([A-Za-z ]+?) at (0x[0-9a-f]+) by (?:goroutine (\d+)|(main) goroutine):\Z")
-RACE_CREATED_RE = re.compile(r"Goroutine (\d+) \((\w+)\) created at:\Z")
-RACE_FILE_RE = re.compile(r"      (.+):(\d+)(?: \+0x([0-9a-f]+))?\Z")
-# Timestamps at the start of a log line (Go's log package, RFC 3339, klog-less
-# ISO forms) or in a logfmt/JSON field: the time a dump is given.
-LOG_TS_RE = re.compile(
-    r"(?:^|[\s\"{,](?:time|ts|timestamp|@timestamp)[=:]\"?)"
-    r"(\d{4})[-/](\d\d)[-/](\d\d)[T ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?(Z|[+-]\d\d:?\d\d)?"
+from .gotraceback import (
+    CHAINED_PANIC_PREFIX, CREATED_PREFIX, CREATED_RE, ELIDED_RE, FATAL_PREFIX, FILE_RE, HEADER_RE,
+    MAX_MESSAGE_LINES, PANIC_PREFIX, PANIC_SUFFIX_RE, PREAMBLE_PREFIXES, RACE_BANNER, RACE_START, REGISTER_RE,
+    RUNTIME_STACK, SIGNAL_HEAD_RE, SIGNAL_LINE_RE, SIGNAL_PC_RE, STACK_UNAVAILABLE, TRIGGERS, WAIT_RE,
+    is_machinery, log_timestamp, normalize_message, signature, system_start,
 )
-MAX_MESSAGE_LINES = 1000
-TRIGGERS = (PANIC_PREFIX, FATAL_PREFIX, "SIG", "signal ", RACE_START, "goroutine ") + PREAMBLE_PREFIXES
-FLUSH_FRAMES = 1 << 17
-
-# Frames that are the runtime's panic/throw machinery rather than the code
-# that failed; top_function skips them.
-LOC_COLUMNS = ["function", "package", "file", "line", "module", "module_version", "is_stdlib", "inlined"]
-MACHINERY_PREFIXES = ("runtime.", "internal/runtime/", "runtime/internal/", "sync.fatal", "sync.throw")
-CLOSURE_RE = re.compile(r"\.(func|gowrap)\d+")
-# Variable parts of a message, one alternation so a placeholder is never re-matched.
-NORMALIZE_RE = re.compile(
-    r"(?P<hex>0x[0-9a-fA-F]+)|(?P<str>\"(?:[^\"\\]|\\.)*\")"
-    r"|(?P<uuid>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})|(?P<num>\d+)"
-)
-_PLACEHOLDER = {"hex": "0x?", "str": '"…"', "uuid": "<uuid>", "num": "N"}
-
-
-def is_machinery(function: str) -> bool:
-    return function == "panic" or function.startswith(MACHINERY_PREFIXES)
-
-
-def _system_start(outermost: list[str]) -> bool:
-    """runtime/traceback.go isSystemGoroutine: the start function is in package
-    runtime, runtime.main excepted (runtime.goexit, printed at GOTRACEBACK=system,
-    is the return address below it, not the start function)."""
-    names = [f for f in outermost if f != "runtime.goexit"]
-    return bool(names) and names[-1].startswith("runtime.") and names[-1] not in ("runtime.main", "runtime.handleAsyncEvent")
-
-
-def normalize_message(message: str) -> str:
-    """First line of a panic message with variable parts replaced.
-
-    >>> normalize_message("runtime error: index out of range [5] with length 3")
-    'runtime error: index out of range [N] with length N'
-    >>> normalize_message("(main.Point) 0xc0000182e0")
-    '(main.Point) 0x?'
-    """
-    return NORMALIZE_RE.sub(lambda m: _PLACEHOLDER[m.lastgroup], message.split("\n", 1)[0])
-
-
-def signature(kind: str, normalized: str, functions: list[str]) -> str:
-    """Stable id of a bug: same crash site and message shape, same signature."""
-    tops = [CLOSURE_RE.sub(r".\1", f) for f in functions[:3]]
-    key = "\x1f".join([kind, normalized, *tops])
-    return hashlib.sha1(key.encode()).hexdigest()[:16]
-
-
-def _log_ts(line: str) -> datetime | None:
-    m = LOG_TS_RE.search(line)
-    if not m:
-        return None
-    y, mo, d, h, mi, s, frac, tz = m.groups()
-    try:
-        ts = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), int((frac or "0").ljust(6, "0")[:6]))
-    except ValueError:
-        return None
-    if tz and tz != "Z":
-        sign = 1 if tz[0] == "+" else -1
-        tz = tz[1:].replace(":", "")
-        ts -= sign * timedelta(hours=int(tz[:2]), minutes=int(tz[2:]))
-    return ts
-
-
-class _Rows:
-    """Rows of one table as tuples, flushed as a record batch (transposed once)."""
-
-    def __init__(self, table: str):
-        self.table = table
-        self.schema = TABLES[table].arrow_schema
-        self.rows: list[tuple] = []
-
-    def add(self, *values) -> None:
-        self.rows.append(values)
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def take(self) -> pa.RecordBatch:
-        cols = list(zip(*self.rows)) if self.rows else [()] * len(self.schema)
-        self.rows = []
-        return pa.RecordBatch.from_arrays(
-            [pa.array(c, type=f.type) for c, f in zip(cols, self.schema)], schema=self.schema
-        )
+from .race import RaceReports
+from .tables import FLUSH_FRAMES, Locations, Rows
 
 
 class _Dump:
@@ -200,7 +68,7 @@ class _Dump:
         self.race_section: dict | None = None
 
 
-class _Parser:
+class _Parser(RaceReports, Locations):
     def __init__(self, options: ParseOptions):
         self.opt = options
         self.state = self._text
@@ -210,24 +78,17 @@ class _Parser:
         self.recent: deque[str] = deque(maxlen=8)  # last text lines, for timestamps
         self.preamble: list[str] = []
         self.banner_line = 0
-        self.dumps = _Rows("dumps")
-        self.panics = _Rows("panics")
-        self.goroutines = _Rows("goroutines")
-        self.accesses = _Rows("race_accesses")
-        self.errors = _Rows("ingest_errors")
+        self.dumps = Rows("dumps")
+        self.panics = Rows("panics")
+        self.goroutines = Rows("goroutines")
+        self.accesses = Rows("race_accesses")
+        self.errors = Rows("ingest_errors")
         # Interned locations (function, file, line, inlined): frames refer to
         # them by index and their columns are filled in by one Arrow take.
-        self.loc_index: dict[tuple, int] = {}
-        self.loc_cols: list[list] = [[] for _ in range(8)]
-        self.loc_arrow: pa.Table | None = None
-        self.loc_hash: list[int] = []
-        self.stack_ids: dict[tuple, int] = {}
-        self.extra: list[tuple[str, pa.RecordBatch]] = []  # batches built by goroutine_runs
-        self.bulk = True
+        self.init_locations()
         self.func_cache: dict[str, tuple] = {}
         self.file_cache: dict[str, tuple | None] = {}
-        # Frame columns: dump, goroutine seq, goroutine id, depth, loc, args, offset.
-        self.fr: list[list] = [[] for _ in range(7)]
+        self.bulk = True
         self.flush_due = False
         self.g: list | None = None  # goroutine being read
         self.gseq = 0
@@ -256,7 +117,7 @@ class _Parser:
             d.ts, d.ts_source = self.opt.ts, "argument"
         else:
             for text in reversed(self.recent):
-                ts = _log_ts(text)
+                ts = log_timestamp(text)
                 if ts is not None:
                     d.ts, d.ts_source = ts, "log"
                     break
@@ -321,7 +182,7 @@ class _Parser:
         names = self.loc_cols[0]
         self.goroutines.add(
             d.idx, seq, g[0], g[1], g[2], g[3], g[7], g[8], g[9], g[10], stack_id, 1, g[11], g[12], g[4], g[5], g[6],
-            g[0] <= 0 or (g[11] != -1 and _system_start([names[i] for i in locs[-2:]])),
+            g[0] <= 0 or (g[11] != -1 and system_start([names[i] for i in locs[-2:]])),
         )
         n = len(locs)
         if n:
@@ -337,60 +198,6 @@ class _Parser:
                 self.flush_due = True
         if d.failing is None and g[0] > 0:
             d.failing = (g[0], [names[i] for i in locs if not is_machinery(names[i])][:3])
-
-    def stack_id(self, locs: list[int]) -> int:
-        key = tuple(locs)
-        sid = self.stack_ids.get(key)
-        if sid is None:
-            c = self.loc_cols
-            text = "\n".join(f"{c[0][i]}\t{c[2][i]}\t{c[3][i]}" for i in locs)
-            sid = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little", signed=True)
-            if len(self.stack_ids) > 1 << 18:
-                self.stack_ids.clear()
-            self.stack_ids[key] = sid
-        return sid
-
-    def intern(self, func: str, file, line, inlined: bool) -> int:
-        """Index of a location (function, file, line, inlined), added if new."""
-        key = (func, file, line, inlined)
-        idx = self.loc_index.get(key)
-        if idx is None:
-            idx = len(self.loc_index)
-            self.loc_index[key] = idx
-            loc = describe(func, file)
-            for col, v in zip(self.loc_cols, (func, loc.package, file, line, loc.module, loc.module_version, loc.is_stdlib, inlined)):
-                col.append(v)
-            digest = hashlib.blake2b(f"{func}\t{file}\t{line}\t{inlined}".encode(), digest_size=8).digest()
-            self.loc_hash.append(int.from_bytes(digest, "little"))
-        return idx
-
-    def loc_hashes(self, locs: np.ndarray) -> np.ndarray:
-        """64-bit hash of each location in `locs` (for grouping equal stacks)."""
-        return np.array(self.loc_hash, dtype=np.uint64)[locs]
-
-    def loc_flags(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per location: is runtime.goexit; is a runtime start function (isSystemGoroutine)."""
-        names = self.loc_cols[0]
-        goexit = np.array([f == "runtime.goexit" for f in names], dtype=bool)
-        start = np.array([_system_start([f]) for f in names], dtype=bool)
-        return goexit, start
-
-    def set_failing(self, gid: int, locs: list[int]) -> None:
-        names = self.loc_cols[0]
-        self.dump.failing = (gid, [names[i] for i in locs if not is_machinery(names[i])][:3])
-
-    def add_batch(self, table: str, columns: dict) -> None:
-        schema = TABLES[table].arrow_schema
-        batch = pa.RecordBatch.from_arrays([pa.array(columns[f.name], f.type) if not isinstance(columns[f.name], (pa.Array, pa.ChunkedArray)) else columns[f.name].cast(f.type) for f in schema], schema=schema)
-        self.extra.append((table, batch))
-        self.flush_due = True
-
-    def add_frames(self, dump_ids, seqs, gids, depths, locs, args, offsets) -> None:
-        """Frames given as columns (from the vectorised reader)."""
-        if not len(locs):
-            return
-        self.extra.append(("frames", self.frames_from(dump_ids, seqs, gids, depths, locs, args, offsets)))
-        self.flush_due = True
 
     def add_frame(self, g: list, func: str, file, line, args, offset, inlined) -> None:
         idx = self.intern(func, file, line, inlined)
@@ -680,118 +487,6 @@ class _Parser:
         now, self.lineno = self.lineno, held_no
         self._text(held)
         self.lineno = now
-
-    # --- race reports ---------------------------------------------------
-    def _race(self, line: str) -> None:
-        d = self.dump
-        d.end_line = self.lineno
-        if line == RACE_BANNER:
-            self.end_dump()
-            self.state = self._text
-            return
-        if not line:
-            return
-        sec = d.race_section
-        if line.startswith("      ") and sec is not None:
-            m = RACE_FILE_RE.match(line)
-            if m and sec["pending"] is not None:
-                func, args, inlined = sec["pending"]
-                sec["pending"] = None
-                sec["frames"].append((func, m.group(1), int(m.group(2)), args, int(m.group(3), 16) if m.group(3) else None, inlined))
-                return
-        elif line.startswith("  ") and sec is not None:
-            hit = self.parse_func(line[2:])
-            if hit is not None:
-                sec["pending"] = hit
-                return
-        else:
-            m = RACE_ACCESS_RE.match(line)
-            if m:
-                prev, op, addr, gid, main = m.groups()
-                d.race_section = {"gid": 1 if main else int(gid), "frames": [], "pending": None, "state": None}
-                d.race_goroutines.append(d.race_section)
-                d.race_accesses.append((len(d.race_goroutines) - 1, op.lower(), addr, bool(prev)))
-                return
-            m = RACE_CREATED_RE.match(line)
-            if m:
-                gid = int(m.group(1))
-                for rg in d.race_goroutines:
-                    if rg["gid"] == gid:
-                        rg["state"] = m.group(2)
-                d.race_section = {"created_of": gid, "frames": [], "pending": None}
-                self.race_created.append(d.race_section)
-                return
-            if line.startswith("Location is "):
-                d.race_section = None
-                return
-            if line.startswith(TRIGGERS) and not line.startswith("SIG"):
-                self.error(f"race report not closed by {RACE_BANNER!r}", line)
-                self.end_dump()
-                self.state = self._text
-                self._text(line)
-                return
-        self.error("unexpected line in race report", line)
-
-    def end_race(self, d: _Dump) -> None:
-        """Race goroutines become goroutines/frames rows; accesses race_accesses rows."""
-        created = {s["created_of"]: s for s in self.race_created}
-        self.race_created = []
-        seq_of = {}
-        for i, rg in enumerate(d.race_goroutines):
-            gid = rg["gid"]
-            state = rg["state"] or ("running" if gid in created else None)
-            self.start_goroutine(gid, state, None, False, None, None)
-            g = self.g
-            c = created.get(gid)
-            if c and c["frames"]:
-                g[7], g[9], g[10] = c["frames"][0][0], c["frames"][0][1], c["frames"][0][2]
-            for func, file, line, args, offset, inlined in rg["frames"]:
-                self.add_frame(g, func, file, line, args, offset, inlined)
-            seq_of[i] = self.gseq
-            self.end_goroutine()
-        # top_function: the current access; signature: both accesses' tops in a
-        # fixed order, since the detector may report either access first.
-        tops = []
-        for rg in d.race_goroutines:
-            funcs = [f[0] for f in rg["frames"] if not is_machinery(f[0])]
-            tops.append(funcs[0] if funcs else None)
-        if d.race_goroutines:
-            d.failing = (d.race_goroutines[0]["gid"], [t for t in tops[:1] if t])
-            d.sig_functions = sorted({t for t in tops if t})
-            ops = [a[1] for a in d.race_accesses]
-            d.panics[0][1] = ["DATA RACE: " + " / ".join(ops)] if ops else d.panics[0][1]
-        for seq, (gi, op, addr, prev) in enumerate(d.race_accesses):
-            self.accesses.add(d.idx, seq, seq_of.get(gi), d.race_goroutines[gi]["gid"], op, addr, prev)
-
-    # --- output ---------------------------------------------------------
-    def loc_table(self) -> pa.Table:
-        """The interned locations as an Arrow table, extended when new ones appeared."""
-        c = self.loc_cols
-        have = 0 if self.loc_arrow is None else self.loc_arrow.num_rows
-        if len(c[0]) > have:
-            schema = TABLES["frames"].arrow_schema
-            new = pa.table({n: pa.array(col[have:], type=schema.field(n).type) for n, col in zip(LOC_COLUMNS, c)})
-            self.loc_arrow = new if self.loc_arrow is None else pa.concat_tables([self.loc_arrow, new]).combine_chunks()
-        return self.loc_arrow
-
-    def frames_from(self, dump_ids, seqs, gids, depths, locs, args, offsets) -> pa.RecordBatch:
-        """A frames batch: per-frame columns plus an Arrow take from the interned locations."""
-        taken = self.loc_table().take(pa.array(locs, type=pa.int64()))
-        schema = TABLES["frames"].arrow_schema
-        arrays = {
-            "dump_id": pa.array(dump_ids, pa.int64()),
-            "goroutine_seq": pa.array(seqs, pa.int32()),
-            "goroutine_id": pa.array(gids, pa.int64()),
-            "depth": pa.array(depths, pa.int32()),
-            "args": args if isinstance(args, pa.Array) else pa.array(args, pa.string()),
-            "pc_offset": offsets if isinstance(offsets, pa.Array) else pa.array(offsets, pa.int64()),
-        }
-        cols = [arrays[n] if n in arrays else taken.column(n).combine_chunks() for n in schema.names]
-        return pa.RecordBatch.from_arrays(cols, schema=schema)
-
-    def frames_batch(self) -> pa.RecordBatch:
-        fr, self.fr = self.fr, [[] for _ in range(7)]
-        return self.frames_from(fr[0], fr[1], fr[2], fr[3], fr[4], fr[5], fr[6])
 
     def drain(self, final: bool = False) -> Iterator[tuple[str, pa.RecordBatch]]:
         self.flush_due = False

@@ -13,7 +13,6 @@ give identical tables; tests check that on every sample.
 """
 from __future__ import annotations
 
-import hashlib
 
 import numpy as np
 import pyarrow as pa
@@ -109,8 +108,13 @@ class Chunk:
     """One chunk of lines, classified once, read in runs."""
 
     def __init__(self, lines: list[str]):
-        # One string split by Arrow: far cheaper than converting a Python list.
-        arr = pc.split_pattern(pa.array(["\n".join(lines)], pa.large_string()), "\n").flatten()
+        # One buffer split by Arrow: far cheaper than converting a Python list
+        # (or even one big Python str) element by element.
+        data = "\n".join(lines).encode("utf-8", "surrogateescape")
+        whole = pa.LargeStringArray.from_buffers(
+            1, pa.py_buffer(np.array([0, len(data)], dtype=np.int64)), pa.py_buffer(data)
+        )
+        arr = pc.split_pattern(whole, "\n").flatten()
         arr = arr.cast(pa.string()) if len(arr) == len(lines) else pa.array(lines, pa.string())
         self.lines = arr
         t = np.full(len(lines), OTHER, dtype=np.int8)
@@ -207,15 +211,23 @@ def read_run(parser, chunk: Chunk, start: int, end: int, first_lineno: int) -> N
     unavailable = np.zeros(ng, dtype=bool)
     unavailable[gidx[t == UNAVAILABLE]] = True
 
-    # Intern locations: one Python step per distinct (function, file, line, inlined).
-    key = pc.binary_join_element_wise(func, file, line_s, pc.cast(inlined, pa.string()), "\x1f")
-    enc = key.dictionary_encode()
-    uniq = enc.dictionary.to_pylist()
-    codes = enc.indices.to_numpy()
-    mapping = np.empty(len(uniq), dtype=np.int64)
-    for u in range(len(uniq)):
-        f_, fi, li, il = uniq[u].split("\x1f")
-        mapping[u] = parser.intern(f_, fi, int(li), il == "true")
+    # Intern locations: one Python step per distinct (function, file, line,
+    # inlined), found from the columns' dictionary codes.
+    fenc, ienc = func.dictionary_encode(), file.dictionary_encode()
+    fdict, idict = fenc.dictionary.to_pylist(), ienc.dictionary.to_pylist()
+    lines_n = pc.cast(line_s, pa.int64()).to_numpy()
+    parts = [fenc.indices.to_numpy().astype(np.int64), ienc.indices.to_numpy().astype(np.int64),
+             lines_n, inlined.to_numpy(zero_copy_only=False).astype(np.int64)]
+    radix = [len(fdict), len(idict), int(lines_n.max(initial=0)) + 1, 2]
+    if np.prod([float(r) for r in radix]) < 2.0**62:
+        combined = ((parts[0] * radix[1] + parts[1]) * radix[2] + parts[2]) * 2 + parts[3]
+        _, first, codes = np.unique(combined, return_index=True, return_inverse=True)
+    else:
+        _, first, codes = np.unique(np.stack(parts, axis=1), axis=0, return_index=True, return_inverse=True)
+    codes = codes.reshape(-1)
+    mapping = np.empty(len(first), dtype=np.int64)
+    for u, k in enumerate(first.tolist()):
+        mapping[u] = parser.intern(fdict[parts[0][k]], idict[parts[1][k]], int(lines_n[k]), bool(parts[3][k]))
     loc = mapping[codes]
 
     # Offsets (+0x..) as integers.

@@ -1,0 +1,124 @@
+"""What the Go runtime prints when it crashes or dumps goroutines.
+
+Every pattern here is a named constant with the runtime code that prints it,
+so the parser reads like the runtime's own output routines (Go 1.17 to 1.27);
+plus the helpers that turn what was printed into stable crash signatures.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import datetime, timedelta
+
+# --- What the runtime prints (Go 1.17 to 1.27) ---------------------------
+
+# runtime/panic.go printpanics: "panic: " value [" [recovered]"]; chained
+# panics follow on tab-indented lines. Go 1.23+ prints a re-panic of the same
+# value once, as " [recovered, repanicked]".
+PANIC_PREFIX = "panic: "
+CHAINED_PANIC_PREFIX = "\tpanic: "
+PANIC_SUFFIX_RE = re.compile(r" \[recovered(, repanicked)?\]\Z")
+# runtime/panic.go fatalthrow / fatalpanic: "fatal error: " message.
+FATAL_PREFIX = "fatal error: "
+# runtime/panic.go (printpanics' caller): "[signal " signame " code=" ... "]".
+SIGNAL_LINE_RE = re.compile(r"\[signal (.+?) code=(\S+) addr=(\S+) pc=(\S+)\]\Z")
+# runtime/signal_unix.go sighandler: "SIGQUIT: quit", then "PC=0x.. m=N sigcode=N".
+SIGNAL_HEAD_RE = re.compile(r"(SIG[A-Z0-9]+|signal \d+): (.*)\Z")
+SIGNAL_PC_RE = re.compile(r"PC=(0x[0-9a-f]+) m=(\S+) sigcode=(\S+)(?: addr=(0x[0-9a-f]+))?\Z")
+# runtime/signal_<arch>.go dumpregs: "rax    0x0" (one register a line).
+REGISTER_RE = re.compile(r"([a-z][a-z0-9]{0,6}) +(0x[0-9a-f]+)\Z")
+# runtime/traceback.go goroutineheader: "goroutine N [status, N minutes, locked
+# to thread]:"; Go 1.22+ adds " gp=0x.. m=N mp=0x.." (or " m=nil") at
+# GOTRACEBACK=system or when the runtime is throwing.
+HEADER_RE = re.compile(r"goroutine (\d+)(?: gp=(0x[0-9a-f]+) m=(\d+|nil)(?: mp=0x[0-9a-f]+)?)? \[(.*)\]:\Z")
+WAIT_RE = re.compile(r"(\d+) minutes\Z")
+# runtime/traceback.go traceback2 / printFuncName: "pkg.Func(args)", args "..."
+# when inlined; then "\tfile:line +0xoff" with " fp=.. sp=.. pc=.." at level >= 2.
+FILE_RE = re.compile(r"\t(.+):(\d+)(?: \+0x([0-9a-f]+))?(?: fp=0x[0-9a-f]+ sp=0x[0-9a-f]+ pc=0x[0-9a-f]+)?\Z")
+# runtime/traceback.go printcreatedby1: "created by F" (Go 1.21+: " in goroutine N").
+CREATED_PREFIX = "created by "
+CREATED_RE = re.compile(r"created by (.+?)(?: in goroutine (\d+))?\Z")
+# runtime/traceback.go: "...additional frames elided..." after 100 frames;
+# Go 1.21+ prints the innermost and outermost 50 with "...N frames elided...".
+ELIDED_RE = re.compile(r"\.\.\.(?:(\d+) frames|additional frames) elided\.\.\.\Z")
+# runtime/traceback.go tracebackothers.
+STACK_UNAVAILABLE = "\tgoroutine running on other thread; stack unavailable"
+# runtime/panic.go fatalthrow on the system stack.
+RUNTIME_STACK = "runtime stack:"
+# Lines the runtime prints just before a fatal error (runtime/stack.go newstack,
+# runtime/signal_unix.go sigpanic): they belong to the dump that follows.
+PREAMBLE_PREFIXES = ("runtime: ", "unexpected fault address ")
+# Race reports (compiler-rt tsan_report.cpp, Go flavour): accesses, creation
+# and allocation stacks, frames indented by 2 and files by 6 spaces.
+RACE_BANNER = "=================="
+RACE_START = "WARNING: DATA RACE"
+RACE_ACCESS_RE = re.compile(r"(Previous )?([A-Za-z ]+?) at (0x[0-9a-f]+) by (?:goroutine (\d+)|(main) goroutine):\Z")
+RACE_CREATED_RE = re.compile(r"Goroutine (\d+) \((\w+)\) created at:\Z")
+RACE_FILE_RE = re.compile(r"      (.+):(\d+)(?: \+0x([0-9a-f]+))?\Z")
+# Timestamps at the start of a log line (Go's log package, RFC 3339, klog-less
+# ISO forms) or in a logfmt/JSON field: the time a dump is given.
+LOG_TS_RE = re.compile(
+    r"(?:^|[\s\"{,](?:time|ts|timestamp|@timestamp)[=:]\"?)"
+    r"(\d{4})[-/](\d\d)[-/](\d\d)[T ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?(Z|[+-]\d\d:?\d\d)?"
+)
+MAX_MESSAGE_LINES = 1000
+TRIGGERS = (PANIC_PREFIX, FATAL_PREFIX, "SIG", "signal ", RACE_START, "goroutine ") + PREAMBLE_PREFIXES
+FLUSH_FRAMES = 1 << 17
+
+# Frames that are the runtime's panic/throw machinery rather than the code
+# that failed; top_function skips them.
+LOC_COLUMNS = ["function", "package", "file", "line", "module", "module_version", "is_stdlib", "inlined"]
+MACHINERY_PREFIXES = ("runtime.", "internal/runtime/", "runtime/internal/", "sync.fatal", "sync.throw")
+CLOSURE_RE = re.compile(r"\.(func|gowrap)\d+")
+# Variable parts of a message, one alternation so a placeholder is never re-matched.
+NORMALIZE_RE = re.compile(
+    r"(?P<hex>0x[0-9a-fA-F]+)|(?P<str>\"(?:[^\"\\]|\\.)*\")"
+    r"|(?P<uuid>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})|(?P<num>\d+)"
+)
+_PLACEHOLDER = {"hex": "0x?", "str": '"…"', "uuid": "<uuid>", "num": "N"}
+
+
+def is_machinery(function: str) -> bool:
+    return function == "panic" or function.startswith(MACHINERY_PREFIXES)
+
+
+def system_start(outermost: list[str]) -> bool:
+    """runtime/traceback.go isSystemGoroutine: the start function is in package
+    runtime, runtime.main excepted (runtime.goexit, printed at GOTRACEBACK=system,
+    is the return address below it, not the start function)."""
+    names = [f for f in outermost if f != "runtime.goexit"]
+    return bool(names) and names[-1].startswith("runtime.") and names[-1] not in ("runtime.main", "runtime.handleAsyncEvent")
+
+
+def normalize_message(message: str) -> str:
+    """First line of a panic message with variable parts replaced.
+
+    >>> normalize_message("runtime error: index out of range [5] with length 3")
+    'runtime error: index out of range [N] with length N'
+    >>> normalize_message("(main.Point) 0xc0000182e0")
+    '(main.Point) 0x?'
+    """
+    return NORMALIZE_RE.sub(lambda m: _PLACEHOLDER[m.lastgroup], message.split("\n", 1)[0])
+
+
+def signature(kind: str, normalized: str, functions: list[str]) -> str:
+    """Stable id of a bug: same crash site and message shape, same signature."""
+    tops = [CLOSURE_RE.sub(r".\1", f) for f in functions[:3]]
+    key = "\x1f".join([kind, normalized, *tops])
+    return hashlib.sha1(key.encode()).hexdigest()[:16]
+
+
+def log_timestamp(line: str) -> datetime | None:
+    m = LOG_TS_RE.search(line)
+    if not m:
+        return None
+    y, mo, d, h, mi, s, frac, tz = m.groups()
+    try:
+        ts = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), int((frac or "0").ljust(6, "0")[:6]))
+    except ValueError:
+        return None
+    if tz and tz != "Z":
+        sign = 1 if tz[0] == "+" else -1
+        tz = tz[1:].replace(":", "")
+        ts -= sign * timedelta(hours=int(tz[:2]), minutes=int(tz[2:]))
+    return ts

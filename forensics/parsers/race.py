@@ -1,0 +1,97 @@
+"""Data race reports from the race detector, inside the crash-dump parser.
+
+A report sits between two ``==================`` banners: the racing
+accesses (``Read at 0x.. by goroutine 7:``), each with a stack, and where the
+goroutines were created (``Goroutine 7 (running) created at:``), frames
+indented by two spaces and their files by six (compiler-rt tsan_report.cpp,
+Go flavour). Each access stack becomes a goroutines row with its frames and a
+race_accesses row.
+"""
+from __future__ import annotations
+
+from .gotraceback import RACE_ACCESS_RE, RACE_BANNER, RACE_CREATED_RE, RACE_FILE_RE, TRIGGERS, is_machinery
+
+
+class RaceReports:
+    """Mixin of the crash-dump parser: the RACE state."""
+
+    def _race(self, line: str) -> None:
+        d = self.dump
+        d.end_line = self.lineno
+        if line == RACE_BANNER:
+            self.end_dump()
+            self.state = self._text
+            return
+        if not line:
+            return
+        sec = d.race_section
+        if line.startswith("      ") and sec is not None:
+            m = RACE_FILE_RE.match(line)
+            if m and sec["pending"] is not None:
+                func, args, inlined = sec["pending"]
+                sec["pending"] = None
+                sec["frames"].append((func, m.group(1), int(m.group(2)), args, int(m.group(3), 16) if m.group(3) else None, inlined))
+                return
+        elif line.startswith("  ") and sec is not None:
+            hit = self.parse_func(line[2:])
+            if hit is not None:
+                sec["pending"] = hit
+                return
+        else:
+            m = RACE_ACCESS_RE.match(line)
+            if m:
+                prev, op, addr, gid, main = m.groups()
+                d.race_section = {"gid": 1 if main else int(gid), "frames": [], "pending": None, "state": None}
+                d.race_goroutines.append(d.race_section)
+                d.race_accesses.append((len(d.race_goroutines) - 1, op.lower(), addr, bool(prev)))
+                return
+            m = RACE_CREATED_RE.match(line)
+            if m:
+                gid = int(m.group(1))
+                for rg in d.race_goroutines:
+                    if rg["gid"] == gid:
+                        rg["state"] = m.group(2)
+                d.race_section = {"created_of": gid, "frames": [], "pending": None}
+                self.race_created.append(d.race_section)
+                return
+            if line.startswith("Location is "):
+                d.race_section = None
+                return
+            if line.startswith(TRIGGERS) and not line.startswith("SIG"):
+                self.error(f"race report not closed by {RACE_BANNER!r}", line)
+                self.end_dump()
+                self.state = self._text
+                self._text(line)
+                return
+        self.error("unexpected line in race report", line)
+
+    def end_race(self, d) -> None:
+        """Race goroutines become goroutines/frames rows; accesses race_accesses rows."""
+        created = {s["created_of"]: s for s in self.race_created}
+        self.race_created = []
+        seq_of = {}
+        for i, rg in enumerate(d.race_goroutines):
+            gid = rg["gid"]
+            state = rg["state"] or ("running" if gid in created else None)
+            self.start_goroutine(gid, state, None, False, None, None)
+            g = self.g
+            c = created.get(gid)
+            if c and c["frames"]:
+                g[7], g[9], g[10] = c["frames"][0][0], c["frames"][0][1], c["frames"][0][2]
+            for func, file, line, args, offset, inlined in rg["frames"]:
+                self.add_frame(g, func, file, line, args, offset, inlined)
+            seq_of[i] = self.gseq
+            self.end_goroutine()
+        # top_function: the current access; signature: both accesses' tops in a
+        # fixed order, since the detector may report either access first.
+        tops = []
+        for rg in d.race_goroutines:
+            funcs = [f[0] for f in rg["frames"] if not is_machinery(f[0])]
+            tops.append(funcs[0] if funcs else None)
+        if d.race_goroutines:
+            d.failing = (d.race_goroutines[0]["gid"], [t for t in tops[:1] if t])
+            d.sig_functions = sorted({t for t in tops if t})
+            ops = [a[1] for a in d.race_accesses]
+            d.panics[0][1] = ["DATA RACE: " + " / ".join(ops)] if ops else d.panics[0][1]
+        for seq, (gi, op, addr, prev) in enumerate(d.race_accesses):
+            self.accesses.add(d.idx, seq, seq_of.get(gi), d.race_goroutines[gi]["gid"], op, addr, prev)

@@ -1,0 +1,139 @@
+"""Rows a parser emits: small tables as tuples, frames through interned locations.
+
+Frames repeat a few thousand locations millions of times, so a location
+(function, file, line, inlined) is interned once with its derived package,
+module and version, and frame batches take those columns from an Arrow
+table of locations instead of building them row by row.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pyarrow as pa
+
+from ..schema import TABLES
+from .golang import describe
+from .gotraceback import is_machinery, system_start
+
+LOC_COLUMNS = ["function", "package", "file", "line", "module", "module_version", "is_stdlib", "inlined"]
+FLUSH_FRAMES = 1 << 17
+
+
+class Rows:
+    """Rows of one table as tuples, flushed as a record batch (transposed once)."""
+
+    def __init__(self, table: str):
+        self.table = table
+        self.schema = TABLES[table].arrow_schema
+        self.rows: list[tuple] = []
+
+    def add(self, *values) -> None:
+        self.rows.append(values)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def take(self) -> pa.RecordBatch:
+        cols = list(zip(*self.rows)) if self.rows else [()] * len(self.schema)
+        self.rows = []
+        return pa.RecordBatch.from_arrays(
+            [pa.array(c, type=f.type) for c, f in zip(cols, self.schema)], schema=self.schema
+        )
+
+
+class Locations:
+    """Mixin: interned locations, stack ids and the frames/extra batches."""
+
+    def init_locations(self) -> None:
+        self.loc_index: dict[tuple, int] = {}
+        self.loc_cols: list[list] = [[] for _ in LOC_COLUMNS]
+        self.loc_arrow: pa.Table | None = None
+        self.loc_hash: list[int] = []
+        self.stack_ids: dict[tuple, int] = {}
+        self.extra: list[tuple[str, pa.RecordBatch]] = []  # batches built by goroutine_runs
+        # Frame columns: dump, goroutine seq, goroutine id, depth, loc, args, offset.
+        self.fr: list[list] = [[] for _ in range(7)]
+
+    def stack_id(self, locs: list[int]) -> int:
+        key = tuple(locs)
+        sid = self.stack_ids.get(key)
+        if sid is None:
+            c = self.loc_cols
+            text = "\n".join(f"{c[0][i]}\t{c[2][i]}\t{c[3][i]}" for i in locs)
+            sid = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little", signed=True)
+            if len(self.stack_ids) > 1 << 18:
+                self.stack_ids.clear()
+            self.stack_ids[key] = sid
+        return sid
+
+    def intern(self, func: str, file, line, inlined: bool) -> int:
+        """Index of a location (function, file, line, inlined), added if new."""
+        key = (func, file, line, inlined)
+        idx = self.loc_index.get(key)
+        if idx is None:
+            idx = len(self.loc_index)
+            self.loc_index[key] = idx
+            loc = describe(func, file)
+            for col, v in zip(self.loc_cols, (func, loc.package, file, line, loc.module, loc.module_version, loc.is_stdlib, inlined)):
+                col.append(v)
+            digest = hashlib.blake2b(f"{func}\t{file}\t{line}\t{inlined}".encode(), digest_size=8).digest()
+            self.loc_hash.append(int.from_bytes(digest, "little"))
+        return idx
+
+    def loc_hashes(self, locs: np.ndarray) -> np.ndarray:
+        """64-bit hash of each location in `locs` (for grouping equal stacks)."""
+        return np.array(self.loc_hash, dtype=np.uint64)[locs]
+
+    def loc_flags(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per location: is runtime.goexit; is a runtime start function (isSystemGoroutine)."""
+        names = self.loc_cols[0]
+        goexit = np.array([f == "runtime.goexit" for f in names], dtype=bool)
+        start = np.array([system_start([f]) for f in names], dtype=bool)
+        return goexit, start
+
+    def set_failing(self, gid: int, locs: list[int]) -> None:
+        names = self.loc_cols[0]
+        self.dump.failing = (gid, [names[i] for i in locs if not is_machinery(names[i])][:3])
+
+    def add_batch(self, table: str, columns: dict) -> None:
+        schema = TABLES[table].arrow_schema
+        batch = pa.RecordBatch.from_arrays([pa.array(columns[f.name], f.type) if not isinstance(columns[f.name], (pa.Array, pa.ChunkedArray)) else columns[f.name].cast(f.type) for f in schema], schema=schema)
+        self.extra.append((table, batch))
+        self.flush_due = True
+
+    def add_frames(self, dump_ids, seqs, gids, depths, locs, args, offsets) -> None:
+        """Frames given as columns (from the vectorised reader)."""
+        if not len(locs):
+            return
+        self.extra.append(("frames", self.frames_from(dump_ids, seqs, gids, depths, locs, args, offsets)))
+        self.flush_due = True
+
+    def loc_table(self) -> pa.Table:
+        """The interned locations as an Arrow table, extended when new ones appeared."""
+        c = self.loc_cols
+        have = 0 if self.loc_arrow is None else self.loc_arrow.num_rows
+        if len(c[0]) > have:
+            schema = TABLES["frames"].arrow_schema
+            new = pa.table({n: pa.array(col[have:], type=schema.field(n).type) for n, col in zip(LOC_COLUMNS, c)})
+            self.loc_arrow = new if self.loc_arrow is None else pa.concat_tables([self.loc_arrow, new]).combine_chunks()
+        return self.loc_arrow
+
+    def frames_from(self, dump_ids, seqs, gids, depths, locs, args, offsets) -> pa.RecordBatch:
+        """A frames batch: per-frame columns plus an Arrow take from the interned locations."""
+        taken = self.loc_table().take(pa.array(locs, type=pa.int64()))
+        schema = TABLES["frames"].arrow_schema
+        arrays = {
+            "dump_id": pa.array(dump_ids, pa.int64()),
+            "goroutine_seq": pa.array(seqs, pa.int32()),
+            "goroutine_id": pa.array(gids, pa.int64()),
+            "depth": pa.array(depths, pa.int32()),
+            "args": args if isinstance(args, pa.Array) else pa.array(args, pa.string()),
+            "pc_offset": offsets if isinstance(offsets, pa.Array) else pa.array(offsets, pa.int64()),
+        }
+        cols = [arrays[n] if n in arrays else taken.column(n).combine_chunks() for n in schema.names]
+        return pa.RecordBatch.from_arrays(cols, schema=schema)
+
+    def frames_batch(self) -> pa.RecordBatch:
+        fr, self.fr = self.fr, [[] for _ in range(7)]
+        return self.frames_from(fr[0], fr[1], fr[2], fr[3], fr[4], fr[5], fr[6])
