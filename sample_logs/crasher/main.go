@@ -238,6 +238,13 @@ func main() {
 		announce(mode)
 		syscall.Kill(os.Getpid(), syscall.SIGQUIT)
 		time.Sleep(10 * time.Second)
+	case "sigabrt":
+		// kill -ABRT: the runtime prints "SIGABRT: abort", PC=, goroutines and
+		// registers; at GOTRACEBACK=crash every M's stack, "-----" apart.
+		park()
+		announce(mode)
+		syscall.Kill(os.Getpid(), syscall.SIGABRT)
+		time.Sleep(10 * time.Second)
 	case "race":
 		announce(mode)
 		counter := 0
