@@ -74,6 +74,10 @@ def test_sample(e):
     assert list(dumps["kind"]) == kinds
     if expected_panics is not None:
         got = [(r.kind, r.message, r.recovered) for r in panics.itertuples()]
+        if e["mode"] == "concurrent-map":
+            # Two threads may detect the race and both throw: the runtime then
+            # prints the fatal error twice, and both rows are kept.
+            got = got[:1] if len(set(got)) == 1 else got
         assert len(got) == len(expected_panics)
         for (kind, msg, rec), (ekind, emsg, erec) in zip(got, expected_panics):
             assert (kind, rec) == (ekind, erec)

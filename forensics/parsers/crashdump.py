@@ -12,7 +12,16 @@ State machine, one line at a time (``_Parser.state`` names the handler)::
     TEXT --goroutine N [...]:---> STACK (a goroutine dump)
     TEXT --WARNING: DATA RACE---> RACE --==================--> TEXT
     BETWEEN --goroutine N [...]:/runtime stack:--> STACK --blank--> BETWEEN
-    BETWEEN/STACK --any other line--> end of dump; the line is read again as TEXT
+    BETWEEN --registers, '-----', SIGxxx:, PC=--> BETWEEN (GOTRACEBACK=crash: same dump)
+    STACK --register line--> BETWEEN (signal dumps print registers after the stack)
+    STACK --unknown line--> HELD: if the next line goes on with the stack, the
+          unknown line was another writer's log line (reported, skipped);
+          otherwise the dump ended there and both lines are read as TEXT
+    BETWEEN --any other line--> end of dump; the line is read again as TEXT
+
+Where a goroutine header starts a run of whole, well-formed goroutine blocks,
+:mod:`.goroutine_runs` reads the run column-wise instead (same result; the
+tests check both readers agree on every input).
 
 A frame's function line with no file line after it, a truncated message or
 race report, and over-long lines are reported as ``ingest_errors`` rows; the
@@ -68,6 +77,26 @@ class _Dump:
         self.race_section: dict | None = None
 
 
+class _Goroutine:
+    """The goroutine being read: its header, created-by line and frames so far."""
+
+    __slots__ = (
+        "id state wait locked gp m line created_by created_in created_file created_line "
+        "elided unavailable locs args offsets depths skip".split()
+    )
+
+    def __init__(self, gid: int, state, wait, locked, gp, m, line: int):
+        self.id, self.state, self.wait, self.locked, self.gp, self.m, self.line = gid, state, wait, locked, gp, m, line
+        self.created_by = self.created_in = self.created_file = self.created_line = None
+        self.elided = 0  # frames_elided: N, or -1 for "...additional frames elided..."
+        self.unavailable = False
+        self.locs: list[int] = []  # interned location of each frame
+        self.args: list[str | None] = []
+        self.offsets: list[int | None] = []
+        self.depths: list[int] = []
+        self.skip = 0  # frames elided so far: added to the depth of the frames after
+
+
 class _Parser(RaceReports, Locations):
     def __init__(self, options: ParseOptions):
         self.opt = options
@@ -90,7 +119,7 @@ class _Parser(RaceReports, Locations):
         self.file_cache: dict[str, tuple | None] = {}
         self.bulk = True
         self.flush_due = False
-        self.g: list | None = None  # goroutine being read
+        self.g: _Goroutine | None = None
         self.gseq = 0
         self.pending: tuple | None = None  # function line waiting for its file line
         self.message_lines = 0
@@ -158,9 +187,7 @@ class _Parser(RaceReports, Locations):
     # --- goroutines -----------------------------------------------------
     def start_goroutine(self, gid: int, state, wait, locked, gp, m) -> None:
         self.end_goroutine()
-        # [id, state, wait, locked, gp, m, header line, created_by, created_in, cfile, cline,
-        #  elided, unavailable, locs, args, offsets, depths, skip]
-        self.g = [gid, state, wait, locked, gp, m, self.lineno, None, None, None, None, 0, False, [], [], [], [], 0]
+        self.g = _Goroutine(gid, state, wait, locked, gp, m, self.lineno)
         self.state = self._stack
         if self.dump is not None:
             self.dump.ids.add(gid)
@@ -175,36 +202,36 @@ class _Parser(RaceReports, Locations):
             self.pending = None
             self.add_frame(g, func, None, None, args, None, inlined)
         d = self.dump
-        locs = g[13]
+        locs = g.locs
         seq = self.gseq
         self.gseq += 1
         stack_id = self.stack_id(locs)
         names = self.loc_cols[0]
         self.goroutines.add(
-            d.idx, seq, g[0], g[1], g[2], g[3], g[7], g[8], g[9], g[10], stack_id, 1, g[11], g[12], g[4], g[5], g[6],
-            g[0] <= 0 or (g[11] != -1 and system_start([names[i] for i in locs[-2:]])),
+            d.idx, seq, g.id, g.state, g.wait, g.locked, g.created_by, g.created_in, g.created_file, g.created_line, stack_id, 1, g.elided, g.unavailable, g.gp, g.m, g.line,
+            g.id <= 0 or (g.elided != -1 and system_start([names[i] for i in locs[-2:]])),
         )
         n = len(locs)
         if n:
             fr = self.fr
             fr[0].extend([d.idx] * n)
             fr[1].extend([seq] * n)
-            fr[2].extend([g[0]] * n)
-            fr[3].extend(g[16])
+            fr[2].extend([g.id] * n)
+            fr[3].extend(g.depths)
             fr[4].extend(locs)
-            fr[5].extend(g[14])
-            fr[6].extend(g[15])
+            fr[5].extend(g.args)
+            fr[6].extend(g.offsets)
             if len(fr[0]) >= FLUSH_FRAMES:
                 self.flush_due = True
-        if d.failing is None and g[0] > 0:
-            d.failing = (g[0], [names[i] for i in locs if not is_machinery(names[i])][:3])
+        if d.failing is None and g.id > 0:
+            d.failing = (g.id, [names[i] for i in locs if not is_machinery(names[i])][:3])
 
-    def add_frame(self, g: list, func: str, file, line, args, offset, inlined) -> None:
+    def add_frame(self, g: _Goroutine, func: str, file, line, args, offset, inlined) -> None:
         idx = self.intern(func, file, line, inlined)
-        g[16].append(len(g[13]) + g[17])
-        g[13].append(idx)
-        g[14].append(args)
-        g[15].append(offset)
+        g.depths.append(len(g.locs) + g.skip)
+        g.locs.append(idx)
+        g.args.append(args)
+        g.offsets.append(offset)
 
     def parse_func(self, line: str) -> tuple | None:
         """'pkg.F(args)' -> (function, args, inlined), or None if not a frame line."""
@@ -400,21 +427,21 @@ class _Parser(RaceReports, Locations):
                         self.add_frame(g, pending[0], loc[0], loc[1], pending[1], loc[2], pending[2])
                         self.dump.end_line = self.lineno
                         return
-                    locs = g[13]
-                    g[16].append(len(locs) + g[17])
+                    locs = g.locs
+                    g.depths.append(len(locs) + g.skip)
                     locs.append(idx)
-                    g[14].append(pending[1])
-                    g[15].append(loc[2])
+                    g.args.append(pending[1])
+                    g.offsets.append(loc[2])
                     self.dump.end_line = self.lineno
                     return
             elif line == STACK_UNAVAILABLE:
-                g[12] = True
+                g.unavailable = True
                 self.dump.end_line = self.lineno
                 return
-            elif g[7] is not None and g[9] is None:
+            elif g.created_by is not None and g.created_file is None:
                 loc = self.parse_file(line)
                 if loc is not None:
-                    g[9], g[10] = loc[0], loc[1]
+                    g.created_file, g.created_line = loc[0], loc[1]
                     self.dump.end_line = self.lineno
                     return
             self.error("expected a frame ('pkg.F(args)' then a tab-indented 'file.go:N +0x..')", line)
@@ -434,18 +461,18 @@ class _Parser(RaceReports, Locations):
         m = CREATED_RE.match(line) if line.startswith(CREATED_PREFIX) else None
         if m is not None:
             self.drop_pending(line)
-            g[7] = m.group(1)
-            g[8] = int(m.group(2)) if m.group(2) else None
+            g.created_by = m.group(1)
+            g.created_in = int(m.group(2)) if m.group(2) else None
             self.dump.end_line = self.lineno
             return
         if line.startswith("..."):
             m = ELIDED_RE.match(line)
             if m:
                 if m.group(1):
-                    g[11] += int(m.group(1))
-                    g[17] += int(m.group(1))
+                    g.elided += int(m.group(1))
+                    g.skip += int(m.group(1))
                 else:
-                    g[11] = -1
+                    g.elided = -1
                 self.dump.end_line = self.lineno
                 return
         if self.dump.kind != "goroutines" and REGISTER_RE.match(line):
@@ -481,7 +508,7 @@ class _Parser(RaceReports, Locations):
             or self.parse_func(line) is not None
         )
         if continues:
-            self.error(f"unexpected line inside the stack of goroutine {self.g[0]}; skipped it", held, held_no)
+            self.error(f"unexpected line inside the stack of goroutine {self.g.id}; skipped it", held, held_no)
             self.state = self._stack
             self._stack(line)
             return

@@ -77,7 +77,7 @@ class RaceReports:
             g = self.g
             c = created.get(gid)
             if c and c["frames"]:
-                g[7], g[9], g[10] = c["frames"][0][0], c["frames"][0][1], c["frames"][0][2]
+                g.created_by, g.created_file, g.created_line = c["frames"][0][0], c["frames"][0][1], c["frames"][0][2]
             for func, file, line, args, offset, inlined in rg["frames"]:
                 self.add_frame(g, func, file, line, args, offset, inlined)
             seq_of[i] = self.gseq

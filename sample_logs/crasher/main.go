@@ -160,9 +160,9 @@ func main() {
 		park()
 		done := make(chan struct{})
 		go func() {
-			defer close(done)
 			announce(mode)
 			processOrder(1000 + arg)
+			close(done) // not deferred: a deferred close would let main exit mid-panic
 		}()
 		<-done
 	case "panic-struct":
