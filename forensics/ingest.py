@@ -3,29 +3,25 @@
 Each source is hashed first; content already in the database is skipped.
 Its format is detected from content, its parser streams Arrow batches and
 the store writes them in one transaction. With ``jobs > 1`` parsing runs in
-worker processes that write Arrow IPC files, and this process (DuckDB's
-single writer) loads them in input order.
+worker processes that write spool files (forensics.store.spool), and this
+process (DuckDB's single writer) loads them in input order.
 """
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-import queue
-import threading
 from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator
 
 import pyarrow as pa
-import pyarrow.ipc as ipc
 
 from .errors import ForensicsError
 from .parsers import ParseOptions, crashdump
 from .sources import SNIFF_BYTES, Limits, Source, open_sources
-from .store import SourceResult, Store
+from .store import SourceResult, Spooled, Store, spool
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -101,89 +97,9 @@ def _parse_source(source: Source, fmt: str, options: ParseOptions) -> Iterator[t
         yield from PARSERS[fmt](stream, options)
 
 
-_END = object()
-
-
-def prefetch(items: Iterator, depth: int = 4) -> Iterator:
-    """Run an iterator in a thread, `depth` items ahead of its consumer.
-
-    Parsing (Arrow kernels) and DuckDB inserts both release the GIL, so the
-    parser of a big source works while the store writes its previous batch.
-    Exceptions reach the consumer at the point they happened; a consumer
-    that stops early stops the thread.
-    """
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        q.put((item, None), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put((_END, None))
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            q.put((_END, exc))
-
-    thread = threading.Thread(target=produce, name="forensics-parser", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item, exc = q.get()
-            if item is _END:
-                if exc is not None:
-                    raise exc
-                return
-            yield item
-    finally:
-        stop.set()
-        thread.join()
-
-
-def _parse_to_ipc(source: Source, fmt: str, options: ParseOptions, outdir: str) -> list[tuple[str, str]]:
-    """Worker: parse a source into one Arrow IPC file per table, in yield order.
-
-    Errors are written as ingest_errors batches so the parent records them.
-    """
-    from .store import _guarded
-
-    errors: list = []
-    files: list[tuple[str, str]] = []
-    writers: dict[str, ipc.RecordBatchFileWriter] = {}
-    order: list[str] = []
-    try:
-        for table, batch in _guarded(_parse_source(source, fmt, options), errors):
-            if table not in writers:
-                path = os.path.join(outdir, f"{table}.arrow")
-                writers[table] = ipc.new_file(path, batch.schema)
-                files.append((table, path))
-            writers[table].write_batch(batch)
-            order.append(table)
-    finally:
-        for w in writers.values():
-            w.close()
-    if errors:
-        from .schema import TABLES
-
-        schema = TABLES["ingest_errors"].arrow_schema
-        path = os.path.join(outdir, "exception.arrow")
-        with ipc.new_file(path, schema) as w:
-            w.write_batch(pa.RecordBatch.from_pylist([dict(zip(schema.names, e)) for e in errors], schema=schema))
-        files.append(("ingest_errors", path))
-    return files
-
-
-def _read_ipc(files: list[tuple[str, str]]) -> Iterator[tuple[str, pa.RecordBatch]]:
-    for table, path in files:
-        with pa.memory_map(path) as source:
-            reader = ipc.open_file(source)
-            for i in range(reader.num_record_batches):
-                yield table, reader.get_batch(i)
+def _parse_to_spool(source: Source, fmt: str, options: ParseOptions, outdir: str) -> Spooled:
+    """Worker process: parse a source into spool files for the store."""
+    return spool(_parse_source(source, fmt, options), outdir)
 
 
 def ingest(
@@ -228,8 +144,9 @@ def ingest(
     def options(source: Source) -> ParseOptions:
         return ParseOptions(service=service, version=version, ts=ts, mtime=source.mtime)
 
-    def write(source: Source, sha: str, fmt: str, batches) -> SourceResult:
-        return store.write_source(source.name, sha, source.size, fmt, batches, service, version, source.mtime)
+    def write(source: Source, sha: str, fmt: str, batches=(), spooled: Spooled | None = None) -> SourceResult:
+        return store.write_source(source.name, sha, source.size, fmt, batches, service, version, source.mtime,
+                                  spooled=spooled)
 
     with open_sources(paths, limits=limits, stdin=stdin) as sources:
         if jobs <= 1:
@@ -239,7 +156,7 @@ def ingest(
                     done(item)
                 else:
                     src, sha, fmt = item
-                    done(write(src, sha, fmt, prefetch(_parse_source(src, fmt, options(src)))))
+                    done(write(src, sha, fmt, _parse_source(src, fmt, options(src))))
             return summary
 
         tmp = Path(tempfile.mkdtemp(prefix="forensics-ipc-"))
@@ -255,12 +172,12 @@ def ingest(
                             continue
                         fut, src, sha, fmt, outdir = head
                         try:
-                            files = fut.result()
+                            spooled = fut.result()
                         except Exception as exc:  # noqa: BLE001 - a dead worker fails one source only
                             done(store.write_source(src.name, sha, src.size, fmt, [], service, version, src.mtime,
                                                     failure=f"parser process failed: {exc}"))
                         else:
-                            done(write(src, sha, fmt, _read_ipc(files)))
+                            done(write(src, sha, fmt, spooled=spooled))
                         shutil.rmtree(outdir, ignore_errors=True)
 
                 for n, source in enumerate(sources):
@@ -271,7 +188,7 @@ def ingest(
                         src, sha, fmt = item
                         outdir = tmp / f"s{n:06d}"
                         outdir.mkdir()
-                        fut = pool.submit(_parse_to_ipc, src, fmt, options(src), str(outdir))
+                        fut = pool.submit(_parse_to_spool, src, fmt, options(src), str(outdir))
                         pending.append((fut, src, sha, fmt, outdir))
                     drain(2 * jobs)
                 drain(0)

@@ -11,12 +11,15 @@ runs queries.
 """
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Iterable, Iterator
 
 import duckdb
 import pyarrow as pa
+import pyarrow.ipc as ipc
 
 from .errors import ForensicsError, StoreError
 from .schema import SCHEMA_VERSION, TABLES
@@ -98,45 +101,44 @@ class Store:
         sha256: str | None,
         size: int,
         kind: str | None,
-        batches: Iterable[tuple[str, pa.RecordBatch]],
+        batches: Iterable[tuple[str, pa.RecordBatch]] = (),
         service: str | None = None,
         version: str | None = None,
         mtime: datetime | None = None,
         failure: str | None = None,
         status: str = "failed",
+        spooled: "Spooled | None" = None,
     ) -> SourceResult:
         """Insert one source and everything its parser yields, atomically.
 
-        A parser that stops with an error keeps what it yielded before: the
-        source becomes `partial` (or `failed` if nothing parsed) with that
-        error recorded. A database error rolls the whole source back.
+        The parser's batches are first spooled to disk (see :func:`spool`),
+        then loaded with one INSERT per table in one transaction: memory
+        stays bounded whatever the size of the source. A parser that stops
+        with an error keeps what it yielded before: the source becomes
+        `partial` (or `failed` if nothing parsed) with that error recorded.
+        A database error rolls the whole source back.
         """
+        if spooled is not None:
+            return self._load(path, sha256, size, kind, spooled, service, version, mtime, failure, status)
+        with tempfile.TemporaryDirectory(prefix="forensics-spool-") as tmp:
+            sp = spool(batches, tmp)
+            return self._load(path, sha256, size, kind, sp, service, version, mtime, failure, status)
+
+    def _load(self, path, sha256, size, kind, sp: "Spooled", service, version, mtime, failure, status) -> SourceResult:
         con = self.con
-        result = SourceResult(path, "ok", kind, bytes=size)
-        errors: list[tuple[int | None, str, str | None]] = []
+        result = SourceResult(path, "ok", kind, bytes=size, rows=dict(sp.rows))
         try:
             con.execute("BEGIN TRANSACTION")
             source_id = _one(con, "SELECT nextval('source_id_seq')")[0]
             base = _one(con, "SELECT coalesce(max(dump_id) + 1, 0) FROM dumps")[0]
             result.source_id = source_id
-            # Batches are coalesced per table (bounded): one INSERT per ~256k
-            # rows costs far less than one per parser batch.
-            pending: dict[str, list[pa.RecordBatch]] = {}
-            sizes: dict[str, int] = {}
-            for table, batch in _guarded(batches, errors):
-                pending.setdefault(table, []).append(batch)
-                sizes[table] = sizes.get(table, 0) + batch.num_rows
-                result.rows[table] = result.rows.get(table, 0) + batch.num_rows
-                if sizes[table] >= INSERT_ROWS:
-                    self._insert(table, pa.Table.from_batches(pending.pop(table)), source_id, base)
-                    sizes[table] = 0
-            for table, parts in pending.items():
-                self._insert(table, pa.Table.from_batches(parts), source_id, base)
-            if errors:
+            for table, file in sp.files.items():
+                self._insert(table, ipc.open_stream(pa.OSFile(file)), source_id, base)
+            if sp.errors:
                 con.executemany(
-                    "INSERT INTO ingest_errors VALUES (?, ?, ?, ?)", [(source_id, *e) for e in errors]
+                    "INSERT INTO ingest_errors VALUES (?, ?, ?, ?)", [(source_id, *e) for e in sp.errors]
                 )
-                result.rows["ingest_errors"] = result.rows.get("ingest_errors", 0) + len(errors)
+                result.rows["ingest_errors"] = result.rows.get("ingest_errors", 0) + len(sp.errors)
             result.status, result.error = _status(con, source_id, result, failure, status)
             con.execute(
                 "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -151,21 +153,56 @@ class Store:
             raise
         return result
 
-    def _insert(self, table: str, batch: pa.Table, source_id: int, base: int) -> None:
-        self.con.register("_fx_batch", batch)
+    def _insert(self, table: str, rows, source_id: int, base: int) -> None:
+        """One INSERT of a whole table's rows (a RecordBatchReader or Table)."""
+        self.con.register("_fx_rows", rows)
         try:
+            columns = "*"
             if table in _DUMP_TABLES:
-                sql = (
-                    f"INSERT INTO {table} BY NAME SELECT * REPLACE (dump_id + {int(base)} AS dump_id), "
-                    f"{int(source_id)} AS source_id FROM _fx_batch"
-                )
-                if "source_id" not in {c.name for c in TABLES[table].columns}:
-                    sql = f"INSERT INTO {table} BY NAME SELECT * REPLACE (dump_id + {int(base)} AS dump_id) FROM _fx_batch"
-            else:
-                sql = f"INSERT INTO {table} BY NAME SELECT *, {int(source_id)} AS source_id FROM _fx_batch"
-            self.con.execute(sql)
+                columns = f"* REPLACE (dump_id + {int(base)} AS dump_id)"
+            if "source_id" in {c.name for c in TABLES[table].columns}:
+                columns += f", {int(source_id)} AS source_id"
+            self.con.execute(f"INSERT INTO {table} BY NAME SELECT {columns} FROM _fx_rows")
         finally:
-            self.con.unregister("_fx_batch")
+            try:
+                self.con.unregister("_fx_rows")
+            except duckdb.Error:
+                pass  # the transaction is aborted: keep the INSERT's own error, not this one
+
+
+@dataclass
+class Spooled:
+    """A parsed source waiting to be loaded: one Arrow IPC stream file per table."""
+
+    files: dict[str, str] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+    errors: list[tuple] = field(default_factory=list)  # what stopped the parser, as ingest_errors rows
+
+
+def spool(batches: Iterable[tuple[str, pa.RecordBatch]], directory: str) -> Spooled:
+    """Write a parser's batches to per-table IPC stream files in `directory`.
+
+    Many small INSERTs in one transaction make DuckDB hold far more memory
+    than one streaming INSERT per table, so batches go to disk first (no
+    DuckDB here: parser worker processes use this too).
+    """
+    sp = Spooled()
+    writers: dict[str, ipc.RecordBatchStreamWriter] = {}
+    try:
+        for table, batch in _guarded(batches, sp.errors):
+            if table not in TABLES or batch.schema != TABLES[table].arrow_schema:
+                # A parser bug, recorded against the source like any other.
+                sp.errors.append((None, f"internal parser error: a {table!r} batch does not match the schema", None))
+                break
+            if table not in writers:
+                sp.files[table] = os.path.join(directory, f"{table}.arrows")
+                writers[table] = ipc.new_stream(sp.files[table], batch.schema)
+            writers[table].write_batch(batch)
+            sp.rows[table] = sp.rows.get(table, 0) + batch.num_rows
+    finally:
+        for w in writers.values():
+            w.close()
+    return sp
 
 
 def _guarded(batches, errors) -> Iterator[tuple[str, pa.RecordBatch]]:

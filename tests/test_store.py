@@ -6,6 +6,7 @@ import pyarrow as pa
 import pytest
 
 import forensics as fx
+from forensics.parsers import crashdump
 from forensics.schema import TABLES
 from forensics.store import Store
 
@@ -66,13 +67,23 @@ def test_partial_file_keeps_good_dumps(tmp_path, db):
 
 def test_database_error_rolls_the_source_back(tmp_path):
     store = Store(str(tmp_path / "x.duckdb"))
+    store.query("DROP TABLE frames")  # the insert of frames will fail
+    batches = crashdump.parse(PANIC.open("rb"))
+    with pytest.raises(fx.StoreError, match="frames"):
+        store.write_source("x", "abc", 1, "go_crash", batches)
+    for table in ("sources", "dumps", "goroutines", "panics"):
+        assert store.query(f"SELECT count(*) FROM {table}").fetchall() == [(0,)], table
+
+
+def test_batch_with_wrong_schema_is_a_parser_error(tmp_path):
+    store = Store(str(tmp_path / "x.duckdb"))
     good = pa.RecordBatch.from_pylist(
         [{"line": 1, "message": "m", "excerpt": "e"}], schema=TABLES["ingest_errors"].arrow_schema)
     bad = pa.RecordBatch.from_pylist([{"nonsense": 1}])
-    with pytest.raises(fx.StoreError):
-        store.write_source("x", "abc", 1, "go_crash", [("ingest_errors", good), ("ingest_errors", bad)])
-    assert store.query("SELECT count(*) FROM ingest_errors").fetchall() == [(0,)]
-    assert store.query("SELECT count(*) FROM sources").fetchall() == [(0,)]
+    r = store.write_source("x", "abc", 1, "go_crash", [("ingest_errors", good), ("ingest_errors", bad)])
+    assert r.status == "failed"
+    msgs = [m for (m,) in store.query("SELECT message FROM ingest_errors ORDER BY line NULLS LAST").fetchall()]
+    assert msgs == ["m", "internal parser error: a 'ingest_errors' batch does not match the schema"]
 
 
 def test_parser_crash_is_recorded_not_raised(tmp_path):
