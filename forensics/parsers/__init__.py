@@ -32,12 +32,6 @@ def excerpt(line: str) -> str:
     return line if len(line) <= EXCERPT else line[:EXCERPT] + "…"
 
 
-def text_lines(stream: BinaryIO, on_long_line) -> Iterator[str]:
-    """Decode a byte stream to lines without their line ends (see line_batches)."""
-    for batch in line_batches(stream, on_long_line):
-        yield from batch
-
-
 def line_batches(stream: BinaryIO, on_long_line) -> Iterator[list[str]]:
     """Decode a byte stream to lists of lines without their line ends.
 

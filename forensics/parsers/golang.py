@@ -105,8 +105,10 @@ def _in_goroot(file: str) -> bool:
 def describe(function: str, file: str | None) -> Location:
     """Derive package, module, version and stdlib-ness of one frame.
 
-    >>> describe("main.main", "/src/app/vendor/github.com/acme/x/y/z.go").module is None
-    False
+    >>> describe("github.com/acme/x/y.F", "/src/app/vendor/github.com/acme/x/y/z.go").module
+    'github.com/acme/x'
+    >>> describe("runtime.gopark", "/usr/local/go/src/runtime/proc.go").is_stdlib
+    True
     """
     package = package_of(function)
     if package is None:  # builtins such as panic(): only the file can tell

@@ -55,19 +55,17 @@ RACE_START = "WARNING: DATA RACE"
 RACE_ACCESS_RE = re.compile(r"(Previous )?([A-Za-z ]+?) at (0x[0-9a-f]+) by (?:goroutine (\d+)|(main) goroutine):\Z")
 RACE_CREATED_RE = re.compile(r"Goroutine (\d+) \((\w+)\) created at:\Z")
 RACE_FILE_RE = re.compile(r"      (.+):(\d+)(?: \+0x([0-9a-f]+))?\Z")
-# Timestamps at the start of a log line (Go's log package, RFC 3339, klog-less
-# ISO forms) or in a logfmt/JSON field: the time a dump is given.
+# Timestamps at the start of a log line (Go's log package, RFC 3339 and other
+# ISO 8601 forms) or in a logfmt/JSON field: the time a dump is given.
 LOG_TS_RE = re.compile(
     r"(?:^|[\s\"{,](?:time|ts|timestamp|@timestamp)[=:]\"?)"
     r"(\d{4})[-/](\d\d)[-/](\d\d)[T ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?(Z|[+-]\d\d:?\d\d)?"
 )
 MAX_MESSAGE_LINES = 1000
 TRIGGERS = (PANIC_PREFIX, FATAL_PREFIX, "SIG", "signal ", RACE_START, "goroutine ") + PREAMBLE_PREFIXES
-FLUSH_FRAMES = 1 << 17
 
 # Frames that are the runtime's panic/throw machinery rather than the code
 # that failed; top_function skips them.
-LOC_COLUMNS = ["function", "package", "file", "line", "module", "module_version", "is_stdlib", "inlined"]
 MACHINERY_PREFIXES = ("runtime.", "internal/runtime/", "runtime/internal/", "sync.fatal", "sync.throw")
 CLOSURE_RE = re.compile(r"\.(func|gowrap)\d+")
 # Variable parts of a message, one alternation so a placeholder is never re-matched.
