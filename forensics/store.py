@@ -140,9 +140,12 @@ class Store:
                 )
                 result.rows["ingest_errors"] = result.rows.get("ingest_errors", 0) + len(sp.errors)
             result.status, result.error = _status(con, source_id, result, failure, status)
+            if result.status == "skipped" and failure is None:
+                result.kind = None  # read as text, but nothing in it was recognised
             con.execute(
                 "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [source_id, path, sha256, size, kind, result.status, result.error, service, version, mtime, _now()],
+                [source_id, path, sha256, size, result.kind, result.status, result.error, service, version, mtime,
+                 _now()],
             )
             con.execute("COMMIT")
         except (duckdb.Error, pa.ArrowException) as exc:
