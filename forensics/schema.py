@@ -99,8 +99,8 @@ TABLES: dict[str, Table] = {
             dump_id BIGINT Id, unique in the database.
             source_id BIGINT The source it was found in.
             kind VARCHAR `panic`, `fatal` (fatal error:), `signal` (SIGQUIT and other signal dumps), `race` (data race report) or `goroutines` (runtime.Stack, debug=2 dump).
-            ts TIMESTAMP When it happened (UTC): the ingest `ts` argument, else the time of the last log line before the dump, else the source's mtime.
-            ts_source VARCHAR Which of `argument`, `log`, `mtime` gave ts.
+            ts TIMESTAMP When it happened (UTC): the ingest `ts` argument, else the timestamp a log collector put before the dump's first line (CRI log files, `kubectl logs --timestamps`), else the time of the last log line before the dump, else the source's mtime.
+            ts_source VARCHAR Which of `argument`, `prefix`, `log`, `mtime` gave ts.
             service VARCHAR Service given at ingest.
             version VARCHAR Version given at ingest.
             total_goroutines BIGINT Distinct goroutine ids > 0 printed in the dump.

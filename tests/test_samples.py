@@ -89,8 +89,9 @@ def test_sample(e):
             assert emsg.fullmatch(msg) if isinstance(emsg, re.Pattern) else msg == emsg
     if top is not None:
         assert set(panics["top_function"]) == {top}
-    # Every dump is dated by the log line the program wrote before it.
-    assert list(dumps["ts_source"]) == ["log"] * len(dumps)
+    # Every dump is dated: by the collector's prefix on its first line, else
+    # by the log line the program wrote before it.
+    assert list(dumps["ts_source"]) == ["prefix" if e.get("line_prefix") else "log"] * len(dumps)
 
     # Goroutine counts: what the program reported before each dump.
     if e["mode"] != "race" and (e["gotraceback"] != "single" or kinds[-1] in ("goroutines", "signal")):
@@ -303,3 +304,21 @@ def test_crash_level_signal_dump_is_one_dump(go):
     g = t["goroutines"].to_pandas()
     assert (g.goroutine_id == 0).sum() >= 2  # every M's g0
     assert g.seq.is_unique
+
+
+@pytest.mark.parametrize("go", GO_VERSIONS)
+def test_container_log_prefixes_are_read_through(go):
+    """The same crash as a plain log, as `kubectl logs --timestamps` and as a
+    CRI log file: same dumps, dated by the prefix of their first line."""
+    plain = sample(go, "panic-string")
+    kubectl = sample(go, "kubectl-panic-string", variant="prefixed")
+    for t in (kubectl,):
+        assert t["panics"].to_pylist()[0]["signature"] == plain["panics"].to_pylist()[0]["signature"]
+        assert t["goroutines"].num_rows == plain["goroutines"].num_rows
+    d = kubectl["dumps"].to_pylist()[0]
+    first = (SAMPLES / f"{go}/prefixed/kubectl-panic-string.txt").read_text().splitlines()[d["start_line"] - 1]
+    assert first.endswith("Z panic: something broke: user 42 has no quota")
+    assert d["ts"].isoformat() == first.split("Z ", 1)[0][:26]
+    cri = sample(go, "cri-multi", variant="prefixed")
+    assert [x["kind"] for x in cri["dumps"].to_pylist()] == ["goroutines", "goroutines", "panic"]
+    assert cri["ingest_errors"].num_rows == 0

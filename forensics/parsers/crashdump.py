@@ -50,7 +50,7 @@ from .gotraceback import (
     CHAINED_PANIC_PREFIX, CREATED_PREFIX, CREATED_RE, ELIDED_RE, FATAL_PREFIX, FILE_RE, HEADER_RE,
     MAX_MESSAGE_LINES, PANIC_PREFIX, PANIC_SUFFIX_RE, PREAMBLE_PREFIXES, RACE_BANNER, RACE_START, REGISTER_RE,
     RUNTIME_STACK, SIGNAL_HEAD_RE, SIGNAL_LINE_RE, SIGNAL_PC_RE, STACK_UNAVAILABLE, TRIGGERS, WAIT_RE,
-    is_machinery, log_timestamp, normalize_message, signature, system_start,
+    is_machinery, line_prefix, log_timestamp, normalize_message, signature, strip_prefix, system_start,
 )
 from .race import RaceReports
 from .tables import FLUSH_FRAMES, Locations, Rows
@@ -125,6 +125,7 @@ class _Parser(RaceReports, Locations):
         self.message_lines = 0
         self.indented = False
         self.held: tuple[str, int] | None = None  # unknown line inside a stack, see _stack_held
+        self.raw_line: str | None = None  # the current line with its collector prefix, when it had one
         self.race_created: list[dict] = []
 
     # --- errors ---------------------------------------------------------
@@ -142,8 +143,11 @@ class _Parser(RaceReports, Locations):
         self.ndumps += 1
         self.gseq = 0
         d.preamble, self.preamble = self.preamble, []
+        prefixed = log_timestamp(self.raw_line) if self.raw_line is not None else None
         if self.opt.ts is not None:
             d.ts, d.ts_source = self.opt.ts, "argument"
+        elif prefixed is not None:
+            d.ts, d.ts_source = prefixed, "prefix"
         else:
             for text in reversed(self.recent):
                 ts = log_timestamp(text)
@@ -562,13 +566,21 @@ def parse(
     """
     p = _Parser(options or ParseOptions())
     p.bulk = vectorized
+    prefix = None
     try:
-        for lines in line_batches(stream, p.long_line):
+        for number, lines in enumerate(line_batches(stream, p.long_line)):
+            if number == 0:
+                prefix = line_prefix(lines)
+            raw = None
+            if prefix is not None:  # container log lines: read them without the collector's prefix
+                raw, lines = lines, strip_prefix(prefix, lines)
             chunk = None
             i, n = 0, len(lines)
             while i < n:
                 line = lines[i]
                 p.lineno += 1
+                if raw is not None:
+                    p.raw_line = raw[i]
                 if p.bulk and line.startswith("goroutine ") and (p.state == p._between or p.state == p._text):
                     # A run of whole goroutine blocks: read it column-wise.
                     chunk = chunk or Chunk(lines)

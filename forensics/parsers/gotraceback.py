@@ -61,6 +61,14 @@ LOG_TS_RE = re.compile(
     r"(?:^|[\s\"{,](?:time|ts|timestamp|@timestamp)[=:]\"?)"
     r"(\d{4})[-/](\d\d)[-/](\d\d)[T ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?(Z|[+-]\d\d:?\d\d)?"
 )
+# Prefixes log collectors put on every line of a container's output: the
+# kubelet's CRI log files ("<RFC 3339 time> stderr F <line>", F for a full
+# line, P for a part) and `kubectl logs --timestamps` / `docker logs -t`
+# ("<RFC 3339 time> <line>"). Dumps are read with the prefix removed.
+LINE_PREFIXES = (
+    re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d) (?:stdout|stderr) [FP] "),
+    re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d) "),
+)
 MAX_MESSAGE_LINES = 1000
 TRIGGERS = (PANIC_PREFIX, FATAL_PREFIX, "SIG", "signal ", RACE_START, "goroutine ") + PREAMBLE_PREFIXES
 
@@ -86,6 +94,21 @@ def system_start(outermost: list[str]) -> bool:
     is the return address below it, not the start function)."""
     names = [f for f in outermost if f != "runtime.goexit"]
     return bool(names) and names[-1].startswith("runtime.") and names[-1] not in ("runtime.main", "runtime.handleAsyncEvent")
+
+
+def line_prefix(lines: list[str]) -> re.Pattern | None:
+    """The collector prefix on (nearly) every one of the first lines, if any."""
+    sample = [line for line in lines[:200] if line]
+    for pattern in LINE_PREFIXES:
+        hits = sum(1 for line in sample if pattern.match(line))
+        if sample and hits >= 0.9 * len(sample):
+            return pattern
+    return None
+
+
+def strip_prefix(pattern: re.Pattern, lines: list[str]) -> list[str]:
+    match = pattern.match
+    return [line[m.end():] if (m := match(line)) else line for line in lines]
 
 
 def normalize_message(message: str) -> str:
