@@ -105,7 +105,9 @@ class _Parser(RaceReports, Locations):
         self.dump: _Dump | None = None
         self.ndumps = 0
         self.recent: deque[str] = deque(maxlen=8)  # last text lines, for timestamps
-        self.preamble: list[str] = []
+        # "runtime: ..." lines seen just before; the runtime prints a few, so a
+        # long run of them (a program's own logging) keeps only the last ones.
+        self.preamble: deque[str] = deque(maxlen=16)
         self.banner_line = 0
         self.dumps = Rows("dumps")
         self.panics = Rows("panics")
@@ -142,7 +144,8 @@ class _Parser(RaceReports, Locations):
         d = self.dump = _Dump(self.ndumps, kind, start_line or self.lineno)
         self.ndumps += 1
         self.gseq = 0
-        d.preamble, self.preamble = self.preamble, []
+        d.preamble = list(self.preamble)
+        self.preamble.clear()
         prefixed = log_timestamp(self.raw_line) if self.raw_line is not None else None
         if self.opt.ts is not None:
             d.ts, d.ts_source = self.opt.ts, "argument"
@@ -272,7 +275,7 @@ class _Parser(RaceReports, Locations):
             if line == RACE_BANNER:
                 self.banner_line = self.lineno
             self.recent.append(line)
-            self.preamble = []
+            self.preamble.clear()
             return
         if line.startswith(PANIC_PREFIX):
             self.start_dump("panic").end_line = self.lineno
@@ -301,7 +304,7 @@ class _Parser(RaceReports, Locations):
             m = SIGNAL_HEAD_RE.match(line)
             if m is None:
                 self.recent.append(line)
-                self.preamble = []
+                self.preamble.clear()
                 return
             d = self.start_dump("signal")
             d.signal = m.group(1)
