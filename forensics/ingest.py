@@ -8,6 +8,7 @@ process (DuckDB's single writer) loads them in input order.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
@@ -116,6 +117,8 @@ def ingest(
     """Ingest files, directories, globs, archives or '-' (stdin) into `store`."""
     summary = IngestSummary()
     seen: set[str] = set()
+    # The database itself may sit among the evidence (`forensics ingest . --db x.duckdb`).
+    own = {os.path.realpath(store.path + suffix) for suffix in ("", ".wal")} if store.path != ":memory:" else set()
 
     def done(result: SourceResult) -> None:
         summary.results.append(result)
@@ -123,22 +126,26 @@ def ingest(
             progress(result)
 
     def prepare(source: Source):
-        """A finished result (failed, duplicate) or (source, sha, fmt) to parse."""
+        """(source, sha, fmt) to parse, or a callable recording a source with
+        nothing to parse (failed, skipped, duplicate): called in input order."""
+        def record(sha=None, fmt=None, failure=None, status="failed"):
+            return lambda: store.write_source(source.name, sha, source.size, fmt, [], service, version,
+                                              source.mtime, failure=failure, status=status)
+
         if source.error:
-            return store.write_source(source.name, None, source.size, None, [], service, version, source.mtime,
-                                      failure=source.error)
+            return record(failure=source.error)
+        if source.path is not None and os.path.realpath(source.path) in own:
+            return lambda: SourceResult(source.name, "skipped", error="the incident database itself")
         try:
             sha = source.sha256()
         except OSError as exc:
-            return store.write_source(source.name, None, source.size, None, [], service, version, source.mtime,
-                                      failure=f"cannot read: {exc}")
+            return record(failure=f"cannot read: {exc}")
         if sha in seen or store.has_content(sha):
-            return SourceResult(source.name, "duplicate", bytes=source.size)
+            return lambda: SourceResult(source.name, "duplicate", bytes=source.size)
         seen.add(sha)
         fmt, reason = _detect(source)
         if fmt is None or fmt == "empty":
-            return store.write_source(source.name, sha, source.size, fmt, [], service, version, source.mtime,
-                                      failure=reason, status="skipped" if fmt == "empty" else "failed")
+            return record(sha, fmt, reason, "skipped" if fmt == "empty" else "failed")
         return source, sha, fmt
 
     def options(source: Source) -> ParseOptions:
@@ -152,8 +159,8 @@ def ingest(
         if jobs <= 1:
             for source in sources:
                 item = prepare(source)
-                if isinstance(item, SourceResult):
-                    done(item)
+                if callable(item):
+                    done(item())
                 else:
                     src, sha, fmt = item
                     done(write(src, sha, fmt, _parse_source(src, fmt, options(src))))
@@ -162,13 +169,13 @@ def ingest(
         tmp = Path(tempfile.mkdtemp(prefix="forensics-ipc-"))
         try:
             with ProcessPoolExecutor(max_workers=jobs) as pool:
-                pending: list = []  # in input order: SourceResult or (future, source, sha, fmt, dir)
+                pending: list = []  # in input order: a recording callable or (future, source, sha, fmt, dir)
 
                 def drain(limit: int) -> None:
                     while len(pending) > limit:
                         head = pending.pop(0)
-                        if isinstance(head, SourceResult):
-                            done(head)
+                        if callable(head):
+                            done(head())
                             continue
                         fut, src, sha, fmt, outdir = head
                         try:
@@ -182,7 +189,7 @@ def ingest(
 
                 for n, source in enumerate(sources):
                     item = prepare(source)
-                    if isinstance(item, SourceResult):
+                    if callable(item):
                         pending.append(item)
                     else:
                         src, sha, fmt = item

@@ -83,3 +83,12 @@ def test_terminal_output_escapes_untrusted_text(tmp_path):
     out = run("panics", "--db", db, "-n", "5").stdout
     assert b"\x1b" not in out and b"\x07" not in out
     assert b"\\x1b[" in out and b"[red]boom[/red]" in out
+
+
+def test_ingesting_the_directory_that_holds_the_database(tmp_path):
+    (tmp_path / "crash.log").write_bytes(PANIC.read_bytes())
+    db = tmp_path / "incident.duckdb"
+    assert run("ingest", tmp_path, "--db", db).returncode == 0
+    r = run("ingest", tmp_path, "--db", db)
+    assert r.returncode == 0
+    assert "skipped: " + str(db) + ": the incident database itself" in r.stdout.decode()

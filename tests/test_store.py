@@ -128,6 +128,7 @@ def test_service_version_ts_arguments(db):
 
 def test_jobs_give_the_same_database(tmp_path):
     files = sorted(str(p) for p in SAMPLES.glob("go1.*/default/*.txt"))
+    files[3:3] = [str(SAMPLES / "crasher" / "main.go"), "no-such-file.log"]  # a skipped and a failed source
     one = fx.open(tmp_path / "one.duckdb")
     two = fx.open(tmp_path / "two.duckdb")
     one.ingest(files)
