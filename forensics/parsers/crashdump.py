@@ -59,7 +59,7 @@ from .tables import FLUSH_FRAMES, Locations, Rows
 class _Dump:
     __slots__ = (
         "idx kind start_line end_line ts ts_source panics signal signal_code fault_addr fault_pc "
-        "registers preamble ids failing sig_functions race_goroutines race_accesses race_section".split()
+        "registers preamble ids failing sig_functions race_goroutines race_accesses race_section race_created".split()
     )
 
     def __init__(self, idx: int, kind: str, start_line: int):
@@ -75,6 +75,7 @@ class _Dump:
         self.race_goroutines: list[dict] = []
         self.race_accesses: list[tuple] = []
         self.race_section: dict | None = None
+        self.race_created: list[dict] = []  # "Goroutine N (...) created at:" sections
 
 
 class _Goroutine:
@@ -128,7 +129,6 @@ class _Parser(RaceReports, Locations):
         self.indented = False
         self.held: tuple[str, int] | None = None  # unknown line inside a stack, see _stack_held
         self.raw_line: str | None = None  # the current line with its collector prefix, when it had one
-        self.race_created: list[dict] = []
 
     # --- errors ---------------------------------------------------------
     def error(self, message: str, line: str | None, lineno: int | None = None) -> None:

@@ -52,10 +52,12 @@ class RaceReports:
                     if rg["gid"] == gid:
                         rg["state"] = m.group(2)
                 d.race_section = {"created_of": gid, "frames": [], "pending": None}
-                self.race_created.append(d.race_section)
+                d.race_created.append(d.race_section)
                 return
             if line.startswith("Location is "):
-                d.race_section = None
+                # "... allocated by goroutine N:" has a stack of its own: read
+                # it (so it raises no errors) and keep none of it.
+                d.race_section = {"frames": [], "pending": None} if line.endswith(":") else None
                 return
             if line.startswith(TRIGGERS) and not line.startswith("SIG"):
                 self.error(f"race report not closed by {RACE_BANNER!r}", line)
@@ -67,13 +69,11 @@ class RaceReports:
 
     def end_race(self, d) -> None:
         """Race goroutines become goroutines/frames rows; accesses race_accesses rows."""
-        created = {s["created_of"]: s for s in self.race_created}
-        self.race_created = []
+        created = {s["created_of"]: s for s in d.race_created}
         seq_of = {}
         for i, rg in enumerate(d.race_goroutines):
             gid = rg["gid"]
-            state = rg["state"] or ("running" if gid in created else None)
-            self.start_goroutine(gid, state, None, False, None, None)
+            self.start_goroutine(gid, rg["state"], None, False, None, None)
             g = self.g
             c = created.get(gid)
             if c and c["frames"]:
