@@ -238,7 +238,8 @@ def read_run(parser, chunk: Chunk, start: int, end: int, first_lineno: int) -> N
     # blake2b per distinct stack, the same id the line-by-line reader gives.
     counts = np.bincount(f_g, minlength=ng)
     bounds = np.concatenate([[0], np.cumsum(counts)])
-    lh = parser.loc_hashes(loc)
+    hashes, goexit, runtime_start = parser.loc_arrays()
+    lh = hashes[loc]
     powers = np.ones(len(loc), dtype=np.uint64)
     if len(loc):
         base = np.cumprod(np.full(int(counts.max()) if ng else 1, _P, dtype=np.uint64))
@@ -258,7 +259,6 @@ def read_run(parser, chunk: Chunk, start: int, end: int, first_lineno: int) -> N
     # runtime.isSystemGoroutine: start function (outermost, under runtime.goexit).
     is_system = gid <= 0
     if len(loc):
-        goexit, runtime_start = parser.loc_flags()
         has = counts > 0
         last = np.where(has, bounds[1:] - 1, 0)
         start_fn = np.where(has & goexit[loc[last]] & (counts >= 2), last - 1, last)

@@ -50,6 +50,7 @@ class Locations:
         self.loc_cols: list[list] = [[] for _ in LOC_COLUMNS]
         self.loc_arrow: pa.Table | None = None
         self.loc_hash: list[int] = []
+        self.loc_np = (np.zeros(0, np.uint64), np.zeros(0, bool), np.zeros(0, bool))  # see loc_arrays
         self.stack_ids: dict[tuple, int] = {}
         self.extra: list[tuple[str, pa.RecordBatch]] = []  # batches built by goroutine_runs
         # Frame columns: dump, goroutine seq, goroutine id, depth, loc, args, offset.
@@ -81,16 +82,20 @@ class Locations:
             self.loc_hash.append(int.from_bytes(digest, "little"))
         return idx
 
-    def loc_hashes(self, locs: np.ndarray) -> np.ndarray:
-        """64-bit hash of each location in `locs` (for grouping equal stacks)."""
-        return np.array(self.loc_hash, dtype=np.uint64)[locs]
-
-    def loc_flags(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per location: is runtime.goexit; is a runtime start function (isSystemGoroutine)."""
-        names = self.loc_cols[0]
-        goexit = np.array([f == "runtime.goexit" for f in names], dtype=bool)
-        start = np.array([system_start([f]) for f in names], dtype=bool)
-        return goexit, start
+    def loc_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per interned location, as NumPy arrays: 64-bit hash (for grouping
+        equal stacks), is runtime.goexit, is a runtime start function
+        (isSystemGoroutine). Extended, not rebuilt, as locations are added."""
+        have = len(self.loc_np[0])
+        if len(self.loc_hash) > have:
+            names = self.loc_cols[0][have:]
+            new = (
+                np.array(self.loc_hash[have:], dtype=np.uint64),
+                np.array([f == "runtime.goexit" for f in names], dtype=bool),
+                np.array([system_start([f]) for f in names], dtype=bool),
+            )
+            self.loc_np = tuple(np.concatenate([old, add]) for old, add in zip(self.loc_np, new))
+        return self.loc_np
 
     def set_failing(self, gid: int, locs: list[int]) -> None:
         names = self.loc_cols[0]
