@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator
 import pyarrow as pa
 
 from .errors import ForensicsError
-from .parsers import ParseOptions, crashdump
+from .parsers import ParseOptions, crashdump, pprof
 from .sources import SNIFF_BYTES, Limits, Source, open_sources
 from .store import SourceResult, Spooled, Store, spool
 
@@ -28,7 +28,45 @@ if TYPE_CHECKING:
     import pandas as pd
 
 # format name -> parser(stream, ParseOptions) yielding (table, RecordBatch)
-PARSERS: dict[str, Callable] = {"go_crash": crashdump.parse}
+PARSERS: dict[str, Callable] = {"go_crash": crashdump.parse, "pprof": pprof.parse}
+
+# profile.proto fields by number: their wire type (0 varint, 2 length-delimited).
+# comment (13) is a repeated int64: packed (2) or not (0).
+_PROFILE_WIRE = {1: {2}, 2: {2}, 3: {2}, 4: {2}, 5: {2}, 6: {2}, 7: {0}, 8: {0}, 9: {0}, 10: {0}, 11: {2},
+                 12: {0}, 13: {0, 2}, 14: {0}, 15: {0}}
+_TEXT_CONTROLS = bytes(range(0x09)) + bytes(range(0x0e, 0x20))
+
+
+def _varint(data: bytes, i: int) -> tuple[int, int]:
+    value = shift = 0
+    while i < len(data):
+        b = data[i]
+        value |= (b & 0x7F) << shift
+        i += 1
+        if not b & 0x80:
+            return value, i
+        shift += 7
+        if shift > 63:
+            break
+    raise ValueError("bad varint")
+
+
+def looks_like_profile(head: bytes) -> bool:
+    """The first bytes walk as profile.proto fields (right numbers and wire types)."""
+    i = fields = 0
+    try:
+        while i < len(head) and fields < 256:
+            tag, i = _varint(head, i)
+            number, wire = tag >> 3, tag & 7
+            if wire not in _PROFILE_WIRE.get(number, ()):
+                return False
+            value, i = _varint(head, i)
+            if wire == 2:
+                i += value
+            fields += 1
+    except ValueError:
+        return i >= len(head) and fields > 0  # cut off mid-field by the sniff window
+    return fields > 0
 
 
 def sniff(head: bytes) -> tuple[str | None, str | None]:
@@ -38,10 +76,15 @@ def sniff(head: bytes) -> tuple[str | None, str | None]:
     ('go_crash', None)
     >>> sniff(b"\\x7fELF\\x02\\x01\\x00")[0] is None
     True
+    >>> sniff(b"2026/11/22 10:00:00 started\\n")[0]
+    'go_crash'
+    
     """
     if not head:
         return "empty", "empty file"
-    if b"\x00" in head[:8192]:
+    if any(b in _TEXT_CONTROLS for b in head[:8192]) and looks_like_profile(head):
+        return "pprof", None
+    if b"\x00" in head[:8192]:  # logs may hold ANSI escapes, not NUL bytes
         return None, f"binary content (starts {head[:16]!r}); not a format forensics reads"
     # All text goes to the Go crash scanner: dumps hide anywhere in logs.
     return "go_crash", None

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _ARROW = {
     "BIGINT": pa.int64(),
@@ -23,6 +23,9 @@ _ARROW = {
     "BOOLEAN": pa.bool_(),
     "TIMESTAMP": pa.timestamp("us"),
     "DOUBLE": pa.float64(),
+    "UBIGINT": pa.uint64(),
+    "VARCHAR[]": pa.list_(pa.string()),
+    "BIGINT[]": pa.list_(pa.int64()),
 }
 
 
@@ -191,7 +194,79 @@ TABLES: dict[str, Table] = {
             previous BOOLEAN `Previous ... at`: the earlier of the two racing accesses.
             """,
         ),
+        _t(
+            "profiles",
+            "One row per pprof profile (profile.proto, gzipped or not).",
+            """
+            profile_id BIGINT Id, unique in the database.
+            source_id BIGINT The source.
+            kind VARCHAR `cpu`, `heap`, `allocs`, `goroutine`, `threadcreate`, `contention` (block and mutex profiles share their sample types), else the first sample type's name.
+            ts TIMESTAMP time_nanos of the profile (UTC).
+            duration_ns BIGINT duration_nanos.
+            period BIGINT Sampling period.
+            period_type VARCHAR Type of the period, e.g. `cpu`, `space`.
+            period_unit VARCHAR Unit of the period, e.g. `nanoseconds`.
+            sample_types VARCHAR[] Names of the values of every sample, in order.
+            sample_units VARCHAR[] Units of those values.
+            default_sample_type VARCHAR The sample type tools show by default (NULL: the last one, as pprof does).
+            service VARCHAR Service given at ingest.
+            version VARCHAR Version given at ingest.
+            comments VARCHAR Comments, one per line.
+            n_samples BIGINT Number of samples.
+            """,
+        ),
+        _t(
+            "profile_samples",
+            "One row per sample; its values line up with profiles.sample_types.",
+            """
+            profile_id BIGINT The profile.
+            sample_id BIGINT Position of the sample in the profile.
+            stack_id BIGINT The stack, in stack_frames (leaf first); 0 for a sample with an empty stack.
+            values BIGINT[] One value per sample type.
+            """,
+        ),
+        _t(
+            "profile_labels",
+            "Labels of samples (pprof.Do labels, heap bytes, ...).",
+            """
+            profile_id BIGINT The profile.
+            sample_id BIGINT The sample.
+            key VARCHAR Label key.
+            str VARCHAR String value (NULL for numeric labels).
+            num BIGINT Numeric value (NULL for string labels).
+            num_unit VARCHAR Unit of num, when given.
+            """,
+        ),
+        _t(
+            "stack_frames",
+            "Stacks of profile samples, stored once per distinct stack (stack_id is a hash of the frames); inlined calls expanded, depth 0 the leaf.",
+            """
+            stack_id BIGINT Hash of the stack's frames: equal stacks in any profile share it.
+            depth INTEGER 0 = leaf.
+            function VARCHAR Function name, as in goroutine frames (NULL when unsymbolized).
+            system_name VARCHAR Function system name (mangled name), when different.
+            file VARCHAR Source file.
+            line INTEGER Source line.
+            inlined BOOLEAN This call was inlined into the frame below it in depth order.
+            address UBIGINT Instruction address of the location.
+            package VARCHAR Import path of the function's package.
+            module VARCHAR Module path, derived as for frames.
+            module_version VARCHAR Module version, derived as for frames.
+            is_stdlib BOOLEAN Standard library, derived as for frames.
+            """,
+        ),
     ]
+}
+
+# Views: name -> (doc, SQL).
+VIEWS: dict[str, tuple[str, str]] = {
+    "profile_values": (
+        "profile_samples in long form: one row per sample and sample type.",
+        """CREATE OR REPLACE VIEW profile_values AS
+SELECT s.profile_id, s.sample_id, unnest(p.sample_types) AS sample_type, unnest(p.sample_units) AS unit,
+       unnest(s.values) AS value
+FROM profile_samples s JOIN profiles p USING (profile_id)""",
+    ),
 }
 
 
@@ -211,6 +286,8 @@ def markdown() -> str:
         out += [f"## `{t.name}`", "", t.doc, "", "| column | type | meaning |", "| --- | --- | --- |"]
         out += [f"| `{c.name}` | {c.type} | {c.doc} |" for c in t.columns]
         out.append("")
+    for name, (doc, sql) in VIEWS.items():
+        out += [f"## `{name}` (view)", "", doc, "", "```sql", sql, "```", ""]
     return "\n".join(out)
 
 

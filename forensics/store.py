@@ -22,11 +22,14 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from .errors import ForensicsError, StoreError
-from .schema import SCHEMA_VERSION, TABLES
+from .schema import SCHEMA_VERSION, TABLES, VIEWS
 
 INSERT_ROWS = 1 << 17
-# Tables whose parser output carries source-local dump ids.
-_DUMP_TABLES = {"dumps", "panics", "goroutines", "frames", "race_accesses"}
+# Ids a parser numbers from 0 within its source, and the table that owns
+# each: the store rebases them past the largest id already there.
+_LOCAL_IDS = {"dump_id": "dumps", "profile_id": "profiles"}
+# Tables whose rows are shared by all sources and stored once per key.
+_SHARED_KEYS = {"stack_frames": "stack_id"}
 
 
 @dataclass
@@ -63,12 +66,17 @@ class Store:
         con = self.con
         con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
         con.execute("CREATE SEQUENCE IF NOT EXISTS source_id_seq START 1")
+        found = _one(con, "SELECT max(value) FROM meta WHERE key = 'schema_version'")[0]
+        if found is not None and int(found) > SCHEMA_VERSION:
+            return  # _check_version says so
+        # Every version so far only added tables and views: creating what is
+        # missing migrates an older database.
         for table in TABLES.values():
             con.execute(table.ddl())
+        for _, sql in VIEWS.values():
+            con.execute(sql)
         con.execute("CREATE UNIQUE INDEX IF NOT EXISTS sources_sha256 ON sources (sha256)")
-        con.execute(
-            "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT (key) DO NOTHING", [str(SCHEMA_VERSION)]
-        )
+        con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
 
     def _check_version(self) -> None:
         try:
@@ -130,10 +138,11 @@ class Store:
         try:
             con.execute("BEGIN TRANSACTION")
             source_id = _one(con, "SELECT nextval('source_id_seq')")[0]
-            base = _one(con, "SELECT coalesce(max(dump_id) + 1, 0) FROM dumps")[0]
+            bases = {col: _one(con, f"SELECT coalesce(max({col}) + 1, 0) FROM {owner}")[0]
+                     for col, owner in _LOCAL_IDS.items()}
             result.source_id = source_id
             for table, file in sp.files.items():
-                self._insert(table, ipc.open_stream(pa.OSFile(file)), source_id, base)
+                self._insert(table, ipc.open_stream(pa.OSFile(file)), source_id, bases)
             if sp.errors:
                 con.executemany(
                     "INSERT INTO ingest_errors VALUES (?, ?, ?, ?)", [(source_id, *e) for e in sp.errors]
@@ -156,16 +165,20 @@ class Store:
             raise
         return result
 
-    def _insert(self, table: str, rows, source_id: int, base: int) -> None:
+    def _insert(self, table: str, rows, source_id: int, bases: dict[str, int]) -> None:
         """One INSERT of a whole table's rows (a RecordBatchReader or Table)."""
         self.con.register("_fx_rows", rows)
         try:
-            columns = "*"
-            if table in _DUMP_TABLES:
-                columns = f"* REPLACE (dump_id + {int(base)} AS dump_id)"
-            if "source_id" in {c.name for c in TABLES[table].columns}:
+            names = {c.name for c in TABLES[table].columns}
+            shifted = [f"{col} + {int(base)} AS {col}" for col, base in bases.items() if col in names]
+            columns = f"* REPLACE ({', '.join(shifted)})" if shifted else "*"
+            if "source_id" in names:
                 columns += f", {int(source_id)} AS source_id"
-            self.con.execute(f"INSERT INTO {table} BY NAME SELECT {columns} FROM _fx_rows")
+            where = ""
+            if table in _SHARED_KEYS:
+                key = _SHARED_KEYS[table]
+                where = f" WHERE {key} NOT IN (SELECT {key} FROM {table})"
+            self.con.execute(f"INSERT INTO {table} BY NAME SELECT {columns} FROM _fx_rows{where}")
         finally:
             try:
                 self.con.unregister("_fx_rows")

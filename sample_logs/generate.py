@@ -199,13 +199,33 @@ def run_prefixed(exe: Path, mode: str, traceback: str, fmt: str) -> tuple[int, b
     return proc.returncode, proc.stdout
 
 
+PROFILER = HERE / "profiler"
+
+
+def write_profiles(go: str, version: str, work: Path) -> list[dict]:
+    """Build sample_logs/profiler and let it write every profile kind into
+    sample_logs/<go version>/profiles/."""
+    exe = work / "profiler"
+    env = dict(os.environ, GOCACHE=str(work / "gocache"), GOTOOLCHAIN="local", CGO_ENABLED="0", GOFLAGS="")
+    subprocess.run([go, "build", "-o", str(exe), "."], cwd=PROFILER, env=env, check=True)
+    out = HERE / version / "profiles"
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    subprocess.run([str(exe), str(out)], env=dict(os.environ, GOMAXPROCS="2"), check=True, timeout=120,
+                   stdout=subprocess.DEVNULL)
+    return [{"file": str(p.relative_to(HERE)), "go": version, "variant": "profiles", "profile": p.name.split(".")[0]}
+            for p in sorted(out.iterdir())]
+
+
 REPORTED = re.compile(rb"crasher: mode=\S+ goroutines=(\d+)")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="skip modes that wait over a minute")
-    ap.add_argument("--only", metavar="VARIANT", help="regenerate one build variant, keep the rest of the manifest")
+    ap.add_argument("--only", metavar="VARIANT",
+                    help="regenerate one build variant (or 'profiles'), keep the rest of the manifest")
     opts = ap.parse_args()
     toolchains = find_toolchains()
     if not toolchains:
@@ -271,6 +291,9 @@ def main() -> int:
                         }
                     )
                     print(f"{rel}: exit {rc}, {len(out)} bytes", file=sys.stderr)
+    for go in toolchains if opts.only in (None, "profiles") else []:
+        with tempfile.TemporaryDirectory(prefix="fx-prof-") as tmp:
+            manifest += write_profiles(go, go_version(go), Path(tmp))
     manifest.sort(key=lambda e: e["file"])
     (HERE / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return 0

@@ -18,7 +18,13 @@ SHARED = ROOT.parent / "shared" / "conformance"
 
 
 def load_manifest() -> list[dict]:
-    return json.loads((SAMPLES / "manifest.json").read_text())
+    """The crash and goroutine-dump samples."""
+    return [e for e in json.loads((SAMPLES / "manifest.json").read_text()) if "mode" in e]
+
+
+def load_profiles() -> list[dict]:
+    """The pprof samples (profile.proto and debug=1 text) written by sample_logs/profiler."""
+    return [e for e in json.loads((SAMPLES / "manifest.json").read_text()) if e.get("variant") == "profiles"]
 
 
 def parse_bytes(data: bytes, **opts) -> dict[str, pa.Table]:

@@ -1,0 +1,3 @@
+module example.com/profiler
+
+go 1.19

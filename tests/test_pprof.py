@@ -1,0 +1,141 @@
+"""pprof profiles: every kind Go writes, totals in agreement with go tool pprof."""
+from __future__ import annotations
+
+import gzip
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import forensics as fx
+from forensics.parsers.pprof_proto import decode
+
+from conftest import SAMPLES, SHARED, load_profiles
+
+PROTOS = [SAMPLES / e["file"] for e in load_profiles() if e["file"].endswith(".pb.gz")]
+KINDS = {"cpu": "cpu", "heap": "heap", "allocs": "allocs", "goroutine": "goroutine", "block": "contention",
+         "mutex": "contention", "threadcreate": "threadcreate"}
+SAMPLE_LINE = re.compile(r"^\s*(-?\d+(?:\s+-?\d+)*):(?:\s|$)")
+
+
+def raw_totals(text: str) -> dict[str, int]:
+    """Per sample type totals from `go tool pprof -raw` output (its Samples: section)."""
+    lines = text.splitlines()
+    start = lines.index("Samples:")
+    types = [t.split("/")[0] for t in lines[start + 1].split()]
+    totals = dict.fromkeys(types, 0)
+    for line in lines[start + 2:]:
+        if line.startswith("Locations"):
+            break
+        m = SAMPLE_LINE.match(line)
+        if m:
+            for t, v in zip(types, m.group(1).split()):
+                totals[t] += int(v)
+    return totals
+
+
+def our_totals(db, path) -> dict[str, int]:
+    """Totals as `go tool pprof -raw` counts them: it drops samples with an empty stack."""
+    rows = db.sql(
+        "SELECT v.sample_type, coalesce(sum(v.value) FILTER (WHERE s.stack_id <> 0), 0)::BIGINT "
+        "FROM profile_values v JOIN profile_samples s USING (profile_id, sample_id) "
+        "JOIN profiles USING (profile_id) JOIN sources src USING (source_id) WHERE src.path = ? GROUP BY ALL",
+        [str(path)]).fetchall()
+    return dict(rows)
+
+
+def go_tool() -> str | None:
+    for go in (shutil.which("go"), "/usr/bin/go"):
+        if go and Path(go).exists():
+            return go
+    return None
+
+
+@pytest.mark.parametrize("path", PROTOS, ids=lambda p: str(p.relative_to(SAMPLES)))
+def test_sample_profiles(path, db):
+    r = db.ingest(path).results[0]
+    assert (r.status, r.kind) == ("ok", "pprof"), r.error
+    kind = db.sql("SELECT kind FROM profiles").fetchall()[0][0]
+    assert kind == KINDS[path.name.split(".")[0]]
+    # Every sample's stack is stored, leaf first, with module derivation.
+    missing = db.sql("SELECT count(*) FROM profile_samples "
+                     "WHERE stack_id <> 0 AND stack_id NOT IN (SELECT stack_id FROM stack_frames)")
+    assert missing.fetchall() == [(0,)]
+    go = go_tool()
+    if go is None:
+        pytest.skip("no go toolchain for go tool pprof")
+    raw = subprocess.run([go, "tool", "pprof", "-raw", str(path)], capture_output=True, text=True, timeout=300,
+                         env={"PATH": "/usr/bin:/bin", "HOME": "/tmp", "PPROF_TMPDIR": "/tmp", "TZ": "UTC",
+                              "GOTOOLCHAIN": "local", "PPROF_BINARY_PATH": "/nonexistent"})
+    assert raw.returncode == 0, raw.stderr
+    assert our_totals(db, path) == raw_totals(raw.stdout)
+
+
+def test_labels_and_stacks(db):
+    cpu = [p for p in PROTOS if p.name == "cpu.pb.gz" and "go1.27" in str(p)][0]
+    db.ingest(cpu)
+    tenants = {r[0] for r in db.sql("SELECT str FROM profile_labels WHERE key = 'tenant'").fetchall()}
+    assert tenants <= {"acme", "globex", "initech"} and tenants
+    allocs = [p for p in PROTOS if p.name == "allocs.pb.gz" and "go1.27" in str(p)][0]
+    db.ingest(allocs)
+    fn = db.sql("SELECT DISTINCT function, package, is_stdlib FROM stack_frames WHERE function LIKE 'main.%'")
+    rows = fn.fetchall()
+    assert "main.main" in {f for f, _, _ in rows}
+    assert {(p, std) for _, p, std in rows} == {("main", False)}
+    sizes = db.sql("SELECT count(*) FROM profile_labels WHERE key = 'bytes' AND num > 0 AND str IS NULL")
+    assert sizes.fetchall()[0][0] > 0
+    std = db.sql("SELECT bool_and(is_stdlib) FROM stack_frames WHERE function LIKE 'runtime.%'").fetchall()
+    assert std == [(True,)]
+
+
+@pytest.mark.skipif(not (SHARED / "pprof").is_dir(), reason="../shared/conformance not present")
+def test_conformance_totals_match_go_tool_pprof_goldens(tmp_path):
+    """Every profile.proto of the corpus: totals equal its `go tool pprof -raw` golden."""
+    db = fx.open(tmp_path / "c.duckdb")
+    checked = []
+    for golden in sorted((SHARED / "pprof").rglob("*.raw.txt")):
+        source = golden.with_name(golden.name[: -len(".raw.txt")])
+        data = source.read_bytes()
+        data = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+        try:
+            decode(data)
+        except fx.ParseError:
+            continue  # legacy text/binary profiles: not profile.proto
+        r = db.ingest(source).results[0]
+        if r.status == "duplicate":
+            continue
+        assert r.status == "ok", (source, r.error)
+        assert our_totals(db, source) == raw_totals(golden.read_text()), source
+        checked.append(source.name)
+    assert len(checked) >= 5, checked
+
+
+def corrupt(tmp_path, name: str, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def test_bad_profiles_fail_with_a_clear_error_and_no_rows(tmp_path, db):
+    real = gzip.decompress(PROTOS[0].read_bytes())
+    msg = decode(real).msg
+    first = type(msg)()
+    first.CopyFrom(msg)
+    first.string_table[0] = b"oops"
+    out_of_range = type(msg)()
+    out_of_range.CopyFrom(msg)
+    out_of_range.sample_type[0].type = 10_000
+    cases = {
+        "truncated.pb.gz": (gzip.compress(real)[:-40], "corrupt compressed data"),
+        "invalid.pb": (real[: len(real) // 2] + b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", "not a valid profile.proto"),
+        "first-string.pb": (first.SerializeToString(), "string table must start with the empty string"),
+        "index.pb": (out_of_range.SerializeToString(), "refers to string 10000"),
+    }
+    for name, (data, expected) in cases.items():
+        r = db.ingest(corrupt(tmp_path, name, data)).results[0]
+        assert r.status == "failed", (name, r)
+        assert expected in r.error, (name, r.error)
+    for table in ("profiles", "profile_samples", "profile_labels", "stack_frames"):
+        assert db.sql(f"SELECT count(*) FROM {table}").fetchall() == [(0,)], table
