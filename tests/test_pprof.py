@@ -39,10 +39,13 @@ def raw_totals(text: str) -> dict[str, int]:
     return totals
 
 
-def our_totals(db, path) -> dict[str, int]:
-    """Totals as `go tool pprof -raw` counts them: it drops samples with an empty stack."""
+def our_totals(db, path, drop_empty: bool = True) -> dict[str, int]:
+    """Per sample type totals of one source. Go 1.19's `go tool pprof -raw`
+    (which made the shared goldens) drops samples with an empty stack; Go
+    1.27's keeps them (seen on threadcreate profiles)."""
+    keep = "s.stack_id <> 0" if drop_empty else "true"
     rows = db.sql(
-        "SELECT v.sample_type, coalesce(sum(v.value) FILTER (WHERE s.stack_id <> 0), 0)::BIGINT "
+        f"SELECT v.sample_type, coalesce(sum(v.value) FILTER (WHERE {keep}), 0)::BIGINT "
         "FROM profile_values v JOIN profile_samples s USING (profile_id, sample_id) "
         "JOIN profiles USING (profile_id) JOIN sources src USING (source_id) WHERE src.path = ? GROUP BY ALL",
         [str(path)]).fetchall()
@@ -72,7 +75,11 @@ def test_sample_profiles(path, db):
                          env={"PATH": "/usr/bin:/bin", "HOME": "/tmp", "PPROF_TMPDIR": "/tmp", "TZ": "UTC",
                               "GOTOOLCHAIN": "local", "PPROF_BINARY_PATH": "/nonexistent"})
     assert raw.returncode == 0, raw.stderr
-    assert our_totals(db, path) == raw_totals(raw.stdout)
+    minor = int(generate.go_version(go).split(".")[1])
+    empty = db.sql("SELECT count(*) FROM profile_samples WHERE stack_id = 0").fetchall()[0][0]
+    if empty and 19 < minor < 27:
+        pytest.skip(f"which way go1.{minor}'s pprof counts empty stacks is not known")
+    assert our_totals(db, path, drop_empty=minor <= 19) == raw_totals(raw.stdout)
 
 
 def test_labels_and_stacks(db):
