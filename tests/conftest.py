@@ -3,6 +3,11 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import sys
+
+# Tests import sample_logs/generate.py; no __pycache__ may appear among the
+# samples (ingesting sample_logs/ would record it as a failed binary file).
+sys.dont_write_bytecode = True
 from pathlib import Path
 
 import pyarrow as pa
