@@ -151,7 +151,7 @@ TABLES: dict[str, Table] = {
             created_by_goroutine BIGINT Go 1.21+ `created by X in goroutine N`.
             created_by_file VARCHAR File of the `created by` frame.
             created_by_line INTEGER Line of the `created by` frame.
-            stack_id BIGINT Hash of the stack's (function, file, line) sequence: equal stacks share it.
+            stack_id BIGINT Hash of the stack's (function, file, line) sequence, the same hash as stack_frames.stack_id; 0 for a goroutine with no frames printed.
             count BIGINT Number of goroutines this row stands for (1 in dumps).
             frames_elided INTEGER Frames the runtime left out: N of `...N frames elided...`, -1 for `...additional frames elided...`, 0 otherwise.
             stack_unavailable BOOLEAN `goroutine running on other thread; stack unavailable`.
@@ -241,7 +241,7 @@ TABLES: dict[str, Table] = {
             "stack_frames",
             "Stacks of profile samples, stored once per distinct stack (stack_id is a hash of the frames); inlined calls expanded, depth 0 the leaf.",
             """
-            stack_id BIGINT Hash of the stack's frames: equal stacks in any profile share it.
+            stack_id BIGINT Hash of the stack's (function, file, line) sequence, address when unsymbolized: equal stacks in any profile or goroutine dump share it.
             depth INTEGER 0 = leaf.
             function VARCHAR Function name, as in goroutine frames (NULL when unsymbolized).
             system_name VARCHAR Function system name (mangled name), when different.

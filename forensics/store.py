@@ -24,7 +24,6 @@ import pyarrow.ipc as ipc
 from .errors import ForensicsError, StoreError
 from .schema import SCHEMA_VERSION, TABLES, VIEWS
 
-INSERT_ROWS = 1 << 17
 # Ids a parser numbers from 0 within its source, and the table that owns
 # each: the store rebases them past the largest id already there.
 _LOCAL_IDS = {"dump_id": "dumps", "profile_id": "profiles"}

@@ -208,7 +208,7 @@ def write_profiles(go: str, version: str, work: Path) -> list[dict]:
     """Build sample_logs/profiler and let it write every profile kind into
     sample_logs/<go version>/profiles/."""
     exe = work / "profiler"
-    env = dict(os.environ, GOCACHE=str(work / "gocache"), GOTOOLCHAIN="local", CGO_ENABLED="0", GOFLAGS="")
+    env = dict(go_env(work), CGO_ENABLED="0")
     subprocess.run([go, "build", "-o", str(exe), "."], cwd=PROFILER, env=env, check=True)
     out = HERE / version / "profiles"
     if out.exists():

@@ -148,3 +148,16 @@ def test_bad_profiles_fail_with_a_clear_error_and_no_rows(tmp_path, db):
         assert expected in r.error, (name, r.error)
     for table in ("profiles", "profile_samples", "profile_labels", "stack_frames"):
         assert db.sql(f"SELECT count(*) FROM {table}").fetchall() == [(0,)], table
+
+
+def test_one_stack_id_for_goroutine_and_profile_stacks():
+    """Goroutine dumps and profiles hash stacks the same way, so the same
+    stack can be joined across them by stack_id."""
+    from forensics.parsers.tables import frame_key, stack_hash
+
+    frames = [("main.work", "/app/main.go", 12), ("main.main", "/app/main.go", 30)]
+    goroutine_side = stack_hash([frame_key(*f) for f in frames])
+    profile_side = stack_hash([frame_key(f[0], f[1], f[2], 0x4000) for f in frames])
+    assert goroutine_side == profile_side != 0
+    assert stack_hash([]) == 0
+    assert stack_hash([frame_key(None, None, None, 0x4a1b2c)]) != 0

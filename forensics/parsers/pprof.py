@@ -5,7 +5,8 @@ lines stands for inlined calls (its last line is the caller the others were
 inlined into), so one location can give several frames. Frames get the
 package/module/version/stdlib derivation of goroutine frames
 (:mod:`forensics.parsers.golang`), and a stack's id is a hash of its frames,
-so the same stack in any profile, or in any source, has the same id.
+so the same stack in any profile, source or goroutine dump has the same id
+(:func:`forensics.parsers.tables.stack_hash`).
 
 >>> import io
 >>> from forensics.parsers.pprof_proto import Profile, ValueType
@@ -15,17 +16,16 @@ so the same stack in any profile, or in any source, has the same id.
 """
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime, timezone
 from typing import BinaryIO, Iterator
 
 import pyarrow as pa
 
 from ..errors import ParseError
-from ..schema import TABLES
 from . import ParseOptions
 from .golang import describe
 from .pprof_proto import Decoded, decode
+from .tables import frame_key, record_batch, stack_hash
 
 BATCH_ROWS = 1 << 16
 # Go's block and mutex profiles have the same sample types; only their text
@@ -38,12 +38,6 @@ _KINDS = [
     (lambda types, period, default: types[:1] == ["threadcreate"], "threadcreate"),
     (lambda types, period, default: "contentions" in types and "delay" in types, "contention"),
 ]
-
-
-def _batch(table: str, rows: list[tuple]) -> pa.RecordBatch:
-    schema = TABLES[table].arrow_schema
-    cols = list(zip(*rows)) if rows else [()] * len(schema)
-    return pa.RecordBatch.from_arrays([pa.array(c, type=f.type) for c, f in zip(cols, schema)], schema=schema)
 
 
 def _stacks(p: Decoded) -> tuple[dict[tuple, int], list[tuple]]:
@@ -85,9 +79,7 @@ def _stacks(p: Decoded) -> tuple[dict[tuple, int], list[tuple]]:
         if key in ids:
             continue
         frames = [f for loc_id in key for f in location_frames(loc_id)]
-        text = "\n".join(f"{f[0]}\t{f[2]}\t{f[3]}\t{f[4]}" if f[0] else f"@{f[5]:x}" for f in frames)
-        sid = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little", signed=True)
-        sid = sid or 1 if frames else 0  # 0 stands for the empty stack, which has no frames rows
+        sid = stack_hash([frame_key(f[0], f[2], f[3], f[5]) for f in frames])  # 0: empty, no frames rows
         ids[key] = sid
         for depth, (name, system, file, line, inlined, address) in enumerate(frames):
             loc = describe(name, file) if name else None
@@ -131,15 +123,15 @@ def parse(stream: BinaryIO, options: ParseOptions | None = None) -> Iterator[tup
                 labels.append((0, i, key, p.s(lab.str, f"sample {i} label value"), None, None))
             else:
                 labels.append((0, i, key, None, lab.num, p.s(lab.num_unit, f"sample {i} label unit") or None))
-    yield "profiles", _batch("profiles", [(
+    yield "profiles", record_batch("profiles", [(
         0, kind, ts if opt.ts is None else opt.ts, msg.duration_nanos or None, msg.period or None, period_type,
         period_unit, types, units, default, opt.service, opt.version, comments, len(msg.sample),
     )])
     for start in range(0, len(msg.sample), BATCH_ROWS):
         chunk = msg.sample[start:start + BATCH_ROWS]
-        yield "profile_samples", _batch("profile_samples", [
+        yield "profile_samples", record_batch("profile_samples", [
             (0, start + j, stack_ids[tuple(s.location_id)], list(s.value)) for j, s in enumerate(chunk)])
     for start in range(0, len(labels), BATCH_ROWS):
-        yield "profile_labels", _batch("profile_labels", labels[start:start + BATCH_ROWS])
+        yield "profile_labels", record_batch("profile_labels", labels[start:start + BATCH_ROWS])
     for start in range(0, len(frame_rows), BATCH_ROWS):
-        yield "stack_frames", _batch("stack_frames", frame_rows[start:start + BATCH_ROWS])
+        yield "stack_frames", record_batch("stack_frames", frame_rows[start:start + BATCH_ROWS])

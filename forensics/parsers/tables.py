@@ -20,12 +20,32 @@ LOC_COLUMNS = ["function", "package", "file", "line", "module", "module_version"
 FLUSH_FRAMES = 1 << 17
 
 
+def record_batch(table: str, rows: list[tuple]) -> pa.RecordBatch:
+    """Row tuples in the table's column order -> one batch of its parser schema."""
+    schema = TABLES[table].arrow_schema
+    cols = list(zip(*rows)) if rows else [()] * len(schema)
+    return pa.RecordBatch.from_arrays([pa.array(c, type=f.type) for c, f in zip(cols, schema)], schema=schema)
+
+
+def frame_key(function: str | None, file: str | None, line: int | None, address: int = 0) -> str:
+    """What identifies a frame in a stack hash (an address when unsymbolized)."""
+    return f"{function}\t{file}\t{line}" if function else f"@{address:x}"
+
+
+def stack_hash(frame_keys: list[str]) -> int:
+    """Stack id shared by goroutine and profile stacks: a hash of the frame
+    keys, leaf first; 0 is the empty stack and no other stack gets 0."""
+    if not frame_keys:
+        return 0
+    digest = hashlib.blake2b("\n".join(frame_keys).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True) or 1
+
+
 class Rows:
     """Rows of one table as tuples, flushed as a record batch (transposed once)."""
 
     def __init__(self, table: str):
         self.table = table
-        self.schema = TABLES[table].arrow_schema
         self.rows: list[tuple] = []
 
     def add(self, *values) -> None:
@@ -35,11 +55,8 @@ class Rows:
         return len(self.rows)
 
     def take(self) -> pa.RecordBatch:
-        cols = list(zip(*self.rows)) if self.rows else [()] * len(self.schema)
-        self.rows = []
-        return pa.RecordBatch.from_arrays(
-            [pa.array(c, type=f.type) for c, f in zip(cols, self.schema)], schema=self.schema
-        )
+        rows, self.rows = self.rows, []
+        return record_batch(self.table, rows)
 
 
 class Locations:
@@ -61,8 +78,7 @@ class Locations:
         sid = self.stack_ids.get(key)
         if sid is None:
             c = self.loc_cols
-            text = "\n".join(f"{c[0][i]}\t{c[2][i]}\t{c[3][i]}" for i in locs)
-            sid = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little", signed=True)
+            sid = stack_hash([frame_key(c[0][i], c[2][i], c[3][i]) for i in locs])
             if len(self.stack_ids) > 1 << 18:
                 self.stack_ids.clear()
             self.stack_ids[key] = sid
