@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Callable
 
+from .analysis import profiles as _profiles
 from .analysis.signatures import panic_signatures as _panic_signatures
 from .errors import ForensicsError, LimitExceeded, ParseError, SourceError, StoreError
 from .ingest import IngestSummary, ingest as _ingest
@@ -20,8 +21,10 @@ from .store import SourceResult, Store
 if TYPE_CHECKING:
     import pandas as pd
 
+top_text = _profiles.top_text
+
 __all__ = [
-    "open", "Incident", "IngestSummary", "Limits", "ForensicsError", "LimitExceeded",
+    "open", "top_text", "Incident", "IngestSummary", "Limits", "ForensicsError", "LimitExceeded",
     "ParseError", "SourceError", "StoreError",
 ]
 __version__ = "0.1.0"
@@ -66,6 +69,28 @@ class Incident:
     def panic_signatures(self) -> "pd.DataFrame":
         """Distinct crashes with counts, first/last seen and versions."""
         return _panic_signatures(self.store)
+
+    def top(self, profile=None, sample_type: str | int | None = None, by: str = "function", n: int | None = 20,
+            cum: bool = False, **options) -> "pd.DataFrame":
+        """`go tool pprof -top` of one profile or several merged.
+
+        `profile`: a profile_id, a list of them, a source path, or a filter
+        dict (kind, service, version, since, until). `sample_type`: a name,
+        an index or an alias (inuse_space, alloc_objects...). `by`:
+        function, file or line. Options: base (a selection to subtract, as
+        -diff_base), normalize, tagfocus, tagignore (pprof syntax or a
+        dict), kind. ``print(fx.top_text(df))`` prints it as pprof does.
+        """
+        return _profiles.top(self.store, profile, sample_type, by=by, n=n, cum=cum, **options)
+
+    def diff(self, profile, base, sample_type: str | int | None = None, normalize: bool = False,
+             **options) -> "pd.DataFrame":
+        """`go tool pprof -diff_base=BASE -top PROFILE`: what grew (flat > 0)
+        or shrank from `base` to `profile` (either may be a set of profiles,
+        e.g. ``{"service": "api", "version": "v1.9.0", "kind": "cpu"}``);
+        percentages are of the base total. `normalize` scales `profile` to
+        the base's total first."""
+        return _profiles.top(self.store, profile, sample_type, base=base, normalize=normalize, **options)
 
     def close(self) -> None:
         self.store.close()

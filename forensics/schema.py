@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _ARROW = {
     "BIGINT": pa.int64(),
@@ -249,6 +249,8 @@ TABLES: dict[str, Table] = {
             line INTEGER Source line.
             inlined BOOLEAN This call was inlined into the frame below it in depth order.
             address UBIGINT Instruction address of the location.
+            object_file VARCHAR File of the location's mapping (the binary or shared library), when the profile names it.
+            start_line INTEGER First line of the function (Go 1.19+ profiles record it).
             package VARCHAR Import path of the function's package.
             module VARCHAR Module path, derived as for frames.
             module_version VARCHAR Module version, derived as for frames.

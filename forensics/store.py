@@ -68,10 +68,12 @@ class Store:
         found = _one(con, "SELECT max(value) FROM meta WHERE key = 'schema_version'")[0]
         if found is not None and int(found) > SCHEMA_VERSION:
             return  # _check_version says so
-        # Every version so far only added tables and views: creating what is
-        # missing migrates an older database.
+        # Every version so far only added tables, columns and views: creating
+        # what is missing migrates an older database.
         for table in TABLES.values():
             con.execute(table.ddl())
+            for column in table.columns if found is not None and int(found) < SCHEMA_VERSION else ():
+                con.execute(f"ALTER TABLE {table.name} ADD COLUMN IF NOT EXISTS {column.name} {column.type}")
         for _, sql in VIEWS.values():
             con.execute(sql)
         con.execute("CREATE UNIQUE INDEX IF NOT EXISTS sources_sha256 ON sources (sha256)")

@@ -45,6 +45,7 @@ def _stacks(p: Decoded) -> tuple[dict[tuple, int], list[tuple]]:
     msg = p.msg
     functions = {f.id: f for f in msg.function}
     locations = {loc.id: loc for loc in msg.location}
+    binaries = {m.id: p.s(m.filename, f"mapping {m.id} filename") or None for m in msg.mapping}
     frames_of_location: dict[int, list[tuple]] = {}
 
     def location_frames(loc_id: int) -> list[tuple]:
@@ -58,7 +59,7 @@ def _stacks(p: Decoded) -> tuple[dict[tuple, int], list[tuple]]:
         lines = list(loc.line) or [None]
         for i, ln in enumerate(lines):
             name = system = file = None
-            line = None
+            line = start = None
             if ln is not None:
                 fn = functions.get(ln.function_id)
                 if fn is None:
@@ -67,23 +68,29 @@ def _stacks(p: Decoded) -> tuple[dict[tuple, int], list[tuple]]:
                 system = p.s(fn.system_name, f"function {fn.id} system_name") or None
                 file = p.s(fn.filename, f"function {fn.id} filename") or None
                 line = ln.line or None
+                start = fn.start_line or None
             inlined = i < len(lines) - 1
-            out.append((name, system if system != name else None, file, line, inlined, loc.address))
+            binary = binaries.get(loc.mapping_id)  # mapping_id 0: none, as pprof reads it
+            out.append((name, system if system != name else None, file, line, inlined, loc.address, binary, start))
         frames_of_location[loc_id] = out
         return out
 
     ids: dict[tuple, int] = {}
+    emitted: set[int] = set()
     rows: list[tuple] = []
     for sample in msg.sample:
         key = tuple(sample.location_id)
         if key in ids:
             continue
         frames = [f for loc_id in key for f in location_frames(loc_id)]
-        sid = stack_hash([frame_key(f[0], f[2], f[3], f[5]) for f in frames])  # 0: empty, no frames rows
+        sid = stack_hash([frame_key(f[0], f[2], f[3], f[5], f[6]) for f in frames])  # 0: empty, no frames rows
         ids[key] = sid
-        for depth, (name, system, file, line, inlined, address) in enumerate(frames):
+        if sid in emitted:  # other locations (addresses) with the same lines: one stack
+            continue
+        emitted.add(sid)
+        for depth, (name, system, file, line, inlined, address, binary, start) in enumerate(frames):
             loc = describe(name, file) if name else None
-            rows.append((sid, depth, name, system, file, line, inlined, address,
+            rows.append((sid, depth, name, system, file, line, inlined, address, binary, start,
                          loc.package if loc else None, loc.module if loc else None,
                          loc.module_version if loc else None, loc.is_stdlib if loc else False))
     return ids, rows

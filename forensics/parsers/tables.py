@@ -27,9 +27,10 @@ def record_batch(table: str, rows: list[tuple]) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays([pa.array(c, type=f.type) for c, f in zip(cols, schema)], schema=schema)
 
 
-def frame_key(function: str | None, file: str | None, line: int | None, address: int = 0) -> str:
-    """What identifies a frame in a stack hash (an address when unsymbolized)."""
-    return f"{function}\t{file}\t{line}" if function else f"@{address:x}"
+def frame_key(function: str | None, file: str | None, line: int | None, address: int = 0,
+              binary: str | None = None) -> str:
+    """What identifies a frame in a stack hash (binary and address when unsymbolized)."""
+    return f"{function}\t{file}\t{line}" if function else f"{binary or ''}@{address:x}"
 
 
 def stack_hash(frame_keys: list[str]) -> int:
