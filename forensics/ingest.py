@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator
 import pyarrow as pa
 
 from .errors import ForensicsError
-from .parsers import ParseOptions, crashdump, pprof
+from .parsers import ParseOptions, crashdump, pprof, pprof_text
 from .sources import SNIFF_BYTES, Limits, Source, open_sources
 from .store import SourceResult, Spooled, Store, spool
 
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 # format name -> parser(stream, ParseOptions) yielding (table, RecordBatch)
-PARSERS: dict[str, Callable] = {"go_crash": crashdump.parse, "pprof": pprof.parse}
+PARSERS: dict[str, Callable] = {"go_crash": crashdump.parse, "pprof": pprof.parse, "pprof_text": pprof_text.parse}
 
 # profile.proto fields by number: their wire type (0 varint, 2 length-delimited).
 # comment (13) is a repeated int64: packed (2) or not (0).
@@ -86,7 +86,9 @@ def sniff(head: bytes) -> tuple[str | None, str | None]:
         return "pprof", None
     if b"\x00" in head[:8192]:  # logs may hold ANSI escapes, not NUL bytes
         return None, f"binary content (starts {head[:16]!r}); not a format forensics reads"
-    # All text goes to the Go crash scanner: dumps hide anywhere in logs.
+    if pprof_text.text_profile_kind(head):
+        return "pprof_text", None
+    # All other text goes to the Go crash scanner: dumps hide anywhere in logs.
     return "go_crash", None
 
 

@@ -20,7 +20,9 @@ def goroutine_states(db, dump_id: int | None = None, top: int = 15) -> Figure:
     """Horizontal bars: goroutines per state (one dump, or all dumps)."""
     where = "WHERE dump_id = ?" if dump_id is not None else ""
     df = _store(db).query(
-        f"SELECT state, sum(count) AS n FROM goroutines {where} GROUP BY state ORDER BY n DESC LIMIT {int(top)}",
+        # goroutine profiles (debug=0/1) do not say what a goroutine waits on
+        f"SELECT coalesce(state, 'unknown (goroutine profile)') AS state, sum(count) AS n FROM goroutines {where} "
+        f"GROUP BY ALL ORDER BY n DESC, state LIMIT {int(top)}",
         [dump_id] if dump_id is not None else None,
     ).df()
     fig = Figure(figsize=(7, 0.35 * max(len(df), 3) + 1))

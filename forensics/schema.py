@@ -26,6 +26,7 @@ _ARROW = {
     "UBIGINT": pa.uint64(),
     "VARCHAR[]": pa.list_(pa.string()),
     "BIGINT[]": pa.list_(pa.int64()),
+    "MAP(VARCHAR,VARCHAR)": pa.map_(pa.string(), pa.string()),
 }
 
 
@@ -101,9 +102,9 @@ TABLES: dict[str, Table] = {
             """
             dump_id BIGINT Id, unique in the database.
             source_id BIGINT The source it was found in.
-            kind VARCHAR `panic`, `fatal` (fatal error:), `signal` (SIGQUIT and other signal dumps), `race` (data race report) or `goroutines` (runtime.Stack, debug=2 dump).
+            kind VARCHAR `panic`, `fatal` (fatal error:), `signal` (SIGQUIT and other signal dumps), `race` (data race report), `goroutines` (runtime.Stack, debug=2 dump) or `goroutine_profile` (a goroutine profile, debug=0 proto or debug=1 text: goroutines grouped by stack, with counts).
             ts TIMESTAMP When it happened (UTC): the ingest `ts` argument, else the timestamp a log collector put before the dump's first line (CRI log files, `kubectl logs --timestamps`), else the time of the last log line before the dump, else the source's mtime.
-            ts_source VARCHAR Which of `argument`, `prefix`, `log`, `mtime` gave ts.
+            ts_source VARCHAR Which of `argument`, `prefix`, `log`, `profile` (time_nanos), `mtime` gave ts.
             service VARCHAR Service given at ingest.
             version VARCHAR Version given at ingest.
             total_goroutines BIGINT Distinct goroutine ids > 0 printed in the dump.
@@ -159,6 +160,7 @@ TABLES: dict[str, Table] = {
             m VARCHAR `m=` of the header (`nil` or an M id).
             line BIGINT Line of the header in the source.
             is_system BOOLEAN Runtime-internal goroutine: its start function (outermost frame) is in package runtime but is not runtime.main, as runtime.isSystemGoroutine decides; also g0 (id 0) and system stacks. runtime.NumGoroutine() counts the others.
+            labels MAP(VARCHAR,VARCHAR) pprof labels of a goroutine profile sample (pprof.Do / SetGoroutineLabels); NULL in dumps.
             """,
         ),
         _t(
@@ -201,7 +203,7 @@ TABLES: dict[str, Table] = {
             profile_id BIGINT Id, unique in the database.
             source_id BIGINT The source.
             kind VARCHAR `cpu`, `heap`, `allocs`, `goroutine`, `threadcreate`, `contention` (block and mutex profiles share their sample types), else the first sample type's name.
-            ts TIMESTAMP time_nanos of the profile (UTC).
+            ts TIMESTAMP When the profile was taken (UTC): the ingest `ts` argument, else time_nanos, else the file's mtime.
             duration_ns BIGINT duration_nanos.
             period BIGINT Sampling period.
             period_type VARCHAR Type of the period, e.g. `cpu`, `space`.
@@ -213,6 +215,7 @@ TABLES: dict[str, Table] = {
             version VARCHAR Version given at ingest.
             comments VARCHAR Comments, one per line.
             n_samples BIGINT Number of samples.
+            ts_source VARCHAR Which of `argument` (the ingest ts), `profile` (time_nanos), `mtime` (the file's) gave ts.
             """,
         ),
         _t(

@@ -1,8 +1,9 @@
 """Third-party fixtures (../shared/conformance: pprof profiles and trace JSON
 from google/pprof, jaeger, zipkin, perfetto, catapult, speedscope). None is a
 Go crash dump: ingesting them all must record every file, invent no dump and
-raise nothing. profile.proto files are read (tests/test_pprof.py checks their
-totals); legacy profiles and traces wait for their own parsers."""
+raise nothing. profile.proto files and Go's text profiles are read
+(tests/test_pprof.py checks their totals); legacy C++/Java profiles and
+traces wait for their own parsers."""
 from __future__ import annotations
 
 import pytest
@@ -25,7 +26,7 @@ def test_foreign_formats_are_recorded_not_mistaken(tmp_path):
     assert statuses <= {"ok", "skipped", "failed", "duplicate"}
     for r in summary.results:
         if r.status == "ok":
-            assert r.kind == "pprof", r
+            assert r.kind in ("pprof", "pprof_text"), r
         if r.status == "failed":
             assert r.error.startswith("binary content"), r
         if r.status == "skipped":

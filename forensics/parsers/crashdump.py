@@ -216,7 +216,7 @@ class _Parser(RaceReports, Locations):
         names = self.loc_cols[0]
         self.goroutines.add(
             d.idx, seq, g.id, g.state, g.wait, g.locked, g.created_by, g.created_in, g.created_file, g.created_line, stack_id, 1, g.elided, g.unavailable, g.gp, g.m, g.line,
-            g.id <= 0 or (g.elided != -1 and system_start([names[i] for i in locs[-2:]])),
+            g.id <= 0 or (g.elided != -1 and system_start([names[i] for i in locs[-2:]])), None,
         )
         n = len(locs)
         if n:

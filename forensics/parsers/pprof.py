@@ -25,7 +25,8 @@ from ..errors import ParseError
 from . import ParseOptions
 from .golang import describe
 from .pprof_proto import Decoded, decode
-from .tables import frame_key, record_batch, stack_hash
+from .gotraceback import system_start
+from .tables import dict_batch, frame_key, record_batch, stack_hash
 
 BATCH_ROWS = 1 << 16
 # Go's block and mutex profiles have the same sample types; only their text
@@ -102,25 +103,38 @@ def parse(stream: BinaryIO, options: ParseOptions | None = None) -> Iterator[tup
     A malformed profile raises ParseError before any batch is yielded, so a
     broken profile never leaves half its rows behind.
     """
-    opt = options or ParseOptions()
     chunks = []  # read to the end: a decompression error must surface, not a truncated profile
     while chunk := stream.read(1 << 20):
         chunks.append(chunk)
-    p = decode(b"".join(chunks))
+    yield from profile_batches(decode(b"".join(chunks)), options or ParseOptions())
+
+
+def profile_batches(p: Decoded, opt: ParseOptions, kind: str | None = None) -> Iterator[tuple[str, pa.RecordBatch]]:
+    """The rows of a decoded profile (from profile.proto or a text form).
+
+    A goroutine profile is also a goroutine snapshot: a `dumps` row of kind
+    `goroutine_profile`, one `goroutines` row per sample (count = the
+    goroutines it stands for, labels kept) and their `frames`.
+    """
     msg = p.msg
     types = [p.s(v.type, "sample_type") for v in msg.sample_type]
     units = [p.s(v.unit, "sample_type unit") for v in msg.sample_type]
     period_type = p.s(msg.period_type.type, "period_type") or None
     period_unit = p.s(msg.period_type.unit, "period_type unit") or None
     default = p.s(msg.default_sample_type, "default_sample_type") or None
-    kind = next((name for test, name in _KINDS if test(types, period_type, default)), types[0] if types else None)
+    kind = kind or next((name for test, name in _KINDS if test(types, period_type, default)),
+                        types[0] if types else None)
     for i, sample in enumerate(msg.sample):
         if len(sample.value) != len(types):
             raise ParseError(f"sample {i} has {len(sample.value)} values for {len(types)} sample types")
     stack_ids, frame_rows = _stacks(p)
-    ts = None
-    if msg.time_nanos:
-        ts = datetime.fromtimestamp(msg.time_nanos / 1e9, tz=timezone.utc).replace(tzinfo=None)
+    ts, ts_source = None, None
+    if opt.ts is not None:
+        ts, ts_source = opt.ts, "argument"
+    elif msg.time_nanos:
+        ts, ts_source = datetime.fromtimestamp(msg.time_nanos / 1e9, tz=timezone.utc).replace(tzinfo=None), "profile"
+    elif opt.mtime is not None:
+        ts, ts_source = opt.mtime, "mtime"
     comments = "\n".join(p.s(c, "comment") for c in msg.comment) or None
     labels = []
     for i, sample in enumerate(msg.sample):
@@ -131,8 +145,8 @@ def parse(stream: BinaryIO, options: ParseOptions | None = None) -> Iterator[tup
             else:
                 labels.append((0, i, key, None, lab.num, p.s(lab.num_unit, f"sample {i} label unit") or None))
     yield "profiles", record_batch("profiles", [(
-        0, kind, ts if opt.ts is None else opt.ts, msg.duration_nanos or None, msg.period or None, period_type,
-        period_unit, types, units, default, opt.service, opt.version, comments, len(msg.sample),
+        0, kind, ts, msg.duration_nanos or None, msg.period or None, period_type, period_unit, types, units,
+        default, opt.service, opt.version, comments, len(msg.sample), ts_source,
     )])
     for start in range(0, len(msg.sample), BATCH_ROWS):
         chunk = msg.sample[start:start + BATCH_ROWS]
@@ -140,5 +154,39 @@ def parse(stream: BinaryIO, options: ParseOptions | None = None) -> Iterator[tup
             (0, start + j, stack_ids[tuple(s.location_id)], list(s.value)) for j, s in enumerate(chunk)])
     for start in range(0, len(labels), BATCH_ROWS):
         yield "profile_labels", record_batch("profile_labels", labels[start:start + BATCH_ROWS])
+    if kind == "goroutine":
+        yield from _goroutine_snapshot(msg, stack_ids, frame_rows, labels, ts, ts_source, opt)
     for start in range(0, len(frame_rows), BATCH_ROWS):
         yield "stack_frames", record_batch("stack_frames", frame_rows[start:start + BATCH_ROWS])
+
+
+def _goroutine_snapshot(msg, stack_ids, frame_rows, labels, ts, ts_source, opt) -> Iterator[tuple[str, pa.RecordBatch]]:
+    """dumps/goroutines/frames rows for a goroutine profile (debug=0 or 1)."""
+    by_stack: dict[int, list[tuple]] = {}
+    for row in frame_rows:
+        by_stack.setdefault(row[0], []).append(row)
+    labels_of: dict[int, dict[str, str]] = {}
+    for _, i, key, value, num, _unit in labels:
+        labels_of.setdefault(i, {})[key] = value if value is not None else str(num)
+    total = sum(s.value[0] for s in msg.sample if s.value)
+    yield "dumps", dict_batch("dumps", [dict(
+        dump_id=0, kind="goroutine_profile", ts=ts, ts_source=ts_source, service=opt.service, version=opt.version,
+        total_goroutines=total, message=f"goroutine profile: total {total}")])
+    goroutines, frames = [], []
+    for seq, sample in enumerate(msg.sample):
+        sid = stack_ids[tuple(sample.location_id)]
+        stack = by_stack.get(sid, [])
+        names = [r[2] for r in stack if r[2]]
+        goroutines.append(dict(
+            dump_id=0, seq=seq, stack_id=sid, count=sample.value[0] if sample.value else 1,
+            is_system=system_start(names[-2:]), labels=labels_of.get(seq, {}) or None, frames_elided=0,
+            stack_unavailable=False, locked=False))
+        for (_, depth, name, _sys, file, line, inlined, _addr, _obj, _start, package, module, version,
+             stdlib) in stack:
+            frames.append(dict(dump_id=0, goroutine_seq=seq, depth=depth, function=name, package=package,
+                               file=file, line=line, module=module, module_version=version, is_stdlib=stdlib,
+                               inlined=inlined))
+    for start in range(0, len(goroutines), BATCH_ROWS):
+        yield "goroutines", dict_batch("goroutines", goroutines[start:start + BATCH_ROWS])
+    for start in range(0, len(frames), BATCH_ROWS):
+        yield "frames", dict_batch("frames", frames[start:start + BATCH_ROWS])

@@ -27,6 +27,13 @@ def record_batch(table: str, rows: list[tuple]) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays([pa.array(c, type=f.type) for c, f in zip(cols, schema)], schema=schema)
 
 
+def dict_batch(table: str, rows: list[dict]) -> pa.RecordBatch:
+    """Rows as dicts (missing columns are NULL) -> one batch of the table's parser schema."""
+    schema = TABLES[table].arrow_schema
+    return pa.RecordBatch.from_arrays([pa.array([r.get(f.name) for r in rows], type=f.type) for f in schema],
+                                      schema=schema)
+
+
 def frame_key(function: str | None, file: str | None, line: int | None, address: int = 0,
               binary: str | None = None) -> str:
     """What identifies a frame in a stack hash (binary and address when unsymbolized)."""
@@ -40,6 +47,15 @@ def stack_hash(frame_keys: list[str]) -> int:
         return 0
     digest = hashlib.blake2b("\n".join(frame_keys).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little", signed=True) or 1
+
+
+def _column(values, type_: pa.DataType, n: int) -> pa.Array:
+    """A column given as a list or an Arrow array; missing: all NULL."""
+    if values is None:
+        return pa.nulls(n, type_)
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return values.cast(type_)
+    return pa.array(values, type_)
 
 
 class Rows:
@@ -120,7 +136,8 @@ class Locations:
 
     def add_batch(self, table: str, columns: dict) -> None:
         schema = TABLES[table].arrow_schema
-        batch = pa.RecordBatch.from_arrays([pa.array(columns[f.name], f.type) if not isinstance(columns[f.name], (pa.Array, pa.ChunkedArray)) else columns[f.name].cast(f.type) for f in schema], schema=schema)
+        n = len(next(iter(columns.values())))
+        batch = pa.RecordBatch.from_arrays([_column(columns.get(f.name), f.type, n) for f in schema], schema=schema)
         self.extra.append((table, batch))
         self.flush_due = True
 
