@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Callable
 
 from .analysis import profiles as _profiles
+from .analysis.leaks import goroutine_growth as _goroutine_growth
 from .analysis.signatures import panic_signatures as _panic_signatures
 from .errors import ForensicsError, LimitExceeded, ParseError, SourceError, StoreError
 from .ingest import IngestSummary, ingest as _ingest
@@ -91,6 +92,12 @@ class Incident:
         percentages are of the base total. `normalize` scales `profile` to
         the base's total first."""
         return _profiles.top(self.store, profile, sample_type, base=base, normalize=normalize, **options)
+
+    def goroutine_growth(self, service: str | None = None, min_snapshots: int = 3) -> "pd.DataFrame":
+        """Goroutines per creation site and blocking frame across successive
+        snapshots (dumps and goroutine profiles) of a service; `leak` flags
+        sites whose count only grows. See :mod:`forensics.analysis.leaks`."""
+        return _goroutine_growth(self.store, service, min_snapshots)
 
     def close(self) -> None:
         self.store.close()

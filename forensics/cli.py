@@ -3,6 +3,9 @@
     forensics ingest PATH... --db incident.duckdb [--service S] [--version V] [--jobs N]
     forensics panics --db incident.duckdb
     forensics sql --db incident.duckdb "SELECT ..."
+    forensics top --db incident.duckdb [--kind cpu] [--service S] [--version V] [--sample-type T]
+    forensics diff --db incident.duckdb --kind cpu --base-version V1 --version V2
+    forensics leaks --db incident.duckdb [--service S]
 
 Exit status: 0 when every file parsed (or held nothing to parse), 1 when some
 were partial or failed, 2 on usage errors.
@@ -127,6 +130,132 @@ def sql(query, db, fmt, limit) -> None:
     finally:
         incident.close()
     _print_frame(df, fmt, limit)
+
+
+def _selection(profile, source, kind, service, version, since, until):
+    """A profile selector for the API from the CLI's options."""
+    if profile:
+        return list(profile)
+    if source:
+        return source
+    return {k: v for k, v in dict(kind=kind, service=service, version=version, since=since, until=until).items() if v}
+
+
+def _report_options(f):
+    """Options shared by top and diff: what to show and how (pprof's flags)."""
+    for decorator in reversed([
+        click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False), help="Incident database."),
+        click.option("--sample-type", "-t", help="Sample type (name, index, or pprof alias such as inuse_space); "
+                                                 "default as pprof's."),
+        click.option("--by", type=click.Choice(["function", "file", "line"]), default="function", show_default=True),
+        click.option("--nodecount", "-n", default=20, show_default=True, help="Rows (0: all)."),
+        click.option("--cum", is_flag=True, help="Sort by cumulative value."),
+        click.option("--tagfocus", multiple=True, help="Keep samples with labels matching (pprof syntax)."),
+        click.option("--tagignore", multiple=True, help="Drop samples with labels matching (pprof syntax)."),
+        click.option("--format", "fmt", type=click.Choice(["text", "csv", "json"]), default="text",
+                     show_default=True, help="text is go tool pprof -top's layout."),
+    ]):
+        f = decorator(f)
+    return f
+
+
+def _selector_options(prefix: str = "", what: str = "profiles"):
+    names = [("profile", "ID", "Profile id (repeatable).", dict(multiple=True, type=int)),
+             ("source", "PATH", "Profiles of this ingested source path.", {}),
+             ("kind", "KIND", "Profile kind: cpu, heap, allocs, goroutine, contention, threadcreate.", {}),
+             ("service", "S", "Service.", {}), ("version", "V", "Version.", {}),
+             ("since", "TIME", "Taken at or after (ISO 8601).", {}), ("until", "TIME", "Taken before (ISO 8601).", {})]
+
+    def wrap(f):
+        for name, metavar, doc, extra in reversed(names):
+            opt = f"--{prefix}{name}"
+            f = click.option(opt, f"{prefix.replace('-', '_')}{name}", metavar=metavar,
+                             help=f"{what}: {doc}", **extra)(f)
+        return f
+    return wrap
+
+
+def _emit_report(df, fmt: str) -> None:
+    if fmt == "text":
+        if df.empty:
+            raise click.ClickException("no profile matches the selection")
+        click.echo(printable(fx.top_text(df)), nl=False)
+    elif fmt == "csv":
+        click.echo(df.to_csv(index=False), nl=False)
+    else:
+        click.echo(df.to_json(orient="records", indent=1))
+
+
+def _report(incident, fmt, **kwargs):
+    try:
+        df = incident.top(**kwargs)
+    except (ValueError, fx.ForensicsError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        incident.close()
+    _emit_report(df, fmt)
+
+
+@main.command()
+@_report_options
+@_selector_options()
+def top(db, sample_type, by, nodecount, cum, tagfocus, tagignore, fmt, profile, source, kind, service, version,
+        since, until) -> None:
+    """Top functions of profiles, as `go tool pprof -top` prints them.
+
+    Select one or several profiles (merged, as pprof merges them) by id,
+    source path or kind/service/version/time range.
+    """
+    _report(_open(db, read_only=True), fmt, profile=_selection(profile, source, kind, service, version, since, until),
+            sample_type=sample_type, by=by, n=nodecount or None, cum=cum, tagfocus=list(tagfocus) or None,
+            tagignore=list(tagignore) or None)
+
+
+@main.command()
+@_report_options
+@_selector_options()
+@_selector_options("base-", "base")
+@click.option("--normalize", is_flag=True, help="Scale the profiles to the base's total first (pprof -normalize).")
+def diff(db, sample_type, by, nodecount, cum, tagfocus, tagignore, fmt, profile, source, kind, service, version,
+         since, until, base_profile, base_source, base_kind, base_service, base_version, base_since, base_until,
+         normalize) -> None:
+    """What changed between two sets of profiles (pprof -diff_base).
+
+    Positive flat: more in the selection than in the base. A base option
+    left out takes the selection's value, so `--kind cpu --base-version
+    v1.4 --version v1.5` compares the CPU profiles of two releases.
+    """
+    if not any((base_profile, base_source, base_kind, base_service, base_version, base_since, base_until)):
+        raise click.UsageError("choose a base: --base-profile, --base-source or --base-version/--base-since...")
+    new = _selection(profile, source, kind, service, version, since, until)
+    base = _selection(base_profile, base_source, base_kind or (kind if not base_source else None),
+                      base_service or (service if not base_source else None), base_version, base_since, base_until)
+    _report(_open(db, read_only=True), fmt, profile=new, base=base, normalize=normalize, sample_type=sample_type,
+            by=by, n=nodecount or None, cum=cum, tagfocus=list(tagfocus) or None, tagignore=list(tagignore) or None)
+
+
+@main.command()
+@click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False), help="Incident database.")
+@click.option("--service", help="Only this service.")
+@click.option("--all", "show_all", is_flag=True, help="Every site, not only the growing ones.")
+@click.option("--min-snapshots", default=3, show_default=True, help="Snapshots a leak must span.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--limit", "-n", default=50, show_default=True, help="Rows to show (table format).")
+def leaks(db, service, show_all, min_snapshots, fmt, limit) -> None:
+    """Goroutine sites whose count grows across snapshots (goroutine leaks):
+    per creation site and blocking frame, over the goroutine dumps and
+    goroutine profiles of each service in time order."""
+    incident = _open(db, read_only=True)
+    try:
+        df = incident.goroutine_growth(service=service, min_snapshots=min_snapshots)
+    finally:
+        incident.close()
+    leaking = df[df["leak"]] if len(df) else df
+    _print_frame(df if show_all else leaking, fmt, limit,
+                 columns=["service", "form", "by", "site", "snapshots", "first", "last", "growth", "per_minute",
+                          "leak", "counts"])
+    if fmt == "table" and not show_all and leaking.empty:
+        Console(stderr=True).print("no goroutine site grows across snapshots")
 
 
 def _print_frame(df, fmt: str, limit: int, columns: list[str] | None = None) -> None:

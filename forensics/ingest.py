@@ -52,14 +52,16 @@ def _varint(data: bytes, i: int) -> tuple[int, int]:
 
 
 def looks_like_profile(head: bytes) -> bool:
-    """The first bytes walk as profile.proto fields (right numbers and wire types)."""
+    """The first bytes walk as profile.proto fields (right numbers and wire
+    types). Junk after 8 good fields is a corrupt profile, for the profile
+    parser to report precisely, not an unknown binary."""
     i = fields = 0
     try:
         while i < len(head) and fields < 256:
             tag, i = _varint(head, i)
             number, wire = tag >> 3, tag & 7
             if wire not in _PROFILE_WIRE.get(number, ()):
-                return False
+                return fields >= 8
             value, i = _varint(head, i)
             if wire == 2:
                 i += value

@@ -216,8 +216,19 @@ def write_profiles(go: str, version: str, work: Path) -> list[dict]:
     out.mkdir(parents=True)
     subprocess.run([str(exe), str(out)], env=dict(os.environ, GOMAXPROCS="2"), check=True, timeout=120,
                    stdout=subprocess.DEVNULL)
-    return [{"file": str(p.relative_to(HERE)), "go": version, "variant": "profiles", "profile": p.name.split(".")[0]}
-            for p in sorted(out.iterdir())]
+    entries = [{"file": str(p.relative_to(HERE)), "go": version, "variant": "profiles",
+                "profile": p.name.split(".")[0]} for p in sorted(out.iterdir())]
+    leaks = HERE / version / "leak"
+    if leaks.exists():
+        shutil.rmtree(leaks)
+    leaks.mkdir(parents=True)
+    subprocess.run([str(exe), "-leak", str(leaks)], env=dict(os.environ, GOMAXPROCS="2"), check=True, timeout=120,
+                   stdout=subprocess.DEVNULL)
+    for p in sorted(leaks.iterdir()):
+        step, _, form = p.name.partition(".")
+        entries.append({"file": str(p.relative_to(HERE)), "go": version, "variant": "leak",
+                        "snapshot": int(step.split("-")[1]), "debug": {"pb.gz": 0, "txt": 1, "dump.txt": 2}[form]})
+    return entries
 
 
 REPORTED = re.compile(rb"crasher: mode=\S+ goroutines=(\d+)")
@@ -238,7 +249,8 @@ def main() -> int:
         return 1
     manifest = []
     if opts.only:
-        manifest = [e for e in json.loads((HERE / "manifest.json").read_text()) if e["variant"] != opts.only]
+        dropped = {"profiles", "leak"} if opts.only == "profiles" else {opts.only}
+        manifest = [e for e in json.loads((HERE / "manifest.json").read_text()) if e["variant"] not in dropped]
     with tempfile.TemporaryDirectory(prefix="fx-gen-") as tmp:
         tmp = Path(tmp)
         write_proxy(tmp / "proxy")

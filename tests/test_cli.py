@@ -18,7 +18,7 @@ def run(*args, stdin: bytes | None = None) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("command", [[], ["ingest"], ["panics"], ["sql"]])
+@pytest.mark.parametrize("command", [[], ["ingest"], ["panics"], ["sql"], ["top"], ["diff"], ["leaks"]])
 def test_help_everywhere(command):
     r = run(*command, "--help")
     assert r.returncode == 0
@@ -92,3 +92,30 @@ def test_ingesting_the_directory_that_holds_the_database(tmp_path):
     r = run("ingest", tmp_path, "--db", db)
     assert r.returncode == 0
     assert "skipped: " + str(db) + ": the incident database itself" in r.stdout.decode()
+
+
+def test_top_diff_and_leaks(tmp_path):
+    db = tmp_path / "incident.duckdb"
+    for version in ("go1.19.8", "go1.27.3"):
+        r = run("ingest", SAMPLES / version / "profiles", SAMPLES / version / "leak", "--db", db,
+                "--service", "profiler", "--version", version)
+        assert r.returncode == 0, r.stdout + r.stderr
+    r = run("top", "--db", db, "--kind", "heap", "--version", "go1.27.3", "--source", "go1.27.3/profiles/heap.pb.gz",
+            "-t", "alloc_space", "-n", "5")
+    out = r.stdout.decode()
+    assert r.returncode == 0, r.stderr
+    assert out.startswith("Type: alloc_space\nShowing nodes accounting for ")
+    assert len([line for line in out.splitlines() if line.endswith(("%", ")")) or "  " in line]) >= 5
+    r = run("diff", "--db", db, "--kind", "contention", "--version", "go1.27.3", "--base-version", "go1.19.8",
+            "--format", "json")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert rows and {"function", "flat", "cum", "flat_pct"} <= set(rows[0])
+    assert run("diff", "--db", db, "--kind", "cpu").returncode == 2  # no base
+    assert run("top", "--db", db, "--kind", "nonesuch").returncode == 1
+    r = run("leaks", "--db", db, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    leaks = json.loads(r.stdout)
+    assert {(x["by"], x["site"]) for x in leaks} == {("blocking", "main.watch"), ("creation", "main.handle"),
+                                                     ("creation", "main.watch")}
+    assert all(x["service"] == "profiler" and x["last"] == 240 for x in leaks)

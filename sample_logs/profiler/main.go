@@ -4,9 +4,17 @@
 //
 // Usage: profiler OUTDIR
 //
+//	profiler -leak OUTDIR
+//
 // It runs a labelled CPU-bound and allocation-heavy workload with block and
 // mutex profiling on, then writes OUTDIR/{cpu,heap,allocs,goroutine,block,
 // mutex,threadcreate}.pb.gz and the debug=1 text forms as *.txt.
+//
+// With -leak it serves batches of simulated requests, each of which starts
+// a watcher goroutine that is never cancelled (the leak), next to a fixed
+// worker pool and short-lived goroutines, and after each batch writes a
+// goroutine snapshot in the three forms /debug/pprof/goroutine serves:
+// OUTDIR/goroutine-N.pb.gz (debug=0), .txt (debug=1) and .dump.txt (debug=2).
 package main
 
 import (
@@ -68,9 +76,76 @@ func write(dir, name string, debug int) {
 	}
 }
 
+// watch waits for an event that never comes: nobody cancels ctx.
+//
+//go:noinline
+func watch(ctx context.Context, events <-chan string) {
+	select {
+	case <-ctx.Done():
+	case <-events:
+	}
+}
+
+// handle serves one request; it forgets to cancel its watcher's context.
+//
+//go:noinline
+func handle(events <-chan string, done *sync.WaitGroup) {
+	ctx, _ := context.WithCancel(context.Background()) //nolint:govet // the leak under study
+	go watch(ctx, events)
+	done.Done()
+}
+
+// worker is one of a fixed pool: the count stays flat.
+func worker(jobs <-chan int) {
+	for range jobs {
+	}
+}
+
+func leak(dir string) {
+	events := make(chan string)
+	jobs := make(chan int)
+	for i := 0; i < 4; i++ {
+		go worker(jobs)
+	}
+	for step := 0; step < 6; step++ {
+		var done sync.WaitGroup
+		for i := 0; i < 40; i++ {
+			done.Add(1)
+			go handle(events, &done)
+		}
+		done.Wait()
+		// Short-lived goroutines: come and go between snapshots.
+		var brief sync.WaitGroup
+		for i := 0; i < 10; i++ {
+			brief.Add(1)
+			go func() { defer brief.Done(); jobs <- i }()
+		}
+		brief.Wait()
+		time.Sleep(20 * time.Millisecond)
+		for _, form := range []struct {
+			ext   string
+			debug int
+		}{{".pb.gz", 0}, {".txt", 1}, {".dump.txt", 2}} {
+			f, err := os.Create(filepath.Join(dir, fmt.Sprintf("goroutine-%d%s", step, form.ext)))
+			if err != nil {
+				panic(err)
+			}
+			if err := pprof.Lookup("goroutine").WriteTo(f, form.debug); err != nil {
+				panic(err)
+			}
+			f.Close()
+		}
+	}
+	fmt.Println("leak snapshots written; goroutines:", runtime.NumGoroutine())
+}
+
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == "-leak" {
+		leak(os.Args[2])
+		return
+	}
 	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: profiler OUTDIR")
+		fmt.Fprintln(os.Stderr, "usage: profiler OUTDIR | profiler -leak OUTDIR")
 		os.Exit(2)
 	}
 	dir := os.Args[1]
