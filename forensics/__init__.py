@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Callable
 
 from .analysis import profiles as _profiles
+from .analysis.export import export_profile as _export_profile
 from .analysis.leaks import goroutine_growth as _goroutine_growth
 from .analysis.signatures import panic_signatures as _panic_signatures
 from .errors import ForensicsError, LimitExceeded, ParseError, SourceError, StoreError
@@ -92,6 +93,12 @@ class Incident:
         percentages are of the base total. `normalize` scales `profile` to
         the base's total first."""
         return _profiles.top(self.store, profile, sample_type, base=base, normalize=normalize, **options)
+
+    def export_profile(self, profile, path: str | Path, base=None, normalize: bool = False, **options) -> int:
+        """Write the selected profiles (merged; minus `base` as a pprof diff;
+        filtered by tagfocus/tagignore) to `path` as gzipped profile.proto,
+        which go tool pprof and Pyroscope open. Returns the samples written."""
+        return _export_profile(self.store, profile, path, base=base, normalize=normalize, **options)
 
     def goroutine_growth(self, service: str | None = None, min_snapshots: int = 3) -> "pd.DataFrame":
         """Goroutines per creation site and blocking frame across successive

@@ -154,6 +154,8 @@ def _report_options(f):
         click.option("--tagignore", multiple=True, help="Drop samples with labels matching (pprof syntax)."),
         click.option("--format", "fmt", type=click.Choice(["text", "csv", "json"]), default="text",
                      show_default=True, help="text is go tool pprof -top's layout."),
+        click.option("--output", "-o", type=click.Path(dir_okay=False),
+                     help="Also write the merged (or diffed) profile there as gzipped profile.proto."),
     ]):
         f = decorator(f)
     return f
@@ -186,9 +188,14 @@ def _emit_report(df, fmt: str) -> None:
         click.echo(df.to_json(orient="records", indent=1))
 
 
-def _report(incident, fmt, **kwargs):
+def _report(incident, fmt, output=None, **kwargs):
     try:
         df = incident.top(**kwargs)
+        if output:
+            exported = incident.export_profile(kwargs["profile"], output, base=kwargs.get("base"),
+                                               normalize=kwargs.get("normalize", False),
+                                               tagfocus=kwargs.get("tagfocus"), tagignore=kwargs.get("tagignore"))
+            Console(stderr=True, highlight=False).print(f"wrote {exported} samples to {_safe(output)}")
     except (ValueError, fx.ForensicsError) as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
@@ -199,14 +206,15 @@ def _report(incident, fmt, **kwargs):
 @main.command()
 @_report_options
 @_selector_options()
-def top(db, sample_type, by, nodecount, cum, tagfocus, tagignore, fmt, profile, source, kind, service, version,
-        since, until) -> None:
+def top(db, sample_type, by, nodecount, cum, tagfocus, tagignore, fmt, output, profile, source, kind, service,
+        version, since, until) -> None:
     """Top functions of profiles, as `go tool pprof -top` prints them.
 
     Select one or several profiles (merged, as pprof merges them) by id,
     source path or kind/service/version/time range.
     """
-    _report(_open(db, read_only=True), fmt, profile=_selection(profile, source, kind, service, version, since, until),
+    _report(_open(db, read_only=True), fmt, output,
+            profile=_selection(profile, source, kind, service, version, since, until),
             sample_type=sample_type, by=by, n=nodecount or None, cum=cum, tagfocus=list(tagfocus) or None,
             tagignore=list(tagignore) or None)
 
@@ -216,8 +224,8 @@ def top(db, sample_type, by, nodecount, cum, tagfocus, tagignore, fmt, profile, 
 @_selector_options()
 @_selector_options("base-", "base")
 @click.option("--normalize", is_flag=True, help="Scale the profiles to the base's total first (pprof -normalize).")
-def diff(db, sample_type, by, nodecount, cum, tagfocus, tagignore, fmt, profile, source, kind, service, version,
-         since, until, base_profile, base_source, base_kind, base_service, base_version, base_since, base_until,
+def diff(db, sample_type, by, nodecount, cum, tagfocus, tagignore, fmt, output, profile, source, kind, service,
+         version, since, until, base_profile, base_source, base_kind, base_service, base_version, base_since, base_until,
          normalize) -> None:
     """What changed between two sets of profiles (pprof -diff_base).
 
@@ -230,7 +238,7 @@ def diff(db, sample_type, by, nodecount, cum, tagfocus, tagignore, fmt, profile,
     new = _selection(profile, source, kind, service, version, since, until)
     base = _selection(base_profile, base_source, base_kind or (kind if not base_source else None),
                       base_service or (service if not base_source else None), base_version, base_since, base_until)
-    _report(_open(db, read_only=True), fmt, profile=new, base=base, normalize=normalize, sample_type=sample_type,
+    _report(_open(db, read_only=True), fmt, output, profile=new, base=base, normalize=normalize, sample_type=sample_type,
             by=by, n=nodecount or None, cum=cum, tagfocus=list(tagfocus) or None, tagignore=list(tagignore) or None)
 
 

@@ -111,6 +111,11 @@ def test_top_diff_and_leaks(tmp_path):
     assert r.returncode == 0, r.stderr
     rows = json.loads(r.stdout)
     assert rows and {"function", "flat", "cum", "flat_pct"} <= set(rows[0])
+    merged = tmp_path / "merged.pb.gz"
+    r = run("top", "--db", db, "--kind", "cpu", "-o", merged)
+    assert r.returncode == 0 and b"wrote" in r.stderr, r.stderr
+    r = run("ingest", merged, "--db", tmp_path / "again.duckdb")  # the export reads back as a profile
+    assert r.returncode == 0 and b"1 ok" in r.stdout, r.stdout
     assert run("diff", "--db", db, "--kind", "cpu").returncode == 2  # no base
     assert run("top", "--db", db, "--kind", "nonesuch").returncode == 1
     r = run("leaks", "--db", db, "--format", "json")
