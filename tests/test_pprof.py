@@ -183,3 +183,17 @@ def test_goroutine_profiles_are_goroutine_snapshots(db):
                      "ON f.dump_id = g.dump_id AND f.goroutine_seq = g.seq "
                      "WHERE g.labels['role'] = 'waiter' AND f.package = 'main'").fetchall()
     assert {f for _, f in waiters} == {"main.main.func2"} and {c for c, _ in waiters} == {5}
+
+
+def test_stack_ids_are_the_hash_of_their_frames(db):
+    """The vectorised fold over locations gives stack_hash of the frames, the
+    id goroutine dumps use, for every stack (inlined frames included)."""
+    from forensics.parsers.tables import frame_key, stack_hash
+
+    db.ingest([p for p in PROTOS if p.name in ("cpu.pb.gz", "allocs.pb.gz", "threadcreate.pb.gz")])
+    stacks = db.sql("SELECT stack_id, list((function, file, line, address, object_file) ORDER BY depth), "
+                    "bool_or(inlined) FROM stack_frames GROUP BY stack_id").fetchall()
+    assert len(stacks) > 100 and any(inl for _, _, inl in stacks)
+    for sid, frames, _ in stacks:
+        keys = [frame_key(*f) for f in frames]
+        assert stack_hash(keys) == sid

@@ -6,7 +6,7 @@ inlined into), so one location can give several frames. Frames get the
 package/module/version/stdlib derivation of goroutine frames
 (:mod:`forensics.parsers.golang`), and a stack's id is a hash of its frames,
 so the same stack in any profile, source or goroutine dump has the same id
-(:func:`forensics.parsers.tables.stack_hash`).
+(:func:`forensics.parsers.tables.stack_hash`, folded per location here).
 
 >>> import io
 >>> from forensics.parsers.pprof_proto import Profile, ValueType
@@ -17,16 +17,19 @@ so the same stack in any profile, source or goroutine dump has the same id
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from itertools import chain
 from typing import BinaryIO, Iterator
 
+import numpy as np
 import pyarrow as pa
 
 from ..errors import ParseError
 from . import ParseOptions
 from .golang import describe
-from .pprof_proto import Decoded, decode
+from ..schema import TABLES
 from .gotraceback import system_start
-from .tables import dict_batch, frame_key, record_batch, stack_hash
+from .pprof_proto import Decoded, decode
+from .tables import STACK_MULT, dict_batch, fold, fold_stacks, frame_hash, frame_key, record_batch
 
 BATCH_ROWS = 1 << 16
 # Go's block and mutex profiles have the same sample types; only their text
@@ -41,60 +44,107 @@ _KINDS = [
 ]
 
 
-def _stacks(p: Decoded) -> tuple[dict[tuple, int], list[tuple]]:
-    """stack_id for each distinct location-id sequence, and the frames rows of those stacks."""
-    msg = p.msg
-    functions = {f.id: f for f in msg.function}
-    locations = {loc.id: loc for loc in msg.location}
-    binaries = {m.id: p.s(m.filename, f"mapping {m.id} filename") or None for m in msg.mapping}
-    frames_of_location: dict[int, list[tuple]] = {}
+_FRAME_COLUMNS = ["function", "system_name", "file", "line", "inlined", "address", "object_file", "start_line",
+                  "package", "module", "module_version", "is_stdlib"]
 
-    def location_frames(loc_id: int) -> list[tuple]:
-        cached = frames_of_location.get(loc_id)
-        if cached is not None:
-            return cached
-        loc = locations.get(loc_id)
-        if loc is None:
-            raise ParseError(f"a sample refers to location {loc_id}, which the profile does not define")
-        out = []
-        lines = list(loc.line) or [None]
-        for i, ln in enumerate(lines):
-            name = system = file = None
-            line = start = None
-            if ln is not None:
-                fn = functions.get(ln.function_id)
-                if fn is None:
-                    raise ParseError(f"location {loc_id} refers to function {ln.function_id}, which is not defined")
-                name = p.s(fn.name, f"function {fn.id} name") or None
-                system = p.s(fn.system_name, f"function {fn.id} system_name") or None
-                file = p.s(fn.filename, f"function {fn.id} filename") or None
-                line = ln.line or None
-                start = fn.start_line or None
-            inlined = i < len(lines) - 1
+
+def _take(values: pa.Array, indices: pa.Array) -> pa.Array:
+    """values[indices]; strings through a dictionary, which is several times
+    faster than a string take when few values repeat over many rows."""
+    if pa.types.is_string(values.type):
+        return pa.DictionaryArray.from_arrays(indices, values).cast(pa.string())
+    return values.take(indices)
+
+
+class _Stacks:
+    """The stacks of a profile, built column-wise.
+
+    Locations are few (thousands) and are expanded in Python, once each,
+    into interned frames and a fold step (:func:`fold_stacks`); samples are
+    many (millions, in a big heap profile), so their location ids are read
+    into one flat array and every sample's stack id is folded with NumPy.
+    Each distinct stack's frames are then taken from the interned frames.
+    """
+
+    def __init__(self, p: Decoded):
+        msg = p.msg
+        functions = {f.id: f for f in msg.function}
+        binaries = {m.id: p.s(m.filename, f"mapping {m.id} filename") or None for m in msg.mapping}
+        cols: dict[str, list] = {c: [] for c in _FRAME_COLUMNS}
+        n_loc = len(msg.location)
+        loc_ids = np.empty(n_loc, dtype=np.uint64)
+        self.loc_first = np.empty(n_loc, dtype=np.int64)  # first interned frame of each location
+        self.loc_frames = np.empty(n_loc, dtype=np.int64)  # and how many
+        mult = np.empty(n_loc, dtype=np.uint64)
+        add = np.empty(n_loc, dtype=np.uint64)
+        for k, loc in enumerate(msg.location):
+            loc_ids[k], self.loc_first[k] = loc.id, len(cols["function"])
+            lines = list(loc.line) or [None]
             binary = binaries.get(loc.mapping_id)  # mapping_id 0: none, as pprof reads it
-            out.append((name, system if system != name else None, file, line, inlined, loc.address, binary, start))
-        frames_of_location[loc_id] = out
-        return out
+            hashes = []
+            for i, ln in enumerate(lines):
+                name = system = file = line = start = None
+                if ln is not None:
+                    fn = functions.get(ln.function_id)
+                    if fn is None:
+                        raise ParseError(f"location {loc.id} refers to function {ln.function_id}, which is not defined")
+                    name = p.s(fn.name, f"function {fn.id} name") or None
+                    system = p.s(fn.system_name, f"function {fn.id} system_name") or None
+                    file = p.s(fn.filename, f"function {fn.id} filename") or None
+                    line, start = ln.line or None, fn.start_line or None
+                where = describe(name, file) if name else None
+                for c, v in zip(_FRAME_COLUMNS, (
+                        name, system if system != name else None, file, line, i < len(lines) - 1, loc.address, binary,
+                        start, where.package if where else None, where.module if where else None,
+                        where.module_version if where else None, where.is_stdlib if where else False)):
+                    cols[c].append(v)
+                hashes.append(frame_hash(frame_key(name, file, line, loc.address, binary)))
+            self.loc_frames[k] = len(lines)
+            mult[k], add[k] = pow(STACK_MULT, len(lines), 1 << 64), fold(hashes)
+        schema = TABLES["stack_frames"].arrow_schema
+        self.frame_table = {c: pa.array(cols[c], type=schema.field(c).type) for c in _FRAME_COLUMNS}
 
-    ids: dict[tuple, int] = {}
-    emitted: set[int] = set()
-    rows: list[tuple] = []
-    for sample in msg.sample:
-        key = tuple(sample.location_id)
-        if key in ids:
-            continue
-        frames = [f for loc_id in key for f in location_frames(loc_id)]
-        sid = stack_hash([frame_key(f[0], f[2], f[3], f[5], f[6]) for f in frames])  # 0: empty, no frames rows
-        ids[key] = sid
-        if sid in emitted:  # other locations (addresses) with the same lines: one stack
-            continue
-        emitted.add(sid)
-        for depth, (name, system, file, line, inlined, address, binary, start) in enumerate(frames):
-            loc = describe(name, file) if name else None
-            rows.append((sid, depth, name, system, file, line, inlined, address, binary, start,
-                         loc.package if loc else None, loc.module if loc else None,
-                         loc.module_version if loc else None, loc.is_stdlib if loc else False))
-    return ids, rows
+        lengths = np.fromiter((len(s.location_id) for s in msg.sample), dtype=np.int64, count=len(msg.sample))
+        flat = np.fromiter(chain.from_iterable(s.location_id for s in msg.sample), dtype=np.uint64,
+                           count=int(lengths.sum()))
+        order = np.argsort(loc_ids, kind="stable")
+        pos = np.searchsorted(loc_ids[order], flat)
+        found = pos < n_loc
+        found[found] = loc_ids[order][pos[found]] == flat[found]
+        if not found.all():
+            missing = int(flat[np.argmin(found)])
+            raise ParseError(f"a sample refers to location {missing}, which the profile does not define")
+        self.locs = order[pos] if n_loc else np.zeros(0, dtype=np.int64)  # dense location index per entry
+        self.sample_stack = fold_stacks(mult, add, self.locs, lengths)
+        ids, first = np.unique(self.sample_stack, return_index=True)
+        keep = ids != 0
+        self.hashes, first = ids[keep], first[keep]
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if len(lengths) else lengths
+        self.stack_start, self.stack_len = starts[first], lengths[first]
+
+    def frames(self) -> Iterator[pa.RecordBatch]:
+        """stack_frames batches for the distinct stacks."""
+        schema = TABLES["stack_frames"].arrow_schema
+        step = BATCH_ROWS // 8
+        for lo in range(0, len(self.hashes), step):
+            locs = self.locs[_ragged(self.stack_start[lo:lo + step], self.stack_len[lo:lo + step])]
+            n_frames = self.loc_frames[locs]
+            take = _ragged(self.loc_first[locs], n_frames)
+            per_stack = np.add.reduceat(n_frames, np.concatenate([[0], np.cumsum(self.stack_len[lo:lo + step])[:-1]]))
+            depth = np.arange(len(take), dtype=np.int64) - np.repeat(np.cumsum(per_stack) - per_stack, per_stack)
+            indices = pa.array(take.astype(np.int32))
+            arrays = {"stack_id": pa.array(np.repeat(self.hashes[lo:lo + step], per_stack)),
+                      "depth": pa.array(depth.astype(np.int32))}
+            yield pa.RecordBatch.from_arrays(
+                [arrays[f.name] if f.name in arrays else _take(self.frame_table[f.name], indices) for f in schema],
+                schema=schema)
+
+
+def _ragged(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenated ranges [starts[i], starts[i] + lengths[i])."""
+    total = int(lengths.sum())
+    offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+    return np.arange(total, dtype=np.int64) + offsets
 
 
 def parse(stream: BinaryIO, options: ParseOptions | None = None) -> Iterator[tuple[str, pa.RecordBatch]]:
@@ -124,10 +174,12 @@ def profile_batches(p: Decoded, opt: ParseOptions, kind: str | None = None) -> I
     default = p.s(msg.default_sample_type, "default_sample_type") or None
     kind = kind or next((name for test, name in _KINDS if test(types, period_type, default)),
                         types[0] if types else None)
-    for i, sample in enumerate(msg.sample):
-        if len(sample.value) != len(types):
-            raise ParseError(f"sample {i} has {len(sample.value)} values for {len(types)} sample types")
-    stack_ids, frame_rows = _stacks(p)
+    n_types = len(types)
+    values = np.fromiter(chain.from_iterable(s.value for s in msg.sample), dtype=np.int64)
+    if len(values) != n_types * len(msg.sample):
+        bad = next(i for i, s in enumerate(msg.sample) if len(s.value) != n_types)
+        raise ParseError(f"sample {bad} has {len(msg.sample[bad].value)} values for {n_types} sample types")
+    stacks = _Stacks(p)
     ts, ts_source = None, None
     if opt.ts is not None:
         ts, ts_source = opt.ts, "argument"
@@ -136,56 +188,85 @@ def profile_batches(p: Decoded, opt: ParseOptions, kind: str | None = None) -> I
     elif opt.mtime is not None:
         ts, ts_source = opt.mtime, "mtime"
     comments = "\n".join(p.s(c, "comment") for c in msg.comment) or None
-    labels = []
-    for i, sample in enumerate(msg.sample):
-        for lab in sample.label:
-            key = p.s(lab.key, f"sample {i} label key")
-            if lab.str:
-                labels.append((0, i, key, p.s(lab.str, f"sample {i} label value"), None, None))
-            else:
-                labels.append((0, i, key, None, lab.num, p.s(lab.num_unit, f"sample {i} label unit") or None))
+    labels = _labels(p)
     yield "profiles", record_batch("profiles", [(
         0, kind, ts, msg.duration_nanos or None, msg.period or None, period_type, period_unit, types, units,
         default, opt.service, opt.version, comments, len(msg.sample), ts_source,
     )])
+    schema = TABLES["profile_samples"].arrow_schema
     for start in range(0, len(msg.sample), BATCH_ROWS):
-        chunk = msg.sample[start:start + BATCH_ROWS]
-        yield "profile_samples", record_batch("profile_samples", [
-            (0, start + j, stack_ids[tuple(s.location_id)], list(s.value)) for j, s in enumerate(chunk)])
+        n = min(BATCH_ROWS, len(msg.sample) - start)
+        offsets = pa.array(np.arange(n + 1, dtype=np.int32) * n_types)
+        yield "profile_samples", pa.RecordBatch.from_arrays([
+            pa.array(np.zeros(n, dtype=np.int64)), pa.array(np.arange(start, start + n, dtype=np.int64)),
+            pa.array(stacks.sample_stack[start:start + n]),
+            pa.ListArray.from_arrays(offsets, pa.array(values[start * n_types:(start + n) * n_types])),
+        ], schema=schema)
     for start in range(0, len(labels), BATCH_ROWS):
-        yield "profile_labels", record_batch("profile_labels", labels[start:start + BATCH_ROWS])
+        yield "profile_labels", pa.RecordBatch.from_arrays(
+            [labels.column(f.name).slice(start, BATCH_ROWS).combine_chunks() for f in labels.schema],
+            schema=labels.schema)
     if kind == "goroutine":
-        yield from _goroutine_snapshot(msg, stack_ids, frame_rows, labels, ts, ts_source, opt)
-    for start in range(0, len(frame_rows), BATCH_ROWS):
-        yield "stack_frames", record_batch("stack_frames", frame_rows[start:start + BATCH_ROWS])
+        frame_batches = list(stacks.frames())
+        yield from _goroutine_snapshot(msg, stacks.sample_stack, frame_batches, labels, ts, ts_source, opt)
+    for batch in frame_batches if kind == "goroutine" else stacks.frames():
+        yield "stack_frames", batch
 
 
-def _goroutine_snapshot(msg, stack_ids, frame_rows, labels, ts, ts_source, opt) -> Iterator[tuple[str, pa.RecordBatch]]:
+def _labels(p: Decoded) -> pa.Table:
+    """profile_labels rows, read as one int64 matrix (sample, key, str,
+    num, num_unit; strings as string-table indexes) and resolved at once."""
+    rows = [(i, lab.key, lab.str, lab.num, lab.num_unit)
+            for i, sample in enumerate(p.msg.sample) for lab in sample.label]
+    m = np.array(rows, dtype=np.int64).reshape(-1, 5)
+    strings = pa.array(p.strings, type=pa.string())
+    for col, what in ((1, "key"), (2, "value"), (4, "unit")):
+        bad = np.nonzero((m[:, col] < 0) | (m[:, col] >= len(p.strings)))[0]
+        if len(bad):
+            i = bad[0]
+            raise ParseError(f"sample {m[i, 0]} label {what} refers to string {m[i, col]}, but the string table "
+                             f"has {len(p.strings)} entries")
+
+    def text(col: int, keep: np.ndarray) -> pa.Array:
+        return pa.DictionaryArray.from_arrays(pa.array(m[:, col], mask=~keep), strings).cast(pa.string())
+
+    is_str = m[:, 2] != 0
+    schema = TABLES["profile_labels"].arrow_schema
+    return pa.table([
+        pa.array(np.zeros(len(m), dtype=np.int64)), pa.array(m[:, 0]), text(1, np.ones(len(m), dtype=bool)),
+        text(2, is_str), pa.array(m[:, 3], mask=is_str), text(4, ~is_str & (m[:, 4] != 0)),
+    ], schema=schema)
+
+
+_GOROUTINE_FRAME = ["depth", "function", "package", "file", "line", "module", "module_version", "is_stdlib", "inlined"]
+
+
+def _goroutine_snapshot(msg, sample_stack, frame_batches, labels, ts, ts_source, opt
+                        ) -> Iterator[tuple[str, pa.RecordBatch]]:
     """dumps/goroutines/frames rows for a goroutine profile (debug=0 or 1)."""
-    by_stack: dict[int, list[tuple]] = {}
-    for row in frame_rows:
-        by_stack.setdefault(row[0], []).append(row)
+    by_stack: dict[int, list[dict]] = {}
+    for batch in frame_batches:
+        for row in batch.to_pylist():
+            by_stack.setdefault(row["stack_id"], []).append(row)
     labels_of: dict[int, dict[str, str]] = {}
-    for _, i, key, value, num, _unit in labels:
-        labels_of.setdefault(i, {})[key] = value if value is not None else str(num)
+    for row in labels.to_pylist():
+        labels_of.setdefault(row["sample_id"], {})[row["key"]] = (
+            row["str"] if row["str"] is not None else str(row["num"]))
     total = sum(s.value[0] for s in msg.sample if s.value)
     yield "dumps", dict_batch("dumps", [dict(
         dump_id=0, kind="goroutine_profile", ts=ts, ts_source=ts_source, service=opt.service, version=opt.version,
         total_goroutines=total, message=f"goroutine profile: total {total}")])
     goroutines, frames = [], []
     for seq, sample in enumerate(msg.sample):
-        sid = stack_ids[tuple(sample.location_id)]
+        sid = int(sample_stack[seq])
         stack = by_stack.get(sid, [])
-        names = [r[2] for r in stack if r[2]]
+        names = [r["function"] for r in stack if r["function"]]
         goroutines.append(dict(
             dump_id=0, seq=seq, stack_id=sid, count=sample.value[0] if sample.value else 1,
             is_system=system_start(names[-2:]), labels=labels_of.get(seq, {}) or None, frames_elided=0,
             stack_unavailable=False, locked=False))
-        for (_, depth, name, _sys, file, line, inlined, _addr, _obj, _start, package, module, version,
-             stdlib) in stack:
-            frames.append(dict(dump_id=0, goroutine_seq=seq, depth=depth, function=name, package=package,
-                               file=file, line=line, module=module, module_version=version, is_stdlib=stdlib,
-                               inlined=inlined))
+        for f in stack:
+            frames.append(dict(dump_id=0, goroutine_seq=seq, **{k: f[k] for k in _GOROUTINE_FRAME}))
     for start in range(0, len(goroutines), BATCH_ROWS):
         yield "goroutines", dict_batch("goroutines", goroutines[start:start + BATCH_ROWS])
     for start in range(0, len(frames), BATCH_ROWS):

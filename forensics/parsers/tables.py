@@ -40,13 +40,55 @@ def frame_key(function: str | None, file: str | None, line: int | None, address:
     return f"{function}\t{file}\t{line}" if function else f"{binary or ''}@{address:x}"
 
 
+# Stack ids fold per-frame hashes leaf first, Horner-style modulo 2**64:
+# h = h * STACK_MULT + frame_hash. A fold can be continued, so a profile
+# location (several inlined frames) folds into (M**k, partial hash) once and
+# stacks of locations fold with NumPy, column-wise (fold_stacks).
+STACK_MULT = 0x9E3779B97F4A7C15  # odd: multiplication mod 2**64 is invertible
+_MASK = (1 << 64) - 1
+
+
+def frame_hash(key: str) -> int:
+    """64-bit hash of one frame key (unsigned)."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little")
+
+
+def fold(hashes, start: int = 0) -> int:
+    """Continue the stack fold over frame hashes (unsigned 64-bit)."""
+    h = start
+    for fh in hashes:
+        h = (h * STACK_MULT + fh) & _MASK
+    return h
+
+
+def stack_id_of(folded: int) -> int:
+    """The signed stack id of a non-empty stack's fold (never 0)."""
+    return (folded - (1 << 64) if folded >= 1 << 63 else folded) or 1
+
+
 def stack_hash(frame_keys: list[str]) -> int:
-    """Stack id shared by goroutine and profile stacks: a hash of the frame
-    keys, leaf first; 0 is the empty stack and no other stack gets 0."""
+    """Stack id shared by goroutine and profile stacks: a fold of the frame
+    keys' hashes, leaf first; 0 is the empty stack and no other stack gets 0."""
     if not frame_keys:
         return 0
-    digest = hashlib.blake2b("\n".join(frame_keys).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little", signed=True) or 1
+    return stack_id_of(fold(frame_hash(k) for k in frame_keys))
+
+
+def fold_stacks(mult: np.ndarray, add: np.ndarray, items: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Stack ids of many stacks at once: stack i is items[o_i:o_i+lengths[i]]
+    (indexes into mult/add, each item a run of frames folded as h*mult+add).
+    Equal to stack_hash of the stacks' frame keys; 0 for empty stacks."""
+    n = len(lengths)
+    h = np.zeros(n, dtype=np.uint64)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if n else np.zeros(0, np.int64)
+    with np.errstate(over="ignore"):
+        for depth in range(int(lengths.max()) if n else 0):
+            live = np.nonzero(lengths > depth)[0]
+            item = items[starts[live] + depth]
+            h[live] = h[live] * mult[item] + add[item]
+    ids = h.view(np.int64).copy()
+    ids[(ids == 0) & (lengths > 0)] = 1
+    return ids
 
 
 def _column(values, type_: pa.DataType, n: int) -> pa.Array:
@@ -84,6 +126,7 @@ class Locations:
         self.loc_cols: list[list] = [[] for _ in LOC_COLUMNS]
         self.loc_arrow: pa.Table | None = None
         self.loc_hash: list[int] = []
+        self.loc_frame_hash: list[int] = []  # frame_hash of each location's frame key
         self.loc_np = (np.zeros(0, np.uint64), np.zeros(0, bool), np.zeros(0, bool))  # see loc_arrays
         self.stack_ids: dict[tuple, int] = {}
         self.extra: list[tuple[str, pa.RecordBatch]] = []  # batches built by goroutine_runs
@@ -94,8 +137,11 @@ class Locations:
         key = tuple(locs)
         sid = self.stack_ids.get(key)
         if sid is None:
-            c = self.loc_cols
-            sid = stack_hash([frame_key(c[0][i], c[2][i], c[3][i]) for i in locs])
+            fh = self.loc_frame_hash
+            if len(fh) < len(self.loc_cols[0]):
+                c = self.loc_cols
+                fh += [frame_hash(frame_key(c[0][i], c[2][i], c[3][i])) for i in range(len(fh), len(c[0]))]
+            sid = stack_id_of(fold(fh[i] for i in locs)) if locs else 0
             if len(self.stack_ids) > 1 << 18:
                 self.stack_ids.clear()
             self.stack_ids[key] = sid

@@ -5,6 +5,7 @@
 // Usage: profiler OUTDIR
 //
 //	profiler -leak OUTDIR
+//	profiler -big N FILE
 //
 // It runs a labelled CPU-bound and allocation-heavy workload with block and
 // mutex profiling on, then writes OUTDIR/{cpu,heap,allocs,goroutine,block,
@@ -15,6 +16,9 @@
 // worker pool and short-lived goroutines, and after each batch writes a
 // goroutine snapshot in the three forms /debug/pprof/goroutine serves:
 // OUTDIR/goroutine-N.pb.gz (debug=0), .txt (debug=1) and .dump.txt (debug=2).
+//
+// With -big it writes to FILE an allocs profile of N allocations, each
+// from a distinct stack (benchmarks/bench_profile.py).
 package main
 
 import (
@@ -139,9 +143,69 @@ func leak(dir string) {
 	fmt.Println("leak snapshots written; goroutines:", runtime.NumGoroutine())
 }
 
+// Functions for big: which one a frame is depends on the path, so n paths
+// give n distinct stacks.
+var steps [8]func(depth int, path uint64)
+
+//go:noinline
+func step0(d int, p uint64) { step(d, p) }
+
+//go:noinline
+func step1(d int, p uint64) { step(d, p) }
+
+//go:noinline
+func step2(d int, p uint64) { step(d, p) }
+
+//go:noinline
+func step3(d int, p uint64) { step(d, p) }
+
+//go:noinline
+func step4(d int, p uint64) { step(d, p) }
+
+//go:noinline
+func step5(d int, p uint64) { step(d, p) }
+
+//go:noinline
+func step6(d int, p uint64) { step(d, p) }
+
+//go:noinline
+func step7(d int, p uint64) { step(d, p) }
+
+func step(depth int, path uint64) {
+	if depth == 0 {
+		sink = append(sink, make([]byte, 16+int(path%64)))
+		return
+	}
+	steps[path%8](depth-1, path/8)
+}
+
+// big writes an allocs profile of n allocations, each from its own stack
+// (every one sampled): a large real profile.proto for the benchmarks.
+func big(n int, out string) {
+	steps = [8]func(int, uint64){step0, step1, step2, step3, step4, step5, step6, step7}
+	runtime.MemProfileRate = 1
+	for p := 0; p < n; p++ {
+		step(8, uint64(p))
+	}
+	f, err := os.Create(out)
+	if err != nil {
+		panic(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		panic(err)
+	}
+}
+
 func main() {
 	if len(os.Args) == 3 && os.Args[1] == "-leak" {
 		leak(os.Args[2])
+		return
+	}
+	if len(os.Args) == 4 && os.Args[1] == "-big" {
+		var n int
+		fmt.Sscan(os.Args[2], &n)
+		big(n, os.Args[3])
 		return
 	}
 	if len(os.Args) != 2 {

@@ -1,0 +1,28 @@
+"""Helpers shared by the benchmarks: run a child process, time it, take its peak RSS."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def measure(argv: list[str], timeout: float | None = None) -> tuple[float, float, int]:
+    """(seconds, peak RSS MiB, exit status) of a child process; exit status
+    -9 and the timeout as seconds when it had to be stopped."""
+    # ru_maxrss of RUSAGE_CHILDREN is the max over all children so far: run
+    # each measurement in a fresh intermediate process.
+    code = (
+        "import resource, subprocess, sys, time\n"
+        "limit = float(sys.argv[1]) or None\n"
+        "t = time.perf_counter()\n"
+        "try:\n"
+        "    rc = subprocess.run(sys.argv[2:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,\n"
+        "                        timeout=limit).returncode\n"
+        "except subprocess.TimeoutExpired:\n"
+        "    rc = -9\n"
+        "dt = time.perf_counter() - t\n"
+        "print(dt, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, rc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(timeout or 0), *argv], capture_output=True, text=True,
+                         check=True)
+    dt, rss_kb, rc = out.stdout.split()
+    return float(dt), int(rss_kb) / 1024, int(rc)
