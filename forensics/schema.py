@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _ARROW = {
     "BIGINT": pa.int64(),
@@ -241,11 +241,19 @@ TABLES: dict[str, Table] = {
             """,
         ),
         _t(
-            "stack_frames",
-            "Stacks of profile samples, stored once per distinct stack (stack_id is a hash of the frames); inlined calls expanded, depth 0 the leaf.",
+            "stacks",
+            "Stacks of profile samples, stored once per distinct stack: one row per frame, depth 0 the leaf, inlined calls expanded. Read them through the `stack_frames` view.",
             """
             stack_id BIGINT Hash of the stack's (function, file, line) sequence, address when unsymbolized: equal stacks in any profile or goroutine dump share it.
             depth INTEGER 0 = leaf.
+            frame_id BIGINT The frame, in frame_info.
+            """,
+        ),
+        _t(
+            "frame_info",
+            "Distinct frames of profile stacks (one line of a pprof location), shared by every stack and source that has them.",
+            """
+            frame_id BIGINT Hash of all the columns below.
             function VARCHAR Function name, as in goroutine frames (NULL when unsymbolized).
             system_name VARCHAR Function system name (mangled name), when different.
             file VARCHAR Source file.
@@ -265,6 +273,11 @@ TABLES: dict[str, Table] = {
 
 # Views: name -> (doc, SQL).
 VIEWS: dict[str, tuple[str, str]] = {
+    "stack_frames": (
+        "Profile stacks frame by frame: stacks joined to frame_info (stack_id, depth, then the frame's columns).",
+        """CREATE OR REPLACE VIEW stack_frames AS
+SELECT s.stack_id, s.depth, f.* EXCLUDE (frame_id) FROM stacks s JOIN frame_info f USING (frame_id)""",
+    ),
     "profile_values": (
         "profile_samples in long form: one row per sample and sample type.",
         """CREATE OR REPLACE VIEW profile_values AS

@@ -28,7 +28,7 @@ from .schema import SCHEMA_VERSION, TABLES, VIEWS
 # each: the store rebases them past the largest id already there.
 _LOCAL_IDS = {"dump_id": "dumps", "profile_id": "profiles"}
 # Tables whose rows are shared by all sources and stored once per key.
-_SHARED_KEYS = {"stack_frames": "stack_id"}
+_SHARED_KEYS = {"stacks": "stack_id", "frame_info": "frame_id"}
 
 
 @dataclass
@@ -51,6 +51,10 @@ class Store:
         self.path = str(path)
         try:
             self.con = duckdb.connect(self.path, read_only=read_only)
+            try:
+                self.con.execute("SET enable_progress_bar = false")  # no bars drawn over the CLI's output
+            except duckdb.Error:
+                pass  # in Jupyter DuckDB refuses to touch the setting without ipywidgets
         except duckdb.Error as exc:
             raise StoreError(f"cannot open {self.path}: {exc}") from exc
         if not read_only:
@@ -74,6 +78,8 @@ class Store:
             con.execute(table.ddl())
             for column in table.columns if found is not None and int(found) < SCHEMA_VERSION else ():
                 con.execute(f"ALTER TABLE {table.name} ADD COLUMN IF NOT EXISTS {column.name} {column.type}")
+        if found is not None and int(found) < 4:
+            _split_stack_frames(con)
         for _, sql in VIEWS.values():
             con.execute(sql)
         con.execute("CREATE UNIQUE INDEX IF NOT EXISTS sources_sha256 ON sources (sha256)")
@@ -261,6 +267,24 @@ def _status(con, source_id: int, result: SourceResult, failure: str | None, fail
     if not parsed:
         return "skipped", "no Go crash output, goroutine dump or race report found"
     return "ok", None
+
+
+def _split_stack_frames(con) -> None:
+    """Schema 4 keeps stack frames as stacks + frame_info (stack_frames is a
+    view now): move an older database's stack_frames table over."""
+    kind = _one(con, "SELECT any_value(table_type) FROM information_schema.tables WHERE table_name = 'stack_frames'")[0]
+    if kind != "BASE TABLE":
+        return
+    have = {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'stack_frames'").fetchall()}
+    wanted = [c.name for c in TABLES["frame_info"].columns if c.name != "frame_id"]
+    columns = ", ".join(c if c in have else f"NULL AS {c}" for c in wanted)  # schema 2 lacked some
+    con.execute(f"CREATE TEMP TABLE _old_frames AS SELECT stack_id, depth, {columns} FROM stack_frames")
+    names = ", ".join(wanted)
+    con.execute(f"INSERT INTO frame_info SELECT DISTINCT (hash({names}) >> 1)::BIGINT, {names} FROM _old_frames")
+    con.execute(f"INSERT INTO stacks SELECT stack_id, depth, (hash({names}) >> 1)::BIGINT FROM _old_frames")
+    con.execute("DROP TABLE _old_frames")
+    con.execute("DROP TABLE stack_frames")
 
 
 def _one(con, sql: str, params: list | None = None) -> tuple:

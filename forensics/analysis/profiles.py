@@ -183,7 +183,8 @@ def _graph(store: Store, samples: str, params: list, node: str) -> _Graph:
     con_sql = f"""
         WITH smp AS ({samples}),
         w AS (SELECT stack_id, sum(v)::BIGINT AS w FROM smp WHERE kept AND v <> 0 AND stack_id <> 0 GROUP BY stack_id),
-        fr AS (SELECT f.stack_id, f.depth, {node} AS node FROM stack_frames f JOIN w USING (stack_id)),
+        fr AS (SELECT s.stack_id, s.depth, n.node FROM stacks s JOIN w USING (stack_id)
+               JOIN (SELECT frame_id, {node} AS node FROM frame_info f) n USING (frame_id)),
         cum AS (SELECT node, sum(w)::BIGINT AS cum FROM (SELECT DISTINCT stack_id, node FROM fr) JOIN w USING (stack_id)
                 GROUP BY node),
         flat AS (SELECT node, sum(w)::BIGINT AS flat FROM fr JOIN w USING (stack_id) WHERE depth = 0 GROUP BY node)
@@ -201,12 +202,22 @@ def _inline_labels(store: Store, samples: str, params: list, node: str, kept: li
     between kept nodes (an edge jumps over dropped nodes) whose weight
     reaches `cutoff`: an edge is inline when every sample reached the node
     through an inlined frame."""
-    if not kept:
+    # Only a node with an inlined frame can be labelled, and only stacks
+    # holding that node (inlined or not) have edges into it.
+    candidates = [r[0] for r in store.query(
+        f"SELECT DISTINCT {node} FROM frame_info f WHERE f.inlined AND {node} IN (SELECT unnest(?::VARCHAR[]))",
+        [kept]).fetchall()] if kept else []
+    if not candidates:
         return {}
     sql = f"""
         WITH smp AS ({samples}),
-        w AS (SELECT stack_id, sum(v)::BIGINT AS w FROM smp WHERE kept AND v <> 0 AND stack_id <> 0 GROUP BY stack_id),
-        kf AS (SELECT f.stack_id, f.depth, f.inlined, {node} AS node FROM stack_frames f JOIN w USING (stack_id)),
+        nodes AS (SELECT frame_id, f.inlined, {node} AS node FROM frame_info f),
+        w AS (SELECT stack_id, sum(v)::BIGINT AS w FROM smp WHERE kept AND v <> 0 AND stack_id <> 0
+              AND stack_id IN (SELECT stack_id FROM stacks WHERE frame_id IN
+                               (SELECT frame_id FROM nodes WHERE node IN (SELECT unnest(?::VARCHAR[]))))
+              GROUP BY stack_id),
+        kf AS (SELECT s.stack_id, s.depth, n.inlined, n.node FROM stacks s JOIN w USING (stack_id)
+               JOIN nodes n USING (frame_id)),
         kept AS (SELECT * FROM kf WHERE node IN (SELECT unnest(?::VARCHAR[]))),
         pairs AS (SELECT stack_id, depth, node, inlined,
                          lead(node) OVER (PARTITION BY stack_id ORDER BY depth) AS caller FROM kept),
@@ -216,7 +227,7 @@ def _inline_labels(store: Store, samples: str, params: list, node: str, kept: li
                   GROUP BY ALL)
         SELECT node, bool_or(inl), bool_or(NOT inl) FROM edges WHERE abs(weight) >= ? GROUP BY node"""
     out = {}
-    for name, inline, noinline in store.query(sql, params + [kept, cutoff]).fetchall():
+    for name, inline, noinline in store.query(sql, params + [candidates, kept, cutoff]).fetchall():
         if inline:
             out[name] = "partial-inline" if noinline else "inline"
     return out

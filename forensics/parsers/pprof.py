@@ -1,4 +1,4 @@
-"""pprof profiles (profile.proto) -> profiles, profile_samples, profile_labels, stack_frames.
+"""pprof profiles (profile.proto) -> profiles, profile_samples, profile_labels, stacks, frame_info.
 
 Each distinct stack of a profile is expanded once: a location with several
 lines stands for inlined calls (its last line is the caller the others were
@@ -16,6 +16,7 @@ so the same stack in any profile, source or goroutine dump has the same id
 """
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timezone
 from itertools import chain
 from typing import BinaryIO, Iterator
@@ -24,9 +25,9 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import ParseError
+from ..schema import TABLES
 from . import ParseOptions
 from .golang import describe
-from ..schema import TABLES
 from .gotraceback import system_start
 from .pprof_proto import Decoded, decode
 from .tables import STACK_MULT, dict_batch, fold, fold_stacks, frame_hash, frame_key, record_batch
@@ -44,16 +45,14 @@ _KINDS = [
 ]
 
 
+def _frame_id(row: tuple) -> int:
+    """frame_info.frame_id: a hash of everything that describes the frame."""
+    digest = hashlib.blake2b("\t".join("" if v is None else str(v) for v in row).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True)
+
+
 _FRAME_COLUMNS = ["function", "system_name", "file", "line", "inlined", "address", "object_file", "start_line",
                   "package", "module", "module_version", "is_stdlib"]
-
-
-def _take(values: pa.Array, indices: pa.Array) -> pa.Array:
-    """values[indices]; strings through a dictionary, which is several times
-    faster than a string take when few values repeat over many rows."""
-    if pa.types.is_string(values.type):
-        return pa.DictionaryArray.from_arrays(indices, values).cast(pa.string())
-    return values.take(indices)
 
 
 class _Stacks:
@@ -101,8 +100,13 @@ class _Stacks:
                 hashes.append(frame_hash(frame_key(name, file, line, loc.address, binary)))
             self.loc_frames[k] = len(lines)
             mult[k], add[k] = pow(STACK_MULT, len(lines), 1 << 64), fold(hashes)
-        schema = TABLES["stack_frames"].arrow_schema
-        self.frame_table = {c: pa.array(cols[c], type=schema.field(c).type) for c in _FRAME_COLUMNS}
+        schema = TABLES["frame_info"].arrow_schema
+        ids = [_frame_id(row) for row in zip(*(cols[c] for c in _FRAME_COLUMNS[:8]))]
+        self.frame_ids = np.array(ids, dtype=np.int64)
+        unique = sorted({fid: i for i, fid in enumerate(ids)}.values())  # a frame twice (two locations): once
+        self.frame_info = pa.RecordBatch.from_arrays(
+            [pa.array(self.frame_ids[unique])] + [pa.array([cols[c][i] for i in unique], type=schema.field(c).type)
+                                                  for c in _FRAME_COLUMNS], schema=schema)
 
         lengths = np.fromiter((len(s.location_id) for s in msg.sample), dtype=np.int64, count=len(msg.sample))
         flat = np.fromiter(chain.from_iterable(s.location_id for s in msg.sample), dtype=np.uint64,
@@ -122,9 +126,9 @@ class _Stacks:
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if len(lengths) else lengths
         self.stack_start, self.stack_len = starts[first], lengths[first]
 
-    def frames(self) -> Iterator[pa.RecordBatch]:
-        """stack_frames batches for the distinct stacks."""
-        schema = TABLES["stack_frames"].arrow_schema
+    def stacks(self) -> Iterator[pa.RecordBatch]:
+        """`stacks` batches (stack_id, depth, frame_id) for the distinct stacks."""
+        schema = TABLES["stacks"].arrow_schema
         step = BATCH_ROWS // 8
         for lo in range(0, len(self.hashes), step):
             locs = self.locs[_ragged(self.stack_start[lo:lo + step], self.stack_len[lo:lo + step])]
@@ -132,12 +136,9 @@ class _Stacks:
             take = _ragged(self.loc_first[locs], n_frames)
             per_stack = np.add.reduceat(n_frames, np.concatenate([[0], np.cumsum(self.stack_len[lo:lo + step])[:-1]]))
             depth = np.arange(len(take), dtype=np.int64) - np.repeat(np.cumsum(per_stack) - per_stack, per_stack)
-            indices = pa.array(take.astype(np.int32))
-            arrays = {"stack_id": pa.array(np.repeat(self.hashes[lo:lo + step], per_stack)),
-                      "depth": pa.array(depth.astype(np.int32))}
-            yield pa.RecordBatch.from_arrays(
-                [arrays[f.name] if f.name in arrays else _take(self.frame_table[f.name], indices) for f in schema],
-                schema=schema)
+            yield pa.RecordBatch.from_arrays([
+                pa.array(np.repeat(self.hashes[lo:lo + step], per_stack)), pa.array(depth.astype(np.int32)),
+                pa.array(self.frame_ids[take])], schema=schema)
 
 
 def _ragged(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -207,10 +208,12 @@ def profile_batches(p: Decoded, opt: ParseOptions, kind: str | None = None) -> I
             [labels.column(f.name).slice(start, BATCH_ROWS).combine_chunks() for f in labels.schema],
             schema=labels.schema)
     if kind == "goroutine":
-        frame_batches = list(stacks.frames())
-        yield from _goroutine_snapshot(msg, stacks.sample_stack, frame_batches, labels, ts, ts_source, opt)
-    for batch in frame_batches if kind == "goroutine" else stacks.frames():
-        yield "stack_frames", batch
+        stack_batches = list(stacks.stacks())
+        yield from _goroutine_snapshot(msg, stacks.sample_stack, stack_batches, stacks.frame_info, labels, ts,
+                                       ts_source, opt)
+    for batch in stack_batches if kind == "goroutine" else stacks.stacks():
+        yield "stacks", batch
+    yield "frame_info", stacks.frame_info
 
 
 def _labels(p: Decoded) -> pa.Table:
@@ -241,13 +244,14 @@ def _labels(p: Decoded) -> pa.Table:
 _GOROUTINE_FRAME = ["depth", "function", "package", "file", "line", "module", "module_version", "is_stdlib", "inlined"]
 
 
-def _goroutine_snapshot(msg, sample_stack, frame_batches, labels, ts, ts_source, opt
+def _goroutine_snapshot(msg, sample_stack, stack_batches, frame_info, labels, ts, ts_source, opt
                         ) -> Iterator[tuple[str, pa.RecordBatch]]:
     """dumps/goroutines/frames rows for a goroutine profile (debug=0 or 1)."""
+    info = {row["frame_id"]: row for row in frame_info.to_pylist()}
     by_stack: dict[int, list[dict]] = {}
-    for batch in frame_batches:
+    for batch in stack_batches:
         for row in batch.to_pylist():
-            by_stack.setdefault(row["stack_id"], []).append(row)
+            by_stack.setdefault(row["stack_id"], []).append(dict(info[row["frame_id"]], depth=row["depth"]))
     labels_of: dict[int, dict[str, str]] = {}
     for row in labels.to_pylist():
         labels_of.setdefault(row["sample_id"], {})[row["key"]] = (

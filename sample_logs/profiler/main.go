@@ -65,6 +65,33 @@ func contend(mu *sync.Mutex, n int) {
 	}
 }
 
+// newBuf is small enough to be inlined where it is called directly; called
+// through newBufFn it is a real call. Its allocations then reach it both
+// ways, which pprof labels "(partial-inline)".
+func newBuf(n int) []byte { return make([]byte, n) }
+
+var newBufFn = newBuf
+
+//go:noinline
+func buffersDirect(n int) {
+	for i := 0; i < n; i++ {
+		sink = append(sink, newBuf(512))
+		if len(sink) > 512 {
+			sink = sink[256:]
+		}
+	}
+}
+
+//go:noinline
+func buffersIndirect(n int) {
+	for i := 0; i < n; i++ {
+		sink = append(sink, newBufFn(512))
+		if len(sink) > 512 {
+			sink = sink[256:]
+		}
+	}
+}
+
 func write(dir, name string, debug int) {
 	ext := ".pb.gz"
 	if debug > 0 {
@@ -250,6 +277,8 @@ func main() {
 		go pprof.Do(context.Background(), pprof.Labels("role", "waiter"), func(context.Context) { <-block })
 	}
 	wg.Wait()
+	buffersDirect(2000)
+	buffersIndirect(2000)
 	pprof.StopCPUProfile()
 	cpu.Close()
 
