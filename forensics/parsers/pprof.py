@@ -213,7 +213,8 @@ def profile_batches(p: Decoded, opt: ParseOptions, kind: str | None = None) -> I
                                        ts_source, opt)
     for batch in stack_batches if kind == "goroutine" else stacks.stacks():
         yield "stacks", batch
-    yield "frame_info", stacks.frame_info
+    if stacks.frame_info.num_rows:
+        yield "frame_info", stacks.frame_info
 
 
 def _labels(p: Decoded) -> pa.Table:
