@@ -154,3 +154,29 @@ def test_panic_signatures(db):
     assert top.first_seen <= top.last_seen
     assert df.iloc[1].versions == ["v2"] and df.iloc[1]["count"] == 2
     assert db.sql(f"SELECT count(*) FROM dumps WHERE dump_id = {int(top.example_dump)}").fetchall()[0][0] == 1
+
+
+def test_schema_3_stack_frames_table_is_migrated(tmp_path):
+    """Schema 3 stored profile stacks in a stack_frames table; opening such a
+    database moves them into stacks + frame_info and top reads the same."""
+    import duckdb
+
+    from test_pprof import PROTOS
+
+    path = tmp_path / "old.duckdb"
+    cpu = [p for p in PROTOS if p.name == "cpu.pb.gz"][0]
+    with fx.open(path) as db:
+        db.ingest(cpu)
+        want = fx.top_text(db.top(str(cpu)))
+        frames = db.sql("SELECT count(*) FROM stack_frames").fetchall()
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE old AS SELECT * FROM stack_frames")
+    con.execute("DROP VIEW stack_frames")
+    con.execute("ALTER TABLE old RENAME TO stack_frames")
+    con.execute("DROP TABLE stacks")
+    con.execute("DROP TABLE frame_info")
+    con.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    con.close()
+    with fx.open(path) as db:
+        assert db.sql("SELECT count(*) FROM stack_frames").fetchall() == frames
+        assert fx.top_text(db.top(str(cpu))) == want
