@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from .errors import ForensicsError
 from .parsers import ParseOptions, crashdump, pprof, pprof_text
+from .parsers.pprof_proto import varint as _varint
 from .sources import SNIFF_BYTES, Limits, Source, open_sources
 from .store import SourceResult, Spooled, Store, spool
 
@@ -35,20 +36,6 @@ PARSERS: dict[str, Callable] = {"go_crash": crashdump.parse, "pprof": pprof.pars
 _PROFILE_WIRE = {1: {2}, 2: {2}, 3: {2}, 4: {2}, 5: {2}, 6: {2}, 7: {0}, 8: {0}, 9: {0}, 10: {0}, 11: {2},
                  12: {0}, 13: {0, 2}, 14: {0}, 15: {0}}
 _TEXT_CONTROLS = bytes(range(0x09)) + bytes(range(0x0e, 0x20))
-
-
-def _varint(data: bytes, i: int) -> tuple[int, int]:
-    value = shift = 0
-    while i < len(data):
-        b = data[i]
-        value |= (b & 0x7F) << shift
-        i += 1
-        if not b & 0x80:
-            return value, i
-        shift += 7
-        if shift > 63:
-            break
-    raise ValueError("bad varint")
 
 
 def looks_like_profile(head: bytes) -> bool:

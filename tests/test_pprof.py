@@ -147,6 +147,7 @@ def test_bad_profiles_fail_with_a_clear_error_and_no_rows(tmp_path, db):
         "invalid.pb": (real[: len(real) // 2] + b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", "not a valid profile.proto"),
         "first-string.pb": (first.SerializeToString(), "string table must start with the empty string"),
         "index.pb": (out_of_range.SerializeToString(), "refers to string 10000"),
+        "two.pb.gz": (gzip.compress(real) + gzip.compress(real), "concatenated profiles detected"),
     }
     for name, (data, expected) in cases.items():
         r = db.ingest(corrupt(tmp_path, name, data)).results[0]

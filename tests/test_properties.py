@@ -2,6 +2,7 @@
 vectorised reader agrees with the line-by-line reader on everything."""
 from __future__ import annotations
 
+import gzip
 import io
 import os
 
@@ -13,7 +14,7 @@ import forensics as fx
 from forensics.parsers import crashdump
 from forensics.schema import TABLES
 
-from conftest import SAMPLES, load_manifest
+from conftest import SAMPLES, load_manifest, load_profiles
 
 FILES = sorted(SAMPLES / e["file"] for e in load_manifest())
 SAMPLE_BYTES = {p: p.read_bytes() for p in FILES}
@@ -117,3 +118,34 @@ def test_huge_line_is_cut_and_reported():
     assert out["ingest_errors"][0]["line"] == 1
     assert "characters long" in out["ingest_errors"][0]["message"]
     assert out["dumps"]
+
+
+PROFILE_FILES = sorted(SAMPLES / e["file"] for e in load_profiles())
+PROFILE_BYTES = {p: p.read_bytes() for p in PROFILE_FILES}
+
+
+@SETTINGS
+@given(st.sampled_from(PROFILE_FILES), st.data())
+def test_damaged_profiles_are_recorded_never_raised(tmp_path_factory, path, data):
+    """Truncated, spliced or bit-flipped profiles (proto or text): the ingest
+    records a status and an error, keeps what a text profile still holds,
+    and never raises."""
+    raw = PROFILE_BYTES[path]
+    if path.name.endswith(".gz"):
+        raw = gzip.decompress(raw)
+    cut = data.draw(st.integers(0, len(raw)))
+    junk = data.draw(st.binary(max_size=64))
+    flips = data.draw(st.lists(st.integers(0, max(len(raw) - 1, 0)), max_size=4))
+    damaged = bytearray(raw[:cut] + junk + raw[cut:])
+    for i in flips:
+        if i < len(damaged):
+            damaged[i] ^= 0x5A
+    target = tmp_path_factory.mktemp("p") / path.name.replace(".gz", "")
+    target.write_bytes(bytes(damaged))
+    db = fx.open()
+    r = db.ingest(target).results[0]
+    assert r.status in ("ok", "partial", "failed", "skipped"), r
+    if r.status in ("partial", "failed"):
+        assert r.error
+    if r.kind == "pprof_text" and r.status != "failed":
+        assert db.sql("SELECT count(*) FROM profiles").fetchall() == [(1,)]

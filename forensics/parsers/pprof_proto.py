@@ -88,8 +88,56 @@ class Decoded:
         raise ParseError(f"{what} refers to string {index}, but the string table has {len(self.strings)} entries")
 
 
+def varint(data: bytes, i: int) -> tuple[int, int]:
+    """(value, next offset) of the protobuf varint at data[i]; ValueError if bad."""
+    value = shift = 0
+    while i < len(data):
+        b = data[i]
+        value |= (b & 0x7F) << shift
+        i += 1
+        if not b & 0x80:
+            return value, i
+        shift += 7
+        if shift > 63:
+            break
+    raise ValueError("bad varint")
+
+
+def second_time_nanos(data: bytes) -> int | None:
+    """Offset of a second time_nanos field (9) at the top level, as two
+    profiles written one after the other have, else None. pprof refuses
+    such input ("concatenated profiles detected"), where protobuf alone
+    would merge the two into one wrong profile."""
+    i, seen = 0, False
+    try:
+        while i < len(data):
+            at = i
+            tag, i = varint(data, i)
+            number, wire = tag >> 3, tag & 7
+            if wire == 0:
+                _, i = varint(data, i)
+            elif wire == 2:
+                length, i = varint(data, i)
+                i += length
+            elif wire in (1, 5):
+                i += 8 if wire == 1 else 4
+            else:
+                return None  # not a valid message: the decoder says so
+            if number == 9:
+                if seen:
+                    return at
+                seen = True
+    except ValueError:
+        return None
+    return None
+
+
 def decode(data: bytes) -> Decoded:
     """Parse one uncompressed profile.proto; ParseError says what is wrong."""
+    second = second_time_nanos(data)
+    if second is not None:
+        raise ParseError(f"concatenated profiles detected: a second profile starts near byte {second} of "
+                         f"{len(data)} (time_nanos again); write one profile per file")
     msg = Profile()
     try:
         msg.ParseFromString(data)
