@@ -123,4 +123,5 @@ def test_top_diff_and_leaks(tmp_path):
     leaks = json.loads(r.stdout)
     assert {(x["by"], x["site"]) for x in leaks} == {("blocking", "main.watch"), ("creation", "main.handle"),
                                                      ("creation", "main.watch")}
-    assert all(x["service"] == "profiler" and x["last"] == 240 for x in leaks)
+    # Text snapshots carry no time: mtime orders them (checkout order in a fresh clone), so only the peak is sure.
+    assert all(x["service"] == "profiler" and x["peak"] == 240 for x in leaks)
