@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator
 import pyarrow as pa
 
 from .errors import ForensicsError
-from .parsers import ParseOptions, crashdump, pprof, pprof_text
+from .parsers import ParseOptions, crashdump, pprof, pprof_legacy, pprof_text
 from .parsers.pprof_proto import varint as _varint
 from .sources import SNIFF_BYTES, Limits, Source, open_sources
 from .store import SourceResult, Spooled, Store, spool
@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 # format name -> parser(stream, ParseOptions) yielding (table, RecordBatch)
-PARSERS: dict[str, Callable] = {"go_crash": crashdump.parse, "pprof": pprof.parse, "pprof_text": pprof_text.parse}
+PARSERS: dict[str, Callable] = {"go_crash": crashdump.parse, "pprof": pprof.parse, "pprof_text": pprof_text.parse,
+                                 "pprof_legacy": pprof_legacy.parse}
 
 # profile.proto fields by number: their wire type (0 varint, 2 length-delimited).
 # comment (13) is a repeated int64: packed (2) or not (0).
@@ -73,6 +74,8 @@ def sniff(head: bytes) -> tuple[str | None, str | None]:
         return "empty", "empty file"
     if any(b in _TEXT_CONTROLS for b in head[:8192]) and looks_like_profile(head):
         return "pprof", None
+    if pprof_legacy.binary_cpu_header(head[:40]):
+        return "pprof_legacy", None
     if b"\x00" in head[:8192]:  # logs may hold ANSI escapes, not NUL bytes
         return None, f"binary content (starts {head[:16]!r}); not a format forensics reads"
     if pprof_text.text_profile_kind(head):

@@ -1,9 +1,9 @@
 """Third-party fixtures (../shared/conformance: pprof profiles and trace JSON
 from google/pprof, jaeger, zipkin, perfetto, catapult, speedscope). None is a
 Go crash dump: ingesting them all must record every file, invent no dump and
-raise nothing. profile.proto files and Go's text profiles are read
-(tests/test_pprof.py checks their totals); legacy C++/Java profiles and
-traces wait for their own parsers."""
+raise nothing. profile.proto files and the Go and C++ legacy profiles are
+read (tests/test_pprof.py and test_pprof_top.py check them against
+go tool pprof), Java's are refused by name, traces wait for their parser."""
 from __future__ import annotations
 
 import pytest
@@ -20,14 +20,15 @@ def test_foreign_formats_are_recorded_not_mistaken(tmp_path):
     db = fx.open(tmp_path / "c.duckdb")
     summary = db.ingest([str(p) for p in files])
     assert len(summary.results) == len(files)
-    assert summary.rows("dumps") == 0 and summary.rows("ingest_errors") == 0
+    # No dump invented; the only errors are the refused (Java) profiles, one each.
+    assert summary.rows("dumps") == 0 and summary.rows("ingest_errors") <= summary.count("failed")
     assert summary.count("ok") >= 5  # the profile.proto files
     statuses = {r.status for r in summary.results}
     assert statuses <= {"ok", "skipped", "failed", "duplicate"}
     for r in summary.results:
         if r.status == "ok":
-            assert r.kind in ("pprof", "pprof_text"), r
+            assert r.kind in ("pprof", "pprof_text", "pprof_legacy"), r
         if r.status == "failed":
-            assert r.error.startswith("binary content"), r
+            assert r.error.startswith("binary content") or "Java" in r.error, r
         if r.status == "skipped":
             assert r.kind in (None, "empty"), r

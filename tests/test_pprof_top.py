@@ -1,6 +1,7 @@
 """db.top / db.diff against `go tool pprof -top`: same rows, values, order and header lines."""
 from __future__ import annotations
 
+import gzip
 import subprocess
 
 import pytest
@@ -10,8 +11,6 @@ from forensics.parsers.pprof_proto import decode
 
 from conftest import SAMPLES, SHARED, load_profiles
 from test_pprof import PROTOS, go_tool
-
-import gzip
 
 
 def pprof_env() -> dict:
@@ -81,6 +80,9 @@ def test_top_equals_go_tool_pprof(path, flag, db):
     assert got == want
 
 
+JAVA = {"java.cpu", "java.heap", "java.contention"}
+
+
 def test_aliases_and_default_sample_type(db):
     heap = [p for p in PROTOS if p.name == "heap.pb.gz"][0]
     allocs = [p for p in PROTOS if p.name == "allocs.pb.gz"][0]
@@ -95,22 +97,21 @@ def test_aliases_and_default_sample_type(db):
 
 @pytest.mark.skipif(not (SHARED / "pprof").is_dir(), reason="../shared/conformance not present")
 def test_conformance_top_equals_goldens(tmp_path):
-    """Every profile.proto of the corpus with a .top.txt golden (go1.19's pprof, -nodecount=20)."""
+    """Every profile of the corpus with a .top.txt golden (go1.19's pprof, -nodecount=20): profile.proto,
+    Go and C++ legacy text and binary profiles; the Java ones are refused, by name."""
     db = fx.open(tmp_path / "c.duckdb")
     checked = []
     for golden in sorted((SHARED / "pprof").rglob("*.top.txt")):
         source = golden.with_name(golden.name[: -len(".top.txt")])
-        data = source.read_bytes()
-        try:
-            decode(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data)
-        except fx.ParseError:
-            continue  # legacy text/binary profiles
         r = db.ingest(source).results[0]
+        if source.name in JAVA:
+            assert r.status == "failed" and "Java" in r.error, r
+            continue
         assert r.status in ("ok", "duplicate"), (source, r.error)
         got = report_lines(fx.top_text(db.top(str(source))))
         assert got == report_lines(golden.read_text()), source
         checked.append(source.name)
-    assert len(checked) >= 5, checked
+    assert len(checked) >= 18, checked
 
 
 def test_tag_filters_select_samples_like_pprof(db):

@@ -41,6 +41,7 @@ import pyarrow as pa
 from ..errors import ParseError
 from . import ParseOptions, excerpt, line_batches
 from .pprof import profile_batches
+from .pprof_legacy import THREADZ_START, assign_mappings, is_memory_map_sentinel, parse_memory_map, parse_threadz
 from .pprof_proto import Decoded, Profile
 from .tables import dict_batch
 
@@ -51,11 +52,11 @@ COUNT_HEADER = re.compile(r"^(\S+) profile: total (\d+)$")
 # created with no stack, which pprof rejects as malformed.
 COUNT_SAMPLE = re.compile(r"^(\d+) @((?: 0x[0-9a-f]+)*)$")
 HEAP_HEADER = re.compile(r"heap profile: *(\d+): *(\d+) *\[ *(\d+): *(\d+) *\] *@ *(heap[_a-z0-9]*)/?(\d*)")
+# growthHeaderRE, fragmentationHeaderRE: gperftools' growthz / fragmentationz (sampling period 1).
+OTHER_HEAP_HEADER = re.compile(r"heap profile: *(\d+): *(\d+) *\[ *(\d+): *(\d+) *\] @ (?:growth|fragmentation)z?")
 HEAP_SAMPLE = re.compile(r"^(-?\d+): *(-?\d+) *\[ *(\d+): *(\d+) *\] @([ x0-9a-f]*)$")
-CONTENTION_HEADER = re.compile(r"^--- (mutex|contention):")
+CONTENTION_HEADER = re.compile(r"^--- (?:mutex:|contention:|contentionz )")
 CONTENTION_SAMPLE = re.compile(r"^(\d+) *(\d+) @([ x0-9a-f]*)$")
-# pprof isMemoryMapSentinel: the /proc/self/maps section legacy C++ profiles end with.
-MEMORY_MAP = ("--- Memory map: ---", "MAPPED_LIBRARIES:")
 HEX = re.compile(r"0x[0-9a-f]+")
 # runtime/pprof printStackRecord: "#\t%#x\t%s+%#x\t%s:%d" (tabwriter may add tabs).
 SYMBOL = re.compile(r"^#\t(0x[0-9a-f]+)\t(.+?)\+0x[0-9a-f]+\t+(.*):(\d+)$")
@@ -73,14 +74,18 @@ def text_profile_kind(head: bytes) -> str | None:
     first = head.lstrip(b"\r\n").split(b"\n", 1)[0].decode("utf-8", "replace").rstrip("\r")
     if COUNT_HEADER.match(first):
         return "count"
-    if HEAP_HEADER.match(first):
+    if HEAP_HEADER.match(first) or OTHER_HEAP_HEADER.match(first):
         return "heap"
     if CONTENTION_HEADER.match(first):
         return "contention"
+    if THREADZ_START.match(first):
+        return "threadz"
+    if first.startswith("--- heapz "):
+        return "java"  # parse() says it is not read
     return None
 
 
-class _Builder:
+class ProfileBuilder:
     """A profile.proto message under construction: interned strings,
     functions and locations."""
 
@@ -120,11 +125,12 @@ class _Builder:
         for t, u in types:
             self.msg.sample_type.add(type=self.s(t), unit=self.s(u))
 
-    def sample(self, values: list[int], addresses: list[int], symbols: list[tuple], labels: dict, num: dict) -> None:
+    def sample(self, values: list[int], addresses: list[int], symbols: list[tuple], labels: dict, num: dict,
+               adjust: bool = True) -> None:
         if symbols:
             locs = [self.location(*sym) for sym in symbols]
         else:  # unsymbolized: pprof moves each return address back onto its call
-            locs = [self.location((a - 1) % (1 << 64)) for a in addresses]
+            locs = [self.location((a - 1) % (1 << 64) if adjust else a) for a in addresses]
         sample = self.msg.sample.add(location_id=locs, value=values)
         for k, v in labels.items():
             sample.label.add(key=self.s(k), str=self.s(v))
@@ -151,13 +157,15 @@ class _TextProfile:
 
     def __init__(self, family: str):
         self.family = family
-        self.b = _Builder()
+        self.b = ProfileBuilder()
         self.errors: list[dict] = []
         self.comments: list[str] = []
         self.pending: tuple | None = None  # (values, addresses, num labels) waiting for its # lines
         self.symbols: list[tuple] = []
         self.labels: dict[str, str] = {}
         self.state = "header"
+        self.map_lines: list[str] = []  # the /proc/self/maps section, if any
+        self.lines: list[str] = []  # a threadz dump, kept whole
         self.cpu_hz = 0
         self.rate = 0
         self.sampling = ""
@@ -179,11 +187,14 @@ class _TextProfile:
             b.types((kind, "count"), 1, (kind, "count"))
         elif self.family == "heap":
             m = HEAP_HEADER.match(line)
-            rate = int(m.group(6)) if m.group(6) else 0
-            self.sampling, self.rate = {"heapz_v2": ("v2", rate), "heap_v2": ("v2", rate), "heapprofile": ("", 1),
-                                        "heap": ("v2", rate // 2)}.get(m.group(5), ("", 0))
-            self.has_alloc = (m.group(3) != m.group(1) and m.group(3) != "0") or (
-                m.group(4) != m.group(2) and m.group(4) != "0")
+            if m is None:  # growthz / fragmentationz
+                self.sampling, self.rate, self.has_alloc = "", 1, False
+            else:
+                rate = int(m.group(6)) if m.group(6) else 0
+                self.sampling, self.rate = {"heapz_v2": ("v2", rate), "heap_v2": ("v2", rate),
+                                            "heapprofile": ("", 1), "heap": ("v2", rate // 2)}.get(m.group(5), ("", 0))
+                self.has_alloc = (m.group(3) != m.group(1) and m.group(3) != "0") or (
+                    m.group(4) != m.group(2) and m.group(4) != "0")
             types = [("alloc_objects", "count"), ("alloc_space", "bytes"), ("inuse_objects", "count"),
                      ("inuse_space", "bytes")] if self.has_alloc else [("objects", "count"), ("space", "bytes")]
             b.types(("space", "bytes"), self.rate, *types)
@@ -193,6 +204,9 @@ class _TextProfile:
         self.state = "attributes" if self.family == "contention" else "samples"
 
     def line(self, lineno: int, line: str) -> None:
+        if self.family == "threadz":  # read whole by pprof_legacy.parse_threadz
+            self.lines.append(line)
+            return
         stripped = line.strip()
         if self.state == "header":
             if stripped:
@@ -205,10 +219,20 @@ class _TextProfile:
             if eq and key.strip() in ("cycles/second", "sampling period", "ms since reset", "discarded samples"):
                 self.attribute(lineno, key.strip(), value.strip(), line)
                 return
+            if eq and key.strip() in ("format", "resolution"):  # only Java's contentionz has these
+                raise ParseError(f"line {lineno}: a Java contention profile ({excerpt(stripped)}): not read; "
+                                 "forensics reads Go and C++ profiles")
             self.state = "samples"
         if self.state == "memstats":
             if stripped.startswith("# "):
                 self.comments.append(stripped[2:])
+            return
+        if self.state == "maps":
+            self.map_lines.append(line)
+            return
+        if is_memory_map_sentinel(line):
+            self.flush()
+            self.state = "maps"
             return
         if not stripped:
             self.flush()
@@ -216,7 +240,7 @@ class _TextProfile:
         if stripped.startswith("#"):
             self.comment(lineno, line, stripped)
             return
-        if stripped.startswith("---") or stripped in MEMORY_MAP:
+        if stripped.startswith("---"):
             self.flush()
             self.state = "done"  # another profile's section: pprof stops there too
             return
@@ -321,12 +345,21 @@ def parse(stream: BinaryIO, options: ParseOptions | None = None) -> Iterator[tup
                 family = text_profile_kind(line.encode())
                 if family is None:
                     raise ParseError(f"line {lineno}: expected a text profile header, found {excerpt(line)!r}")
+                if family == "java":
+                    raise ParseError(f"line {lineno}: a Java heap profile ({excerpt(line)}): not read; "
+                                     "forensics reads Go and C++ profiles")
                 machine = _TextProfile(family)
             machine.line(lineno, line)
     if machine is None:
         raise ParseError("no text profile header found")
     machine.flush()
     b = machine.b
+    if machine.family == "threadz":
+        samples, machine.map_lines = parse_threadz(machine.lines)
+        b.types(("thread", "count"), 1, ("thread", "count"))
+        for count, addrs in samples:
+            b.sample([count], addrs, [], {}, {}, adjust=False)
+    assign_mappings(b, parse_memory_map(machine.map_lines))
     for comment in machine.comments:
         b.msg.comment.append(b.s(comment))
     yield from profile_batches(b.decoded(), opt)
