@@ -76,7 +76,7 @@ TABLES: dict[str, Table] = {
             path VARCHAR Path as given; archive members are `bundle.tgz!path/in/bundle`, stdin is `-`.
             sha256 VARCHAR SHA-256 of the bytes as stored (before gzip decompression).
             size BIGINT Size in bytes as stored.
-            kind VARCHAR Detected format (`go_crash`, `pprof` for profile.proto, `pprof_text` for debug=1 text profiles), from content, not the file name; NULL when unrecognised.
+            kind VARCHAR Detected format (`go_crash`, `pprof` for profile.proto, `pprof_text` for debug=1 and other text profiles, `pprof_legacy` for binary CPU profiles), from content, not the file name; NULL when unrecognised.
             status VARCHAR `ok`, `partial` (some blocks failed, the good ones are kept), `failed` (unreadable, corrupt, binary, nothing parsed) or `skipped` (empty, or text holding no evidence forensics reads).
             error VARCHAR Summary of what went wrong, NULL when ok.
             service VARCHAR Service given at ingest.

@@ -30,6 +30,7 @@ import sys
 import tarfile
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -114,7 +115,7 @@ class _Bounded:
         while got < n and self.failure is None:
             try:
                 data = self.stream.read1(min(n - got, 1 << 16))
-            except (OSError, EOFError, lzma.LZMAError, ValueError) as exc:
+            except (OSError, EOFError, lzma.LZMAError, zlib.error, ValueError) as exc:
                 at = self.count + got
                 self.failure = SourceError(f"{self.name}: corrupt compressed data after {at} bytes: {exc}")
                 break
@@ -233,8 +234,8 @@ def archive_type(path: Path) -> str | None:
                 block = f.read(512)
         if len(block) == 512 and block[257:262] == b"ustar":
             return "tar"
-    except (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile):
-        return None
+    except (OSError, EOFError, lzma.LZMAError, zlib.error, zipfile.BadZipFile):
+        return None  # corrupt compressed data: not an archive; reading it reports the corruption
     return None
 
 

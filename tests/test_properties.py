@@ -14,7 +14,7 @@ import forensics as fx
 from forensics.parsers import crashdump
 from forensics.schema import TABLES
 
-from conftest import SAMPLES, load_manifest, load_profiles
+from conftest import SAMPLES, SHARED, load_manifest, load_profiles
 
 FILES = sorted(SAMPLES / e["file"] for e in load_manifest())
 SAMPLE_BYTES = {p: p.read_bytes() for p in FILES}
@@ -149,3 +149,30 @@ def test_damaged_profiles_are_recorded_never_raised(tmp_path_factory, path, data
         assert r.error
     if r.kind == "pprof_text" and r.status != "failed":
         assert db.sql("SELECT count(*) FROM profiles").fetchall() == [(1,)]
+
+
+LEGACY = sorted((SHARED / "pprof").rglob("*")) if SHARED.is_dir() else []
+LEGACY = [p for p in LEGACY if p.is_file() and p.suffix not in (".txt", ".string") and "." in p.name
+          and not p.name.startswith("java.")]
+
+
+@SETTINGS
+@given(st.data())
+def test_damaged_legacy_profiles_are_recorded_never_raised(tmp_path_factory, data):
+    """The same for the corpus's legacy binary and text profiles (skipped without ../shared)."""
+    if not LEGACY:
+        return
+    path = data.draw(st.sampled_from(LEGACY))
+    raw = path.read_bytes()
+    cut = data.draw(st.integers(0, len(raw)))
+    flips = data.draw(st.lists(st.integers(0, max(len(raw) - 1, 0)), max_size=4))
+    damaged = bytearray(raw[:cut])
+    for i in flips:
+        if i < len(damaged):
+            damaged[i] ^= 0xA5
+    target = tmp_path_factory.mktemp("l") / path.name
+    target.write_bytes(bytes(damaged))
+    r = fx.open().ingest(target).results[0]
+    assert r.status in ("ok", "partial", "failed", "skipped"), r
+    if r.status in ("partial", "failed"):
+        assert r.error

@@ -178,3 +178,15 @@ def test_binary_and_empty(tmp_path, db):
     res = {Path(r.path).name: (r.status, r.error) for r in db.ingest(tmp_path).results}
     assert res["blob.bin"][0] == "failed" and "binary content" in res["blob.bin"][1]
     assert res["empty.log"] == ("skipped", "empty file")
+
+
+def test_gzip_with_an_invalid_block_is_a_failed_source(tmp_path, db):
+    """zlib's raw `invalid block type` (found by Hypothesis) fails the file
+    with a clear error instead of escaping the batch."""
+    data = bytearray((SAMPLES / "go1.27.3" / "profiles" / "cpu.pb.gz").read_bytes()[:11])
+    data[10] ^= 0xA5
+    bad = tmp_path / "bad.pb.gz"
+    bad.write_bytes(bytes(data))
+    r = db.ingest([bad, SAMPLES / "go1.27.3" / "profiles" / "heap.pb.gz"]).results
+    assert r[0].status == "failed" and "corrupt compressed data" in r[0].error, r[0]
+    assert r[1].status == "ok"
