@@ -9,6 +9,7 @@ process (DuckDB's single writer) loads them in input order.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator
 import pyarrow as pa
 
 from .errors import ForensicsError
-from .parsers import ParseOptions, crashdump, pprof, pprof_legacy, pprof_text
+from .parsers import ParseOptions, chrome_trace, crashdump, pprof, pprof_legacy, pprof_text, spans
 from .parsers.pprof_proto import varint as _varint
 from .sources import SNIFF_BYTES, Limits, Source, open_sources
 from .store import SourceResult, Spooled, Store, spool
@@ -30,7 +31,8 @@ if TYPE_CHECKING:
 
 # format name -> parser(stream, ParseOptions) yielding (table, RecordBatch)
 PARSERS: dict[str, Callable] = {"go_crash": crashdump.parse, "pprof": pprof.parse, "pprof_text": pprof_text.parse,
-                                 "pprof_legacy": pprof_legacy.parse}
+                                 "pprof_legacy": pprof_legacy.parse, "chrome_trace": chrome_trace.parse,
+                                 "otlp": spans.parse_otlp, "jaeger": spans.parse_jaeger, "zipkin": spans.parse_zipkin}
 
 # profile.proto fields by number: their wire type (0 varint, 2 length-delimited).
 # comment (13) is a repeated int64: packed (2) or not (0).
@@ -59,6 +61,13 @@ def looks_like_profile(head: bytes) -> bool:
     return fields > 0
 
 
+# Known formats recorded as skipped, with the reason: nothing to parse, or
+# evidence whose readable form is another file.
+NOT_READ = ("empty", "go_trace")
+# runtime/trace's header: "go 1.19 trace\x00\x00\x00" (and later versions).
+GO_TRACE = re.compile(rb"go 1\.\d+ trace\x00")
+
+
 def sniff(head: bytes) -> tuple[str | None, str | None]:
     """(format, reason when None) from the first bytes of decompressed content.
 
@@ -72,6 +81,9 @@ def sniff(head: bytes) -> tuple[str | None, str | None]:
     """
     if not head:
         return "empty", "empty file"
+    if GO_TRACE.match(head):
+        return "go_trace", ("a Go execution trace (binary): forensics reads the JSON that `go tool trace` "
+                            "serves at /jsontrace, ingest that instead")
     if any(b in _TEXT_CONTROLS for b in head[:8192]) and looks_like_profile(head):
         return "pprof", None
     if pprof_legacy.binary_cpu_header(head[:40]):
@@ -80,6 +92,11 @@ def sniff(head: bytes) -> tuple[str | None, str | None]:
         return None, f"binary content (starts {head[:16]!r}); not a format forensics reads"
     if pprof_text.text_profile_kind(head):
         return "pprof_text", None
+    span_format = spans.span_format(head)
+    if span_format:
+        return span_format, None
+    if chrome_trace.chrome_container(head):
+        return "chrome_trace", None
     # All other text goes to the Go crash scanner: dumps hide anywhere in logs.
     return "go_crash", None
 
@@ -181,8 +198,8 @@ def ingest(
             return lambda: SourceResult(source.name, "duplicate", bytes=source.size)
         seen.add(sha)
         fmt, reason = _detect(source)
-        if fmt is None or fmt == "empty":
-            return record(sha, fmt, reason, "skipped" if fmt == "empty" else "failed")
+        if fmt is None or fmt in NOT_READ:
+            return record(sha, fmt, reason, "skipped" if fmt in NOT_READ else "failed")
         return source, sha, fmt
 
     def options(source: Source) -> ParseOptions:

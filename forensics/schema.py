@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _ARROW = {
     "BIGINT": pa.int64(),
@@ -266,6 +266,102 @@ TABLES: dict[str, Table] = {
             module VARCHAR Module path, derived as for frames.
             module_version VARCHAR Module version, derived as for frames.
             is_stdlib BOOLEAN Standard library, derived as for frames.
+            """,
+        ),
+        _t(
+            "spans",
+            "One row per span, from OTLP JSON, Jaeger JSON or Zipkin v2 JSON.",
+            """
+            source_id BIGINT The source.
+            trace_id VARCHAR Trace id, lowercase hex (32 digits; Zipkin's 16-digit ids are kept as they are).
+            span_id VARCHAR Span id, lowercase hex.
+            parent_span_id VARCHAR Parent span id (OTLP parentSpanId, Jaeger's CHILD_OF reference, Zipkin parentId); NULL for a root.
+            service VARCHAR Service: OTLP resource `service.name`, Jaeger process serviceName, Zipkin localEndpoint.serviceName.
+            name VARCHAR Operation name.
+            kind VARCHAR `server`, `client`, `producer`, `consumer`, `internal` or NULL when unspecified.
+            start_ts TIMESTAMP Start (UTC, microsecond precision; start_ns keeps the nanoseconds).
+            start_ns BIGINT Start in nanoseconds since the Unix epoch; NULL when the span has no timestamp (Zipkin allows that).
+            duration_ns BIGINT Duration; NULL when the format left it out.
+            status_code VARCHAR `ok`, `error` or `unset` (Jaeger and Zipkin: `error` when the `error` tag is set or otel.status_code says so).
+            status_message VARCHAR Status message or error description.
+            attributes VARCHAR Span attributes (Jaeger tags, Zipkin tags) as a JSON object; values keep their types, arrays and maps included.
+            resource VARCHAR Resource attributes (Jaeger process tags, Zipkin endpoints) as a JSON object.
+            scope VARCHAR Instrumentation scope (OTLP scopeSpans.scope.name).
+            format VARCHAR `otlp`, `jaeger` or `zipkin`.
+            line BIGINT Line of the span's document in a JSON-lines file (1-based); NULL for a single document.
+            """,
+        ),
+        _t(
+            "span_events",
+            "Events (OTLP) and logs (Jaeger) of spans, and Zipkin annotations.",
+            """
+            source_id BIGINT The source.
+            trace_id VARCHAR The span's trace.
+            span_id VARCHAR The span.
+            ts TIMESTAMP When (UTC).
+            ts_ns BIGINT When, in nanoseconds since the Unix epoch.
+            name VARCHAR Event name (Jaeger: the `event` field, else `log`; Zipkin: the annotation value).
+            attributes VARCHAR Event attributes (Jaeger log fields) as a JSON object.
+            """,
+        ),
+        _t(
+            "span_links",
+            "Links between spans: OTLP links and Jaeger references other than the parent.",
+            """
+            source_id BIGINT The source.
+            trace_id VARCHAR The span's trace.
+            span_id VARCHAR The span.
+            linked_trace_id VARCHAR Trace of the linked span.
+            linked_span_id VARCHAR The linked span.
+            kind VARCHAR `link` (OTLP), `child_of` or `follows_from` (Jaeger).
+            attributes VARCHAR Link attributes as a JSON object.
+            """,
+        ),
+        _t(
+            "trace_files",
+            "One row per Chrome trace-event file (go tool trace's JSON included): how its relative times were anchored.",
+            """
+            source_id BIGINT The source.
+            anchor TIMESTAMP Absolute time of ts 0 (UTC).
+            ts_source VARCHAR Which of `argument` (the ingest ts), `mtime` (the file's) gave the anchor.
+            display_time_unit VARCHAR displayTimeUnit of the file, if any.
+            container VARCHAR `array` (a bare event array) or `object` (traceEvents in an object).
+            complete BOOLEAN False when the array was cut short (read up to the last complete event).
+            events BIGINT Events read.
+            metadata VARCHAR Other top-level keys of the object (metadata, otherData...) as JSON.
+            """,
+        ),
+        _t(
+            "trace_events",
+            "Chrome trace events with a time (every phase but M and C, which go to trace_counters / process names): B/E pairs are matched into one slice (ph `B`, dur_ns set), X keep their dur.",
+            """
+            source_id BIGINT The source.
+            seq BIGINT Position of the event in the file (0-based).
+            pid VARCHAR Process id (as written: number or string).
+            tid VARCHAR Thread id.
+            ph VARCHAR Phase: B (a matched or unmatched begin), E (an unmatched end), X, i/I, b/n/e, s/t/f, P, O...
+            name VARCHAR Event name; go tool trace names goroutine slices `G12 main.worker`.
+            cat VARCHAR Category.
+            ts TIMESTAMP Absolute time (anchor + ts).
+            ts_us DOUBLE ts as written (microseconds from the file's start).
+            dur_ns BIGINT Duration (X dur, matched B..E); NULL when unknown (an unmatched B or E).
+            id VARCHAR id / id2 / bind_id of async and flow events.
+            args VARCHAR args as JSON.
+            process_name VARCHAR Name given to pid by an M (process_name) event.
+            thread_name VARCHAR Name given to (pid, tid) by an M (thread_name) event.
+            """,
+        ),
+        _t(
+            "trace_counters",
+            "Counter (C) events, one row per series: go tool trace's Goroutines, Heap and Threads counters.",
+            """
+            source_id BIGINT The source.
+            pid VARCHAR Process id.
+            name VARCHAR Counter name, e.g. `Heap`.
+            series VARCHAR Key of args, e.g. `Allocated`.
+            ts TIMESTAMP Absolute time.
+            ts_us DOUBLE ts as written.
+            value DOUBLE The value.
             """,
         ),
     ]

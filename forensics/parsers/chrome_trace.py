@@ -1,0 +1,297 @@
+"""Chrome trace-event JSON (and what `go tool trace` serves at /jsontrace)
+-> trace_files, trace_events, trace_counters.
+
+Both containers: a bare array of events, possibly unterminated (a tracer
+that died mid-write), or an object with `traceEvents` among other keys in
+any order. Events are found without loading the whole file as Python
+objects: the array is cut at event boundaries (``},{``) into chunks of a few
+MB, and each chunk is parsed by orjson as one array. A chunk that does not
+parse (a boundary inside a string, or a broken event) is parsed event by
+event: a broken event is reported with its byte offset and line and
+skipped, the others are kept. An unterminated array is read up to its last
+complete event, as Perfetto does.
+
+Per phase: B/E pairs on a thread are matched into one slice (the B row,
+with dur_ns), an unmatched B or E is kept with an unknown duration; X keeps
+its dur; C becomes one trace_counters row per series; M (names of
+processes and threads) is kept with a NULL time; every other phase (i/I,
+b/n/e, s/t/f, P, O, ...) is kept as written. `ts` and `dur` are
+microseconds, numbers or numeric strings. Times are relative: ts 0 is
+anchored to the ingest `ts` argument, else the file's mtime, and
+trace_files says which.
+
+>>> import io
+>>> data = b'[{"name": "a", "ph": "B", "ts": 1, "pid": 1, "tid": 1}, {"ph": "E", "ts": 3.5, "pid": 1, "tid": 1}'
+>>> [(t, b.num_rows) for t, b in parse(io.BytesIO(data))]
+[('trace_events', 1), ('trace_files', 1), ('ingest_errors', 1)]
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import BinaryIO, Iterator
+
+import orjson
+import pyarrow as pa
+
+from ..errors import ParseError
+from . import ParseOptions
+from .tables import dict_batch
+
+CHUNK = 4 << 20
+_BOUNDARY = re.compile(rb"\}\s*,\s*(?=\{)")  # between two events of the array
+_EVENTS_KEY = re.compile(rb'"traceEvents"\s*:\s*\[')
+_WS = b" \t\r\n"
+BATCH = 1 << 15
+
+
+def chrome_container(head: bytes) -> str | None:
+    """`array` or `object` when `head` starts a Chrome trace-event file.
+
+    >>> chrome_container(b'[{"ph":"X","ts":1}]'), chrome_container(b'{"traceEvents": []}')
+    ('array', 'object')
+    """
+    text = head.lstrip(b"\xef\xbb\xbf" + _WS)
+    if text[:1] == b"{" and _EVENTS_KEY.search(text[:1 << 16]):
+        return "object"
+    if text[:1] == b"[" and re.search(rb'"ph"\s*:', text[:1 << 16]):
+        return "array"
+    return None
+
+
+def _number(value, what: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"{what} is a boolean")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        return float(value)
+    raise ValueError(f"{what} has type {type(value).__name__}")
+
+
+def _text(value) -> str | None:
+    return None if value is None else str(value)
+
+
+class _Events:
+    """Rows of one file's events: matching B/E, splitting counters."""
+
+    def __init__(self, anchor: datetime | None):
+        self.anchor = anchor
+        self.rows: list[dict] = []
+        self.counters: list[dict] = []
+        self.errors: list[dict] = []
+        self.open: dict[tuple, list[dict]] = {}  # (pid, tid) -> begun slices
+        self.seq = 0
+
+    def at(self, ts_us: float | None):
+        if ts_us is None or self.anchor is None:
+            return None
+        return self.anchor + timedelta(microseconds=ts_us)
+
+    def add(self, ev, offset: int, data: bytes) -> None:
+        seq, self.seq = self.seq, self.seq + 1
+        try:
+            if not isinstance(ev, dict):
+                raise ValueError(f"an event must be an object, not {type(ev).__name__}")
+            ph = ev.get("ph")
+            if not isinstance(ph, str) or not ph:
+                raise ValueError("no ph (phase)")
+            ts = _number(ev.get("ts"), "ts")
+            dur = _number(ev.get("dur"), "dur")
+            pid, tid = _text(ev.get("pid")), _text(ev.get("tid"))
+            args = ev.get("args")
+            if ph == "C":
+                for series, value in (args or {}).items():
+                    if isinstance(value, (int, float)) and not isinstance(value, bool):
+                        self.counters.append(dict(pid=pid, name=_text(ev.get("name")), series=series,
+                                                  ts=self.at(ts), ts_us=ts, value=float(value)))
+                return
+            ident = ev.get("id", ev.get("id2", ev.get("bind_id")))
+            row = dict(seq=seq, pid=pid, tid=tid, ph=ph, name=_text(ev.get("name")), cat=_text(ev.get("cat")),
+                       ts=self.at(ts), ts_us=ts, dur_ns=round(dur * 1000) if dur is not None else None,
+                       id=orjson.dumps(ident).decode() if isinstance(ident, dict) else _text(ident),
+                       args=orjson.dumps(args).decode() if args not in (None, {}) else None)
+        except (ValueError, TypeError, AttributeError) as exc:
+            self.errors.append(dict(line=data.count(b"\n", 0, offset) + 1,
+                                    message=f"event {seq} at byte {offset}: {exc}; skipped",
+                                    excerpt=orjson.dumps(ev).decode()[:200] if ev is not None else None))
+            return
+        if ph == "B":
+            self.open.setdefault((pid, tid), []).append(row)
+            return
+        if ph == "E":
+            stack = self.open.get((pid, tid))
+            if stack:
+                begun = stack.pop()
+                if ts is not None and begun["ts_us"] is not None:
+                    begun["dur_ns"] = round((ts - begun["ts_us"]) * 1000)
+                self.rows.append(begun)
+                return
+        self.rows.append(row)
+
+    def batches(self, final: bool = False) -> Iterator[tuple[str, pa.RecordBatch]]:
+        if final:
+            for stack in self.open.values():
+                self.rows.extend(stack)  # begun, never ended: unknown duration
+            self.open.clear()
+        if self.rows and (final or len(self.rows) >= BATCH):
+            yield "trace_events", dict_batch("trace_events", self.rows)
+            self.rows = []
+        if self.counters and (final or len(self.counters) >= BATCH):
+            yield "trace_counters", dict_batch("trace_counters", self.counters)
+            self.counters = []
+
+
+def _first_event(data: bytes, start: int) -> tuple[int, bool]:
+    """Offset of the first event after the array's `[` at `start`, and
+    whether the array is empty (`[]`)."""
+    i = start + 1
+    while i < len(data) and data[i] in _WS:
+        i += 1
+    return i, i < len(data) and data[i:i + 1] == b"]"
+
+
+_CLOSE = re.compile(rb"\}")
+
+
+def _next_event(data: bytes, pos: int, limit: int) -> tuple[object, int] | None:
+    """The JSON object starting at data[pos] and the offset after it: the
+    shortest prefix ending in `}` that parses (inner braces and braces in
+    strings cannot end it); None when there is none before `limit`."""
+    for m in _CLOSE.finditer(data, pos, limit):
+        try:
+            return orjson.loads(data[pos:m.end()]), m.end()
+        except orjson.JSONDecodeError:
+            continue
+    return None
+
+
+def _skip_ws(data: bytes, pos: int) -> int:
+    n = len(data)
+    while pos < n and data[pos] in _WS:
+        pos += 1
+    return pos
+
+
+def _bad(data: bytes, offset: int, sink: "_Events", why: str) -> None:
+    sink.errors.append(dict(line=data.count(b"\n", 0, offset) + 1, message=f"event at byte {offset}: {why}; skipped",
+                            excerpt=data[offset:offset + 200].decode("utf-8", "replace")))
+    sink.seq += 1
+
+
+def _read_events(data: bytes, pos: int, stop: int, sink: "_Events", last: bool) -> tuple[int | None, bool]:
+    """Events one at a time from `pos` (a region the fast path could not
+    parse, or the array's last chunk). A broken event is reported and the
+    reading resumes at the next `},{` boundary. In the last chunk, returns
+    the offset of the array's `]` (None if the file ends first) and whether
+    the array ended cleanly."""
+    while True:
+        pos = _skip_ws(data, pos)
+        if pos >= stop:
+            return None, False
+        if last and data[pos:pos + 1] == b"]":
+            return pos, True
+        found = _next_event(data, pos, len(data) if last else stop) if data[pos:pos + 1] == b"{" else None
+        if found is None:
+            resync = _BOUNDARY.search(data, pos, stop)
+            if resync is None:
+                if last and _BOUNDARY.search(data, pos) is None and b"]" not in data[pos:]:
+                    return None, False  # the last event was cut short
+                _bad(data, pos, sink, "not a complete JSON object")
+                return None, False
+            _bad(data, pos, sink, "not valid JSON")
+            pos = resync.end()
+            continue
+        ev, end = found
+        sink.add(ev, pos, data)
+        pos = _skip_ws(data, end)
+        if data[pos:pos + 1] == b",":
+            pos += 1
+        elif last and data[pos:pos + 1] == b"]":
+            return pos, True
+        elif pos < stop:
+            resync = _BOUNDARY.search(data, pos, stop)
+            _bad(data, pos, sink, "expected `,` or `]` after an event")
+            if resync is None:
+                return None, False
+            pos = resync.end()
+
+
+def _events(data: bytes, pos: int, sink: _Events):
+    """Feed every event of the array from `pos` to `sink`, yielding its full
+    batches; return the offset of the array's closing bracket (None when it
+    is missing) and whether the array ended cleanly."""
+    n = len(data)
+    while True:
+        end = min(pos + CHUNK, n)
+        cut = None
+        while end < n and cut is None:
+            window = data[pos:end]
+            for m in _BOUNDARY.finditer(window, max(0, len(window) - (1 << 16))):
+                cut = m
+            if cut is None:
+                for m in _BOUNDARY.finditer(window):
+                    cut = m
+            if cut is None:  # one event bigger than a chunk: look further
+                end = min(end + CHUNK, n)
+        if cut is None:  # the last chunk: events, then `]` (and the object's other keys), or the file ends
+            result = _read_events(data, pos, n, sink, last=True)
+            yield from sink.batches()
+            return result
+        stop = pos + cut.start() + 1
+        try:
+            for ev in orjson.loads(b"[" + data[pos:stop] + b"]"):
+                sink.add(ev, pos, data)
+        except orjson.JSONDecodeError:
+            _read_events(data, pos, stop, sink, last=False)
+        pos = pos + cut.end()
+        yield from sink.batches()
+
+
+def parse(stream: BinaryIO, options: ParseOptions | None = None) -> Iterator[tuple[str, pa.RecordBatch]]:
+    """Parse one Chrome trace-event file (already decompressed)."""
+    opt = options or ParseOptions()
+    chunks = []
+    while chunk := stream.read(1 << 22):
+        chunks.append(chunk)
+    data = b"".join(chunks)
+    body = data.lstrip(b"\xef\xbb\xbf" + _WS)
+    skipped = len(data) - len(body)
+    if body[:1] == b"[":
+        container, array_at = "array", skipped
+    elif body[:1] == b"{":
+        m = _EVENTS_KEY.search(data)
+        if m is None:
+            raise ParseError("a JSON object without traceEvents: not a Chrome trace")
+        container, array_at = "object", m.end() - 1
+    else:
+        raise ParseError("not a Chrome trace: expected a JSON array or an object with traceEvents")
+    anchor, ts_source = (opt.ts, "argument") if opt.ts is not None else (
+        (opt.mtime, "mtime") if opt.mtime is not None else (None, None))
+    sink = _Events(anchor)
+    first, empty = _first_event(data, array_at)
+    close, complete = (first, True) if empty else (None, False)
+    if not empty:
+        close, complete = yield from _events(data, first, sink)
+    metadata = unit = None
+    if container == "object" and close is not None:
+        try:
+            doc = orjson.loads(data[:array_at] + b"[]" + data[close + 1:])
+            unit = doc.pop("displayTimeUnit", None)
+            doc.pop("traceEvents", None)
+            metadata = orjson.dumps(doc).decode() if doc else None
+        except (orjson.JSONDecodeError, AttributeError):
+            complete = False
+    if not complete:
+        sink.errors.append(dict(line=data.count(b"\n") + 1, message=(
+            f"the trace ends before its event array does (cut short?): read the {sink.seq} complete events"),
+            excerpt=data[-200:].decode("utf-8", "replace")))
+    yield from sink.batches(final=True)
+    yield "trace_files", dict_batch("trace_files", [dict(
+        anchor=anchor, ts_source=ts_source, display_time_unit=_text(unit), container=container, complete=complete,
+        events=sink.seq, metadata=metadata)])
+    if sink.errors:
+        yield "ingest_errors", dict_batch("ingest_errors", sink.errors)

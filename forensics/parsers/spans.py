@@ -1,0 +1,413 @@
+"""Distributed-tracing JSON -> spans, span_events, span_links.
+
+Three formats, each read as its producers write it:
+
+- OTLP JSON (opentelemetry-proto's JSON mapping, what the collector's file
+  exporter and opentelemetry-exporter-otlp-json-file write): a
+  ``{"resourceSpans": [...]}`` document, or JSON lines of them. Ids are hex
+  (base64, the generic proto3 mapping, is accepted too), 64-bit integers
+  may be strings, enums integers or names, attribute values any AnyValue.
+- Jaeger JSON as the UI and query API serve it: ``{"data": [{"traceID",
+  "spans", "processes"}]}``; times in microseconds; CHILD_OF gives the
+  parent, other references become links; logs become events.
+- Zipkin v2 JSON: a bare array of spans, times in microseconds, timestamp
+  and duration optional, annotations as events.
+
+A span that cannot be read (wrong types, missing ids) is reported in
+``ingest_errors`` with where it is (line of a JSON-lines file, or trace and
+span index) and skipped; the others are kept.
+
+>>> import io
+>>> doc = b'[{"traceId": "AB12", "id": "01", "name": "get", "timestamp": 1700000000000000, "duration": 1500}]'
+>>> [(t, b.num_rows) for t, b in parse_zipkin(io.BytesIO(doc))]
+[('spans', 1)]
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime, timezone
+from typing import BinaryIO, Iterator
+
+import orjson
+import pyarrow as pa
+
+from ..errors import ParseError
+from . import ParseOptions, excerpt
+from .tables import dict_batch
+
+BATCH = 1 << 14
+_KINDS = {0: None, 1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
+_STATUS = {0: "unset", 1: "ok", 2: "error"}
+_TEXT_COLUMNS = ("service", "name", "kind", "status_message", "scope")
+
+
+def _json(value) -> str | None:
+    return orjson.dumps(value).decode() if value else None
+
+
+def _ts(ns: int | None):
+    if ns is None:
+        return None
+    return datetime.fromtimestamp(ns // 1_000_000_000, tz=timezone.utc).replace(tzinfo=None).replace(
+        microsecond=(ns % 1_000_000_000) // 1000)
+
+
+def _int(value, what: str) -> int | None:
+    """An int64 written as a number or a string (proto3 JSON)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"{what} is a boolean")
+    if isinstance(value, (int, float)):
+        return int(value)
+    if isinstance(value, str):
+        return int(value)
+    raise ValueError(f"{what} has type {type(value).__name__}")
+
+
+def hex_id(value, what: str = "id") -> str | None:
+    """Lowercase hex of a trace or span id given as hex (any case) or base64."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{what} is not a string")
+    try:
+        int(value, 16)
+        return value.lower()
+    except ValueError:
+        pass
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"{what} {value[:40]!r} is neither hex nor base64") from None
+    return raw.hex() or None
+
+
+class _Rows:
+    """spans / span_events / span_links rows, flushed as batches."""
+
+    def __init__(self, fmt: str):
+        self.fmt = fmt
+        self.spans: list[dict] = []
+        self.events: list[dict] = []
+        self.links: list[dict] = []
+        self.errors: list[dict] = []
+
+    def error(self, where: str, message: str, line: int | None = None, text: str | None = None) -> None:
+        self.errors.append(dict(line=line, message=f"{where}: {message}", excerpt=excerpt(text) if text else None))
+
+    def flush(self, final: bool = False) -> Iterator[tuple[str, pa.RecordBatch]]:
+        for table, rows in (("spans", self.spans), ("span_events", self.events), ("span_links", self.links)):
+            if rows and (final or len(rows) >= BATCH):
+                for row in rows:  # text columns hold text, whatever type a producer wrote there
+                    for key in _TEXT_COLUMNS:
+                        value = row.get(key)
+                        if value is not None and not isinstance(value, str):
+                            row[key] = orjson.dumps(value).decode() if isinstance(value, (dict, list)) else str(value)
+                yield table, dict_batch(table, rows)
+                rows.clear()
+        if final and self.errors:
+            yield "ingest_errors", dict_batch("ingest_errors", self.errors)
+            self.errors = []
+
+
+def _read(stream: BinaryIO) -> bytes:
+    chunks = []
+    while chunk := stream.read(1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _load(data: bytes, what: str):
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ParseError(f"not valid JSON ({what}): {exc}") from None
+
+
+# --- OTLP ------------------------------------------------------------------
+
+def any_value(v):
+    """An OTLP AnyValue as a plain JSON value."""
+    if not isinstance(v, dict):
+        return v
+    for key, conv in (("stringValue", str), ("boolValue", bool), ("doubleValue", float)):
+        if key in v:
+            return conv(v[key]) if v[key] is not None else None
+    if "intValue" in v:
+        return _int(v["intValue"], "intValue")
+    if "arrayValue" in v:
+        return [any_value(x) for x in (v["arrayValue"] or {}).get("values") or []]
+    if "kvlistValue" in v:
+        return attributes((v["kvlistValue"] or {}).get("values"))
+    if "bytesValue" in v:
+        return v["bytesValue"]
+    return None
+
+
+def attributes(kvs) -> dict:
+    if not kvs:
+        return {}
+    if not isinstance(kvs, list):
+        raise ValueError("attributes is not a list")
+    return {kv["key"]: any_value(kv.get("value")) for kv in kvs}
+
+
+def _enum(value, names: dict[int, str | None], prefix: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and not value.isdigit():
+        name = value.removeprefix(prefix).lower()
+        return None if name == "unspecified" else name
+    return names.get(int(value))
+
+
+def _otlp_document(doc, rows: _Rows, line: int | None) -> None:
+    if isinstance(doc, dict) and isinstance(doc.get("result"), dict):
+        doc = doc["result"]  # the Jaeger API v3 wraps it
+    if not isinstance(doc, dict) or "resourceSpans" not in doc:
+        raise ValueError("expected an object with resourceSpans")
+    for r, rs in enumerate(doc["resourceSpans"] or []):
+        resource = attributes((rs.get("resource") or {}).get("attributes"))
+        service = resource.get("service.name")
+        for ss in rs.get("scopeSpans") or rs.get("instrumentationLibrarySpans") or []:
+            scope = (ss.get("scope") or ss.get("instrumentationLibrary") or {}).get("name")
+            for i, span in enumerate(ss.get("spans") or []):
+                try:
+                    _otlp_span(span, rows, service, resource, scope, line)
+                except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                    rows.error(f"resourceSpans[{r}] span {i}", f"skipped: {exc}", line, orjson.dumps(span).decode())
+
+
+def _otlp_span(span: dict, rows: _Rows, service, resource, scope, line) -> None:
+    trace_id, span_id = hex_id(span.get("traceId"), "traceId"), hex_id(span.get("spanId"), "spanId")
+    if not trace_id or not span_id:
+        raise ValueError("traceId and spanId are required")
+    start, end = _int(span.get("startTimeUnixNano"), "startTimeUnixNano"), _int(span.get("endTimeUnixNano"),
+                                                                                    "endTimeUnixNano")
+    status = span.get("status") or {}
+    rows.spans.append(dict(
+        trace_id=trace_id, span_id=span_id, parent_span_id=hex_id(span.get("parentSpanId"), "parentSpanId"),
+        service=service, name=span.get("name"), kind=_enum(span.get("kind"), _KINDS, "SPAN_KIND_"),
+        start_ts=_ts(start), start_ns=start, duration_ns=end - start if start is not None and end is not None else None,
+        status_code=_enum(status.get("code", 0), _STATUS, "STATUS_CODE_") or "unset",
+        status_message=status.get("message") or None, attributes=_json(attributes(span.get("attributes"))),
+        resource=_json(resource), scope=scope, format="otlp", line=line))
+    for ev in span.get("events") or []:
+        ts = _int(ev.get("timeUnixNano"), "timeUnixNano")
+        rows.events.append(dict(trace_id=trace_id, span_id=span_id, ts=_ts(ts), ts_ns=ts, name=ev.get("name"),
+                                attributes=_json(attributes(ev.get("attributes")))))
+    for link in span.get("links") or []:
+        rows.links.append(dict(trace_id=trace_id, span_id=span_id, linked_trace_id=hex_id(link.get("traceId")),
+                               linked_span_id=hex_id(link.get("spanId")), kind="link",
+                               attributes=_json(attributes(link.get("attributes")))))
+
+
+def parse_otlp(stream: BinaryIO, options: ParseOptions | None = None) -> Iterator[tuple[str, pa.RecordBatch]]:
+    """OTLP JSON: JSON lines of documents, streamed (when the first line is
+    a whole document), else one (pretty-printed) document."""
+    rows = _Rows("otlp")
+    head = stream.read(1 << 22)
+    first = head.split(b"\n", 1)[0]
+    try:
+        orjson.loads(first)
+        lines_mode = True
+    except orjson.JSONDecodeError:
+        lines_mode = False
+    if not lines_mode:
+        doc = _load(head + _read(stream), "an OTLP document")
+        try:
+            _otlp_document(doc, rows, None)
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise ParseError(f"not an OTLP trace document: {exc}") from None
+        yield from rows.flush(final=True)
+        return
+    lineno, carry, chunk = 0, b"", head
+    while chunk:
+        parts = (carry + chunk).split(b"\n")
+        carry = parts.pop()
+        for part in parts:
+            lineno += 1
+            _otlp_line(part, lineno, rows)
+        yield from rows.flush()
+        chunk = stream.read(1 << 22)
+    if carry.strip():
+        _otlp_line(carry, lineno + 1, rows)
+    yield from rows.flush(final=True)
+
+
+def _otlp_line(part: bytes, lineno: int, rows: _Rows) -> None:
+    if not part.strip():
+        return
+    try:
+        _otlp_document(orjson.loads(part), rows, lineno)
+    except orjson.JSONDecodeError as exc:
+        rows.error(f"line {lineno}", f"not valid JSON: {exc}", lineno, part[:200].decode("utf-8", "replace"))
+    except (ValueError, TypeError, AttributeError) as exc:
+        rows.error(f"line {lineno}", f"not an OTLP trace document: {exc}", lineno,
+                   part[:200].decode("utf-8", "replace"))
+
+
+# --- Jaeger ----------------------------------------------------------------
+
+def jaeger_tags(tags) -> dict:
+    """Jaeger key/type/value tags (or log fields) as a dict with typed values."""
+    out = {}
+    for tag in tags or []:
+        value, kind = tag.get("value"), (tag.get("type") or "string").lower()
+        if kind in ("int64", "int"):
+            value = _int(value, tag.get("key", "tag"))
+        elif kind in ("float64", "float"):
+            value = float(value) if value is not None else None
+        elif kind == "bool" and isinstance(value, str):
+            value = value.lower() == "true"
+        out[tag["key"]] = value
+    return out
+
+
+def _status(tags: dict) -> tuple[str, str | None]:
+    code = tags.get("otel.status_code")
+    if tags.get("error") in (True, "true") or str(code).upper() == "ERROR":
+        return "error", tags.get("otel.status_description") or tags.get("error.message")
+    return ("ok", None) if str(code).upper() == "OK" else ("unset", None)
+
+
+def parse_jaeger(stream: BinaryIO, options: ParseOptions | None = None) -> Iterator[tuple[str, pa.RecordBatch]]:
+    """Jaeger UI/API JSON: {"data": [trace, ...]}."""
+    doc = _load(_read(stream), "a Jaeger trace")
+    traces = _jaeger_traces(doc)
+    if traces is None:
+        raise ParseError('not a Jaeger trace file: expected {"data": [{"traceID", "spans", "processes"}]}, '
+                         'a trace, or spans')
+    rows = _Rows("jaeger")
+    for t, trace in enumerate(traces):
+        if not isinstance(trace, dict):
+            rows.error(f"data[{t}]", "skipped: not an object")
+            continue
+        processes = trace.get("processes") or {}
+        for i, span in enumerate(trace.get("spans") or []):
+            try:
+                _jaeger_span(span, processes, rows)
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                rows.error(f"data[{t}].spans[{i}]", f"skipped: {exc}", None, orjson.dumps(span).decode())
+        yield from rows.flush()
+    yield from rows.flush(final=True)
+
+
+def _jaeger_traces(doc) -> list | None:
+    """The traces of what the UI and API serve ({"data": [...]}), of one
+    trace, of a list of spans or of one span (an Elasticsearch document)."""
+    if isinstance(doc, dict):
+        if isinstance(doc.get("data"), list):
+            return doc["data"]
+        if isinstance(doc.get("spans"), list):
+            return [doc]
+        if "spanID" in doc:
+            return [{"spans": [doc]}]
+    if isinstance(doc, list) and all(isinstance(x, dict) for x in doc):
+        if all("spans" in x for x in doc):
+            return doc
+        if all("spanID" in x for x in doc):
+            return [{"spans": doc}]
+    return None
+
+
+def _jaeger_span(span: dict, processes: dict, rows: _Rows) -> None:
+    trace_id, span_id = hex_id(span.get("traceID"), "traceID"), hex_id(span.get("spanID"), "spanID")
+    if not trace_id or not span_id:
+        raise ValueError("traceID and spanID are required")
+    process = span.get("process") or processes.get(span.get("processID")) or {}
+    tags = jaeger_tags(span.get("tags"))
+    parent = hex_id(span.get("parentSpanID"), "parentSpanID")
+    for ref in span.get("references") or []:
+        kind = (ref.get("refType") or "").lower()
+        ref_trace, ref_span = hex_id(ref.get("traceID")), hex_id(ref.get("spanID"))
+        if kind == "child_of" and parent is None and ref_trace == trace_id:
+            parent = ref_span
+        else:
+            rows.links.append(dict(trace_id=trace_id, span_id=span_id, linked_trace_id=ref_trace,
+                                   linked_span_id=ref_span, kind=kind or None))
+    start = _int(span.get("startTime"), "startTime")
+    start_ns = start * 1000 if start is not None else None
+    duration = _int(span.get("duration"), "duration")
+    code, message = _status(tags)
+    rows.spans.append(dict(
+        trace_id=trace_id, span_id=span_id, parent_span_id=parent, service=process.get("serviceName"),
+        name=span.get("operationName"), kind=tags.get("span.kind"), start_ts=_ts(start_ns), start_ns=start_ns,
+        duration_ns=duration * 1000 if duration is not None else None, status_code=code, status_message=message,
+        attributes=_json(tags), resource=_json(jaeger_tags(process.get("tags"))),
+        scope=tags.get("otel.scope.name") or tags.get("otel.library.name"), format="jaeger"))
+    for log in span.get("logs") or []:
+        ts = _int(log.get("timestamp"), "log timestamp")
+        fields = jaeger_tags(log.get("fields"))
+        rows.events.append(dict(trace_id=trace_id, span_id=span_id, ts=_ts(ts * 1000 if ts is not None else None),
+                                ts_ns=ts * 1000 if ts is not None else None,
+                                name=fields.get("event") or "log", attributes=_json(fields)))
+
+
+# --- Zipkin ----------------------------------------------------------------
+
+def parse_zipkin(stream: BinaryIO, options: ParseOptions | None = None) -> Iterator[tuple[str, pa.RecordBatch]]:
+    """Zipkin v2 JSON: a bare array of spans."""
+    doc = _load(_read(stream), "Zipkin spans")
+    if isinstance(doc, dict) and "traceId" in doc:
+        doc = [doc]  # one span
+    if not isinstance(doc, list):
+        raise ParseError("not a Zipkin v2 file: expected a JSON array of spans")
+    rows = _Rows("zipkin")
+    for i, span in enumerate(doc):
+        try:
+            _zipkin_span(span, rows)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            rows.error(f"span {i}", f"skipped: {exc}", None, orjson.dumps(span).decode())
+        if len(rows.spans) >= BATCH:
+            yield from rows.flush()
+    yield from rows.flush(final=True)
+
+
+def _zipkin_span(span: dict, rows: _Rows) -> None:
+    trace_id, span_id = hex_id(span.get("traceId"), "traceId"), hex_id(span.get("id"), "id")
+    if not trace_id or not span_id:
+        raise ValueError("traceId and id are required")
+    tags = span.get("tags") or {}
+    if not isinstance(tags, dict):
+        raise ValueError("tags is not an object")
+    start = _int(span.get("timestamp"), "timestamp")
+    start_ns = start * 1000 if start is not None else None
+    duration = _int(span.get("duration"), "duration")
+    local, remote = span.get("localEndpoint") or {}, span.get("remoteEndpoint") or {}
+    error = "error" in tags
+    resource = {k: v for k, v in (("localEndpoint", local), ("remoteEndpoint", remote)) if v}
+    attrs = dict(tags)
+    if span.get("shared"):
+        attrs["zipkin.shared"] = True
+    rows.spans.append(dict(
+        trace_id=trace_id, span_id=span_id, parent_span_id=hex_id(span.get("parentId"), "parentId"),
+        service=local.get("serviceName"), name=span.get("name"),
+        kind=span["kind"].lower() if isinstance(span.get("kind"), str) else None,
+        start_ts=_ts(start_ns), start_ns=start_ns, duration_ns=duration * 1000 if duration is not None else None,
+        status_code="error" if error else "unset", status_message=(tags.get("error") or None) if error else None,
+        attributes=_json(attrs), resource=_json(resource), format="zipkin"))
+    for ann in span.get("annotations") or []:
+        ts = _int(ann.get("timestamp"), "annotation timestamp")
+        rows.events.append(dict(trace_id=trace_id, span_id=span_id, ts=_ts(ts * 1000 if ts is not None else None),
+                                ts_ns=ts * 1000 if ts is not None else None, name=ann.get("value")))
+
+
+def span_format(head: bytes) -> str | None:
+    """`otlp`, `jaeger` or `zipkin` when the start of a JSON file looks like one.
+
+    >>> span_format(b'{"resourceSpans": []}'), span_format(b'[{"traceId": "a", "id": "b"}]')
+    ('otlp', 'zipkin')
+    """
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not text[:1] in (b"{", b"["):
+        return None
+    if b'"resourceSpans"' in text[:4096]:
+        return "otlp"
+    if b'"traceID"' in text[:4096] and (b'"spanID"' in text or b'"spans"' in text):
+        return "jaeger"
+    if b'"traceId"' in text[:4096] and b'"id"' in text[:4096] and b'"ph"' not in text[:4096]:
+        return "zipkin"
+    return None

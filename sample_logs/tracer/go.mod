@@ -1,0 +1,2 @@
+module example.com/tracer
+go 1.19

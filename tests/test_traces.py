@@ -1,0 +1,132 @@
+"""Trace JSON: OTLP (opentelemetry-sdk's file exporter), Zipkin (py_zipkin),
+go tool trace's /jsontrace (Go 1.19 and 1.27), and the shared corpus."""
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import datetime, timedelta
+
+import pytest
+
+import forensics as fx
+
+from conftest import SAMPLES, SHARED
+
+OTLP = sorted((SAMPLES / "spans" / "otlp").glob("*.jsonl"))
+ZIPKIN = sorted((SAMPLES / "spans" / "zipkin").glob("*.json"))
+GO_TRACES = sorted(SAMPLES.glob("go1.*/trace/trace.json.gz"))
+
+
+def test_otlp_from_the_sdk_file_exporter(db):
+    summary = db.ingest(OTLP)
+    assert [r.kind for r in summary.results] == ["otlp", "otlp"] and not summary.problems
+    by_service = dict(db.sql("SELECT service, count(*) FROM spans GROUP BY ALL").fetchall())
+    assert by_service == {"checkout": 120, "inventory": 40}
+    # The inventory server span's parent is checkout's client span: the trace crosses services.
+    crossing = db.sql("""
+        SELECT count(*) FROM spans c JOIN spans i ON i.trace_id = c.trace_id AND i.parent_span_id = c.span_id
+        WHERE c.service = 'checkout' AND c.kind = 'client' AND i.service = 'inventory' AND i.kind = 'server'
+    """).fetchall()
+    assert crossing == [(40,)]
+    roots = db.sql("SELECT count(*), count(DISTINCT trace_id) FROM spans WHERE parent_span_id IS NULL").fetchall()
+    assert roots == [(40, 40)]
+    # Attribute types survive: int, float, bool, string array; resource attributes too.
+    types = db.sql("""
+        SELECT json_type(attributes, '$."cart.items"'), json_type(attributes, '$."cart.value"'),
+               json_type(attributes, '$.retry'), json_type(attributes, '$."feature.flags"'),
+               resource->>'$."service.version"'
+        FROM spans WHERE name = 'GET /cart' LIMIT 1""").fetchall()
+    assert types == [("UBIGINT", "DOUBLE", "BOOLEAN", "ARRAY", "v1.9.0")]
+    errors = db.sql("SELECT status_code, status_message, count(*) FROM spans WHERE status_code = 'error' "
+                    "GROUP BY ALL ORDER BY ALL").fetchall()
+    assert ("error", "reservation failed", 3) in errors and ("error", "upstream error", 3) in errors
+    events = dict(db.sql("SELECT name, count(*) FROM span_events GROUP BY ALL").fetchall())
+    assert events["exception"] == 3 and events["stock.low"] >= 4
+    links = db.sql("SELECT count(*) FROM span_links l JOIN spans s ON s.trace_id = l.linked_trace_id "
+                   "AND s.span_id = l.linked_span_id WHERE l.kind = 'link'").fetchall()
+    assert links[0][0] >= 3  # retries link to the request before them
+    # Times are absolute and nanosecond-exact.
+    span = db.sql("SELECT start_ts, start_ns, duration_ns FROM spans LIMIT 1").fetchall()[0]
+    assert span[0].year >= 2026 and span[2] > 0
+    assert span[1] // 1000 == (span[0] - datetime(1970, 1, 1)) // timedelta(microseconds=1)
+
+
+def test_zipkin_from_py_zipkin(db):
+    summary = db.ingest(ZIPKIN)
+    assert {r.kind for r in summary.results} == {"zipkin"} and not summary.problems
+    rows = db.sql("SELECT kind, count(*), count(parent_span_id) FROM spans GROUP BY ALL ORDER BY ALL").fetchall()
+    assert rows == [("client", 6, 6), ("server", 6, 0)]
+    assert db.sql("SELECT status_code, status_message FROM spans WHERE status_code = 'error'").fetchall() == [
+        ("error", "lease keep-alive timed out")]
+    assert db.sql("SELECT count(*) FROM span_events WHERE name = 'reserved'").fetchall() == [(6,)]
+    assert db.sql("SELECT min(length(trace_id)) FROM spans").fetchall() == [(32,)]
+
+
+@pytest.mark.parametrize("path", GO_TRACES, ids=lambda p: p.parent.parent.name)
+def test_go_tool_trace_json(path, db):
+    r = db.ingest(path, ts="2026-03-14T11:00:00Z").results[0]
+    assert (r.status, r.kind) == ("ok", "chrome_trace"), r.error
+    doc = json.loads(gzip.decompress(path.read_bytes()))
+    events = doc["traceEvents"]
+    files = db.sql("SELECT anchor, ts_source, container, complete, events FROM trace_files").fetchall()
+    assert files == [(datetime(2026, 3, 14, 11, 0), "argument", "object", True, len(events))]
+    counters = {(n, s) for n, s in db.sql("SELECT DISTINCT name, series FROM trace_counters").fetchall()}
+    assert {("Goroutines", "Running"), ("Heap", "Allocated"), ("Threads", "Running")} <= counters
+    n_counter_values = sum(len(e["args"]) for e in events if e["ph"] == "C")
+    assert db.sql("SELECT count(*) FROM trace_counters").fetchall() == [(n_counter_values,)]
+    workers = db.sql("SELECT count(*), sum(dur_ns) FROM trace_events WHERE ph = 'X' "
+                     "AND regexp_matches(name, '^G[0-9]+ main\\.worker$')").fetchall()[0]
+    assert workers[0] > 0 and workers[1] > 0
+    first = db.sql("SELECT min(ts) FROM trace_events WHERE ts_us IS NOT NULL").fetchall()[0][0]
+    assert datetime(2026, 3, 14, 11, 0) <= first < datetime(2026, 3, 14, 11, 1)
+
+
+def test_a_cut_trace_keeps_every_complete_event(tmp_path, db):
+    data = gzip.decompress(GO_TRACES[-1].read_bytes())
+    full = json.loads(data)["traceEvents"]
+    cut = tmp_path / "cut.json"
+    cut.write_bytes(data[: len(data) // 3])
+    r = db.ingest(cut).results[0]
+    assert r.status == "partial" and "ends before its event array" in r.error
+    read = db.sql("SELECT events, complete FROM trace_files").fetchall()[0]
+    assert 0 < read[0] < len(full) and read[1] is False
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/conformance not present")
+@pytest.mark.parametrize("pair", [
+    "jaeger/jaeger-ui/packages/jaeger-ui/src/utils/fixtures/otlp2jaeger",
+    "jaeger/jaeger/cmd/jaeger/internal/extension/jaegerquery/internal/fixture/otlp2jaeger",
+], ids=["jaeger-ui", "jaeger"])
+def test_otlp_and_its_jaeger_conversion_give_the_same_spans(tmp_path, pair):
+    columns = "trace_id, span_id, parent_span_id, service, name, start_ns, duration_ns, kind"
+    seen = []
+    for side in ("in", "out"):
+        db = fx.open(tmp_path / f"{side}.duckdb")
+        r = db.ingest(SHARED / f"{pair}-{side}.json").results[0]
+        assert r.status == "ok", r
+        seen.append(db.sql(f"SELECT {columns} FROM spans ORDER BY span_id").fetchall())
+    assert seen[0] == seen[1] and seen[0]
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/conformance not present")
+def test_chrome_corpus_phases(tmp_path):
+    """catapult / speedscope / perfetto traces: B/E matched, unterminated arrays read to the last event."""
+    db = fx.open(tmp_path / "c.duckdb")
+    chrome = SHARED / "chrome"
+    summary = db.ingest([p for p in chrome.rglob("*") if p.is_file()])
+    partial = sorted(r.path.rsplit("/", 1)[-1] for r in summary.results if r.status == "partial")
+    assert partial == ["simple-partial-trailing-comma.json", "simple-partial-whitespace.json", "simple-partial.json"]
+    assert not [r for r in summary.results if r.status == "failed"]
+    sid = dict(db.sql("SELECT regexp_extract(path, '[^/]*$'), source_id FROM sources").fetchall())
+    # speedscope's simple.json: B/E pairs become slices with durations.
+    slices = db.sql("SELECT name, dur_ns FROM trace_events WHERE source_id = ? AND ph = 'B' ORDER BY seq",
+                    [sid["simple.json"]]).fetchall()
+    assert slices and all(d is not None and d >= 0 for _, d in slices)
+    # only-begin-events.json: begins never ended keep an unknown duration.
+    open_ = db.sql("SELECT count(*) FROM trace_events WHERE source_id = ? AND ph = 'B' AND dur_ns IS NULL",
+                   [sid["only-begin-events.json"]]).fetchall()
+    assert open_[0][0] > 0
+    # Flow events (s/t/f) keep their ids; counters become series.
+    flows = db.sql("SELECT count(*) FROM trace_events WHERE ph IN ('s', 't', 'f') AND id IS NOT NULL").fetchall()
+    assert flows[0][0] > 0
+    assert db.sql("SELECT count(*) FROM trace_counters").fetchall()[0][0] > 0
