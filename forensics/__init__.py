@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Callable
 
 from .analysis import profiles as _profiles
+from .analysis import go_trace as _go_trace
+from .analysis import latency as _latency
 from .analysis.export import export_profile as _export_profile
 from .analysis.leaks import goroutine_growth as _goroutine_growth
 from .analysis.signatures import panic_signatures as _panic_signatures
@@ -105,6 +107,34 @@ class Incident:
         snapshots (dumps and goroutine profiles) of a service; `leak` flags
         sites whose count only grows. See :mod:`forensics.analysis.leaks`."""
         return _goroutine_growth(self.store, service, min_snapshots)
+
+    def latency(self, by=("service", "name"), every: str | None = "5min", q=(0.5, 0.9, 0.99), **filters
+                ) -> "pd.DataFrame":
+        """Latency quantiles (ms), requests and error rate of server spans per
+        service and operation (`by`) and time bucket (`every`, e.g. "5min";
+        None for all time). Filters: service, kind (None: every span), since,
+        until."""
+        return _latency.latency(self.store, by, every, q, **filters)
+
+    def slowest_traces(self, n: int = 10, service: str | None = None) -> "pd.DataFrame":
+        """The n longest traces with their root span, spans and errors."""
+        return _latency.slowest_traces(self.store, n, service)
+
+    def trace_tree(self, trace_id: str) -> "pd.DataFrame":
+        """One trace as an indented tree of spans, with offsets and durations."""
+        return _latency.trace_tree(self.store, trace_id)
+
+    def goroutine_time(self, source_id: int | None = None) -> "pd.DataFrame":
+        """Go execution traces: running time per goroutine start function."""
+        return _go_trace.goroutine_time(self.store, source_id)
+
+    def gc_time(self, source_id: int | None = None) -> "pd.DataFrame":
+        """Go execution traces: time in GC, mark assists and sweeps."""
+        return _go_trace.gc_time(self.store, source_id)
+
+    def counter_series(self, name: str = "Goroutines", source_id: int | None = None) -> "pd.DataFrame":
+        """Go execution traces (or any Chrome trace): a counter's series over time."""
+        return _go_trace.counter_series(self.store, name, source_id)
 
     def close(self) -> None:
         self.store.close()

@@ -6,6 +6,7 @@
     forensics top --db incident.duckdb [--kind cpu] [--service S] [--version V] [--sample-type T]
     forensics diff --db incident.duckdb --kind cpu --base-version V1 --version V2
     forensics leaks --db incident.duckdb [--service S]
+    forensics latency --db incident.duckdb [--by service,name] [--every 5min] [--slowest N]
 
 Exit status: 0 when every file parsed (or held nothing to parse), 1 when some
 were partial or failed, 2 on usage errors.
@@ -266,6 +267,35 @@ def leaks(db, service, show_all, min_snapshots, fmt, limit) -> None:
         Console(stderr=True).print("no goroutine site grows across snapshots")
 
 
+@main.command()
+@click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False), help="Incident database.")
+@click.option("--by", default="service,name", show_default=True, help="Group by these span columns (comma-separated: "
+              "service, name, kind, format).")
+@click.option("--every", default="5min", show_default=True, help="Time bucket (30s, 5min, 1h...; 'all' for none).")
+@click.option("--q", "quantiles", default="0.5,0.9,0.99", show_default=True, help="Quantiles.")
+@click.option("--service", help="Only this service.")
+@click.option("--all-spans", is_flag=True, help="Every span, not only server spans.")
+@click.option("--slowest", default=0, help="Also list the N slowest traces.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--limit", "-n", default=100, show_default=True, help="Rows to show (table format).")
+def latency(db, by, every, quantiles, service, all_spans, slowest, fmt, limit) -> None:
+    """Latency quantiles and error rate per service and operation over time, from spans."""
+    incident = _open(db, read_only=True)
+    try:
+        df = incident.latency(by=[b.strip() for b in by.split(",") if b.strip()],
+                              every=None if every == "all" else every,
+                              q=[float(x) for x in quantiles.split(",")], service=service,
+                              kind=None if all_spans else "server")
+        slow = incident.slowest_traces(slowest, service) if slowest else None
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    finally:
+        incident.close()
+    _print_frame(df, fmt, limit)
+    if slow is not None:
+        _print_frame(slow, fmt, limit)
+
+
 def _print_frame(df, fmt: str, limit: int, columns: list[str] | None = None) -> None:
     if fmt == "csv":
         click.echo(df.to_csv(index=False), nl=False)
@@ -287,6 +317,8 @@ def _print_frame(df, fmt: str, limit: int, columns: list[str] | None = None) -> 
 
 
 def _cell(value) -> str:
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        value = value.tolist()  # numpy arrays and scalars
     if isinstance(value, (list, tuple)):
         return _safe(", ".join(map(str, value)))
     if value is None or (isinstance(value, float) and value != value):

@@ -18,7 +18,7 @@ def run(*args, stdin: bytes | None = None) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("command", [[], ["ingest"], ["panics"], ["sql"], ["top"], ["diff"], ["leaks"]])
+@pytest.mark.parametrize("command", [[], ["ingest"], ["panics"], ["sql"], ["top"], ["diff"], ["leaks"], ["latency"]])
 def test_help_everywhere(command):
     r = run(*command, "--help")
     assert r.returncode == 0
@@ -125,3 +125,16 @@ def test_top_diff_and_leaks(tmp_path):
                                                      ("creation", "main.watch")}
     # Text snapshots carry no time: mtime orders them (checkout order in a fresh clone), so only the peak is sure.
     assert all(x["service"] == "profiler" and x["peak"] == 240 for x in leaks)
+
+
+def test_latency(tmp_path):
+    db = tmp_path / "incident.duckdb"
+    assert run("ingest", SAMPLES / "spans", "--db", db).returncode == 0
+    r = run("latency", "--db", db, "--every", "all", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    rows = {(x["service"], x["name"]): x for x in json.loads(r.stdout)}
+    assert rows[("inventory", "Reserve")]["requests"] == 40 and rows[("checkout", "GET /cart")]["requests"] == 46
+    assert {"p50_ms", "p90_ms", "p99_ms", "error_rate"} <= set(rows[("inventory", "Reserve")])
+    table = run("latency", "--db", db, "--slowest", "2").stdout.decode()
+    assert "GET /cart" in table and "trace_id" in table
+    assert run("latency", "--db", db, "--every", "sometimes").returncode == 2

@@ -130,3 +130,40 @@ def test_chrome_corpus_phases(tmp_path):
     flows = db.sql("SELECT count(*) FROM trace_events WHERE ph IN ('s', 't', 'f') AND id IS NOT NULL").fetchall()
     assert flows[0][0] > 0
     assert db.sql("SELECT count(*) FROM trace_counters").fetchall()[0][0] > 0
+
+
+def test_latency_errors_and_trees(db):
+    db.ingest(OTLP)
+    df = db.latency(every=None)
+    rows = {(r.service, r.name): r for r in df.itertuples()}
+    assert set(rows) == {("checkout", "GET /cart"), ("inventory", "Reserve")}
+    cart = rows[("checkout", "GET /cart")]
+    assert (cart.requests, cart.errors) == (40, 3) and cart.error_rate == pytest.approx(3 / 40)
+    assert 0 < cart.p50_ms <= cart.p90_ms <= cart.p99_ms <= cart.max_ms
+    # Every span (client and internal too) when asked, and buckets in time.
+    assert db.latency(every=None, kind=None)["requests"].sum() == 160
+    assert db.latency(every="1min")["requests"].sum() == 80
+    with pytest.raises(ValueError):
+        db.latency(every="fortnightly")
+    slow = db.slowest_traces(3)
+    assert list(slow["duration_ms"]) == sorted(slow["duration_ms"], reverse=True)
+    assert set(slow.iloc[0]["services"]) == {"checkout", "inventory"}
+    tree = db.trace_tree(slow.iloc[0]["trace_id"])
+    assert [(d, n.strip()) for d, n in zip(tree["depth"], tree["name"])] == [
+        (0, "GET /cart"), (1, "inventory.Reserve"), (2, "Reserve"), (1, "render")]
+    assert tree.iloc[0]["duration_ms"] == pytest.approx(slow.iloc[0]["duration_ms"])
+    assert (tree["offset_ms"] >= 0).all()
+
+
+@pytest.mark.parametrize("path", GO_TRACES, ids=lambda p: p.parent.parent.name)
+def test_go_execution_trace_analysis(path, db):
+    db.ingest(path)
+    running = db.goroutine_time()
+    assert "main.worker" in set(running["function"])
+    worker = running[running["function"] == "main.worker"].iloc[0]
+    assert worker["goroutines"] == 3 and worker["running_ms"] > 0
+    assert running["share"].sum() == pytest.approx(1.0)
+    gc = db.gc_time()
+    assert len(gc) and (gc["total_ms"] > 0).all() and (gc["total_ms"] <= gc["trace_ms"] * 2).all()
+    heap = db.counter_series("Heap")
+    assert {"Allocated", "NextGC"} <= set(heap.columns) and heap["Allocated"].max() > 0
