@@ -176,3 +176,29 @@ def test_damaged_legacy_profiles_are_recorded_never_raised(tmp_path_factory, dat
     assert r.status in ("ok", "partial", "failed", "skipped"), r
     if r.status in ("partial", "failed"):
         assert r.error
+
+
+TRACE_FILES = sorted((SAMPLES / "spans").rglob("*.json*")) + sorted(SAMPLES.glob("go1.*/trace/trace.json.gz"))
+TRACE_BYTES = {p: gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes() for p in TRACE_FILES}
+
+
+@SETTINGS
+@given(st.sampled_from(TRACE_FILES), st.data())
+def test_damaged_trace_json_is_recorded_never_raised(tmp_path_factory, path, data):
+    """Cut, spliced or byte-flipped OTLP, Zipkin and go tool trace JSON: the
+    ingest records a status, keeps what still parses, never raises."""
+    raw = TRACE_BYTES[path]
+    if len(raw) > 200_000:  # the Go traces: damage a slice around a random point, keep the start
+        start = data.draw(st.integers(0, len(raw) - 100_000))
+        raw = raw[:start + 100_000]
+    cut = data.draw(st.integers(0, len(raw)))
+    junk = data.draw(st.sampled_from([b"", b"}", b"]", b",", b'{"ph":', b"\x00\xff", b'"ts":"x"', b"\n{}\n"]))
+    damaged = bytearray(raw[:cut] + junk + raw[cut:])
+    for i in data.draw(st.lists(st.integers(0, max(len(damaged) - 1, 0)), max_size=3)):
+        damaged[i] = data.draw(st.sampled_from(list(b'{}[],:"0x \n')))
+    target = tmp_path_factory.mktemp("t") / path.name.replace(".gz", "")
+    target.write_bytes(bytes(damaged))
+    r = fx.open().ingest(target).results[0]
+    assert r.status in ("ok", "partial", "failed", "skipped"), r
+    if r.status in ("partial", "failed"):
+        assert r.error
