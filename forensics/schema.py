@@ -333,7 +333,7 @@ TABLES: dict[str, Table] = {
         ),
         _t(
             "trace_events",
-            "Chrome trace events with a time (every phase but M and C, which go to trace_counters / process names): B/E pairs are matched into one slice (ph `B`, dur_ns set), X keep their dur.",
+            "Chrome trace events, every phase but C (see trace_counters): B/E pairs on a thread are matched into one slice (ph `B`, dur_ns set), X keep their dur, M (process and thread names) have no time.",
             """
             source_id BIGINT The source.
             seq BIGINT Position of the event in the file (0-based).
@@ -346,9 +346,7 @@ TABLES: dict[str, Table] = {
             ts_us DOUBLE ts as written (microseconds from the file's start).
             dur_ns BIGINT Duration (X dur, matched B..E); NULL when unknown (an unmatched B or E).
             id VARCHAR id / id2 / bind_id of async and flow events.
-            args VARCHAR args as JSON.
-            process_name VARCHAR Name given to pid by an M (process_name) event.
-            thread_name VARCHAR Name given to (pid, tid) by an M (thread_name) event.
+            args VARCHAR args as JSON (M events: the process or thread name in `args.name`).
             """,
         ),
         _t(

@@ -29,12 +29,16 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from itertools import chain
 from typing import BinaryIO, Iterator
 
+import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import ParseError
+from ..schema import TABLES
 from . import ParseOptions
 from .tables import dict_batch
 
@@ -75,24 +79,97 @@ def _text(value) -> str | None:
     return None if value is None else str(value)
 
 
+_EVENT_COLS = ["seq", "pid", "tid", "ph", "name", "cat", "ts_us", "dur_ns", "id", "args"]
+_COUNTER_COLS = ["pid", "name", "series", "ts_us", "value"]
+_SLOW_PHASES = {"B", "E", "C"}
+
+
+def _texts(values: list) -> list:
+    return [v if v is None or type(v) is str else str(v) for v in values]
+
+
 class _Events:
-    """Rows of one file's events: matching B/E, splitting counters."""
+    """Columns of one file's events: matching B/E, splitting counters.
+
+    A chunk of events goes in column-wise (list comprehensions and Arrow
+    conversions, no per-event Python function): only B, E and C events,
+    and every event of a chunk with a value of the wrong type, take the
+    per-event path, which says precisely what is wrong."""
 
     def __init__(self, anchor: datetime | None):
-        self.anchor = anchor
-        self.rows: list[dict] = []
-        self.counters: list[dict] = []
+        self.anchor_ns = None if anchor is None else (anchor - datetime(1970, 1, 1)) // timedelta(microseconds=1) * 1000
+        self.ev: dict[str, list] = {c: [] for c in _EVENT_COLS}
+        self.ctr: dict[str, list] = {c: [] for c in _COUNTER_COLS}
         self.errors: list[dict] = []
-        self.open: dict[tuple, list[dict]] = {}  # (pid, tid) -> begun slices
+        self.ready: list[tuple[str, pa.RecordBatch]] = []  # batches built column-wise
+        self.open: dict[tuple, list[list]] = {}  # (pid, tid) -> begun slices, as rows
         self.seq = 0
 
-    def at(self, ts_us: float | None):
-        if ts_us is None or self.anchor is None:
-            return None
-        return self.anchor + timedelta(microseconds=ts_us)
+    def add_chunk(self, evs: list, offset: int, data: bytes) -> None:
+        """A chunk of parsed events, column-wise when it is well-formed."""
+        try:
+            if not all(type(e) is dict for e in evs):
+                raise TypeError("not all objects")
+            ph = [e.get("ph") for e in evs]
+            if not all(type(p) is str and p for p in ph):
+                raise TypeError("a phase is missing")
+            ts = pa.array([e.get("ts") for e in evs], pa.float64())
+            dur = pa.array([e.get("dur") for e in evs], pa.float64())
+        except (TypeError, pa.ArrowInvalid, pa.ArrowTypeError):
+            for ev in evs:
+                self.add(ev, offset, data)
+            return
+        base = self.seq
+        self.seq += len(evs)
+        slow = [i for i, p in enumerate(ph) if p in _SLOW_PHASES]
+        counters = [i for i in slow if ph[i] == "C"]
+        if counters and self._counters([evs[i] for i in counters], ts.take(pa.array(counters))):
+            done = set(counters)
+            slow = [i for i in slow if i not in done]
+        keep = None
+        if slow or counters:
+            skip = set(slow) | set(counters)
+            keep = [i for i in range(len(evs)) if i not in skip]
+        picked = evs if keep is None else [evs[i] for i in keep]
+        if picked:
+            take = None if keep is None else pa.array(keep)
+            ts_k = ts if take is None else ts.take(take)
+            dur_k = dur if take is None else dur.take(take)
+            dur_ns = pc.round(pc.multiply(dur_k, 1000)).cast(pa.int64())
+            seq = np.arange(base, base + len(evs)) if keep is None else base + np.array(keep, dtype=np.int64)
+            cols = {
+                "seq": pa.array(seq, pa.int64()), "pid": _texts([e.get("pid") for e in picked]),
+                "tid": _texts([e.get("tid") for e in picked]), "ph": ph if keep is None else [ph[i] for i in keep],
+                "name": _texts([e.get("name") for e in picked]), "cat": _texts([e.get("cat") for e in picked]),
+                "ts_us": ts_k, "dur_ns": dur_ns, "id": [_ident(e) for e in picked],
+                "args": [orjson.dumps(a).decode() if a else None for a in (e.get("args") for e in picked)],
+            }
+            self.ready.append(("trace_events", _batch("trace_events", cols, self._absolute(ts_k))))
+        for i in slow:
+            self.add(evs[i], offset, data, seq=base + i)
 
-    def add(self, ev, offset: int, data: bytes) -> None:
-        seq, self.seq = self.seq, self.seq + 1
+    def _counters(self, evs: list, ts: pa.Array) -> bool:
+        """C events column-wise: one row per numeric series; False (nothing
+        added) when a value is not a plain number, for the per-event path."""
+        args = [e.get("args") or {} for e in evs]
+        lens = np.fromiter((len(a) for a in args), dtype=np.int64, count=len(args))
+        try:
+            values = pa.array(list(chain.from_iterable(a.values() for a in args)), pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, AttributeError):
+            return False
+        if any(type(v) is bool for a in args for v in a.values()):
+            return False
+        take = pa.array(np.repeat(np.arange(len(args)), lens))
+        cols = {"pid": pa.array(_texts([e.get("pid") for e in evs]), pa.string()).take(take),
+                "name": pa.array(_texts([e.get("name") for e in evs]), pa.string()).take(take),
+                "series": pa.array(list(chain.from_iterable(args)), pa.string()),
+                "ts_us": ts.take(take), "value": values}
+        self.ready.append(("trace_counters", _batch("trace_counters", cols, self._absolute(cols["ts_us"]))))
+        return True
+
+    def add(self, ev, offset: int, data: bytes, seq: int | None = None) -> None:
+        if seq is None:
+            seq, self.seq = self.seq, self.seq + 1
         try:
             if not isinstance(ev, dict):
                 raise ValueError(f"an event must be an object, not {type(ev).__name__}")
@@ -104,16 +181,15 @@ class _Events:
             pid, tid = _text(ev.get("pid")), _text(ev.get("tid"))
             args = ev.get("args")
             if ph == "C":
+                name = _text(ev.get("name"))
                 for series, value in (args or {}).items():
                     if isinstance(value, (int, float)) and not isinstance(value, bool):
-                        self.counters.append(dict(pid=pid, name=_text(ev.get("name")), series=series,
-                                                  ts=self.at(ts), ts_us=ts, value=float(value)))
+                        for col, v in zip(_COUNTER_COLS, (pid, name, series, ts, float(value))):
+                            self.ctr[col].append(v)
                 return
-            ident = ev.get("id", ev.get("id2", ev.get("bind_id")))
-            row = dict(seq=seq, pid=pid, tid=tid, ph=ph, name=_text(ev.get("name")), cat=_text(ev.get("cat")),
-                       ts=self.at(ts), ts_us=ts, dur_ns=round(dur * 1000) if dur is not None else None,
-                       id=orjson.dumps(ident).decode() if isinstance(ident, dict) else _text(ident),
-                       args=orjson.dumps(args).decode() if args not in (None, {}) else None)
+            row = [seq, pid, tid, ph, _text(ev.get("name")), _text(ev.get("cat")), ts,
+                   round(dur * 1000) if dur is not None else None, _ident(ev),
+                   orjson.dumps(args).decode() if args not in (None, {}) else None]
         except (ValueError, TypeError, AttributeError) as exc:
             self.errors.append(dict(line=data.count(b"\n", 0, offset) + 1,
                                     message=f"event {seq} at byte {offset}: {exc}; skipped",
@@ -126,23 +202,52 @@ class _Events:
             stack = self.open.get((pid, tid))
             if stack:
                 begun = stack.pop()
-                if ts is not None and begun["ts_us"] is not None:
-                    begun["dur_ns"] = round((ts - begun["ts_us"]) * 1000)
-                self.rows.append(begun)
-                return
-        self.rows.append(row)
+                if ts is not None and begun[6] is not None:
+                    begun[7] = round((ts - begun[6]) * 1000)
+                row = begun
+        for col, v in zip(_EVENT_COLS, row):
+            self.ev[col].append(v)
+
+    def _absolute(self, ts_us) -> pa.Array:
+        if self.anchor_ns is None:
+            return pa.nulls(len(ts_us), pa.timestamp("us"))
+        if isinstance(ts_us, (pa.Array, pa.ChunkedArray)):
+            arr = ts_us.to_numpy(zero_copy_only=False).astype(np.float64)
+        else:
+            arr = np.array([np.nan if t is None else t for t in ts_us], dtype=np.float64)
+        mask = np.isnan(arr)
+        ns = self.anchor_ns + np.round(np.where(mask, 0, arr) * 1000).astype(np.int64)
+        return pa.array(ns // 1000, type=pa.timestamp("us"), mask=mask)
 
     def batches(self, final: bool = False) -> Iterator[tuple[str, pa.RecordBatch]]:
+        ready, self.ready = self.ready, []
+        yield from ready
         if final:
             for stack in self.open.values():
-                self.rows.extend(stack)  # begun, never ended: unknown duration
+                for row in stack:  # begun, never ended: unknown duration
+                    for col, v in zip(_EVENT_COLS, row):
+                        self.ev[col].append(v)
             self.open.clear()
-        if self.rows and (final or len(self.rows) >= BATCH):
-            yield "trace_events", dict_batch("trace_events", self.rows)
-            self.rows = []
-        if self.counters and (final or len(self.counters) >= BATCH):
-            yield "trace_counters", dict_batch("trace_counters", self.counters)
-            self.counters = []
+        if self.ev["seq"] and (final or len(self.ev["seq"]) >= BATCH):
+            cols, self.ev = self.ev, {c: [] for c in _EVENT_COLS}
+            yield "trace_events", _batch("trace_events", cols, self._absolute(cols["ts_us"]))
+        if self.ctr["pid"] and (final or len(self.ctr["pid"]) >= BATCH):
+            cols, self.ctr = self.ctr, {c: [] for c in _COUNTER_COLS}
+            yield "trace_counters", _batch("trace_counters", cols, self._absolute(cols["ts_us"]))
+
+
+def _ident(ev: dict):
+    ident = ev.get("id", ev.get("id2", ev.get("bind_id")))
+    if ident is None or type(ident) is str:
+        return ident
+    return orjson.dumps(ident).decode() if isinstance(ident, dict) else str(ident)
+
+
+def _batch(table: str, cols: dict, ts: pa.Array) -> pa.RecordBatch:
+    schema = TABLES[table].arrow_schema
+    return pa.RecordBatch.from_arrays(
+        [ts if f.name == "ts" else (cols[f.name].cast(f.type) if isinstance(cols[f.name], pa.Array)
+                                    else pa.array(cols[f.name], type=f.type)) for f in schema], schema=schema)
 
 
 def _first_event(data: bytes, start: int) -> tuple[int, bool]:
@@ -220,6 +325,23 @@ def _read_events(data: bytes, pos: int, stop: int, sink: "_Events", last: bool) 
             pos = resync.end()
 
 
+def _whole_tail(data: bytes, pos: int, sink: _Events) -> int | None:
+    """Fast path for the last chunk of a well-formed file: the events up to
+    one of the last `]`s parse as one array; that `]` closes it."""
+    close = len(data)
+    for _ in range(16):
+        close = data.rfind(b"]", pos, close)
+        if close < 0:
+            return None
+        try:
+            events = orjson.loads(b"[" + data[pos:close] + b"]")
+        except orjson.JSONDecodeError:
+            continue
+        sink.add_chunk(events, pos, data)
+        return close
+    return None
+
+
 def _events(data: bytes, pos: int, sink: _Events):
     """Feed every event of the array from `pos` to `sink`, yielding its full
     batches; return the offset of the array's closing bracket (None when it
@@ -238,13 +360,16 @@ def _events(data: bytes, pos: int, sink: _Events):
             if cut is None:  # one event bigger than a chunk: look further
                 end = min(end + CHUNK, n)
         if cut is None:  # the last chunk: events, then `]` (and the object's other keys), or the file ends
+            close = _whole_tail(data, pos, sink)
+            if close is not None:
+                yield from sink.batches()
+                return close, True
             result = _read_events(data, pos, n, sink, last=True)
             yield from sink.batches()
             return result
         stop = pos + cut.start() + 1
         try:
-            for ev in orjson.loads(b"[" + data[pos:stop] + b"]"):
-                sink.add(ev, pos, data)
+            sink.add_chunk(orjson.loads(b"[" + data[pos:stop] + b"]"), pos, data)
         except orjson.JSONDecodeError:
             _read_events(data, pos, stop, sink, last=False)
         pos = pos + cut.end()

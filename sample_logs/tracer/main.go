@@ -3,9 +3,9 @@
 // /jsontrace. sample_logs/generate_traces.py builds it with each Go
 // toolchain, runs it and saves the trace and its JSON.
 //
-// Usage: tracer TRACE_FILE
+// Usage: tracer TRACE_FILE [REQUESTS]
 //
-// Four request handlers run as user tasks with regions and logs; each
+// REQUESTS (default 8) request handlers run as user tasks with regions and logs; each
 // allocates (so the GC runs), writes to a pipe (syscalls) and hands work to
 // a pool of workers over a channel (blocking and unblocking goroutines).
 package main
@@ -52,8 +52,11 @@ func handle(ctx context.Context, id int, jobs chan<- int, w *os.File, done *sync
 }
 
 func main() {
-	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: tracer TRACE_FILE")
+	requests := 8
+	if len(os.Args) == 3 {
+		fmt.Sscan(os.Args[2], &requests)
+	} else if len(os.Args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: tracer TRACE_FILE [REQUESTS]")
 		os.Exit(2)
 	}
 	f, err := os.Create(os.Args[1])
@@ -80,7 +83,7 @@ func main() {
 	for i := 0; i < 3; i++ {
 		go worker(jobs, &done)
 	}
-	for id := 0; id < 8; id++ {
+	for id := 0; id < requests; id++ {
 		handlers.Add(1)
 		go func(id int) {
 			defer handlers.Done()

