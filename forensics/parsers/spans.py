@@ -26,31 +26,31 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime, timezone
+import re
 from typing import BinaryIO, Iterator
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import ParseError
 from . import ParseOptions, excerpt
+from ..schema import TABLES
 from .tables import dict_batch
 
 BATCH = 1 << 14
 _KINDS = {0: None, 1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
 _STATUS = {0: "unset", 1: "ok", 2: "error"}
 _TEXT_COLUMNS = ("service", "name", "kind", "status_message", "scope")
+# kind and status code as integers or enum names, straight to their text.
+_KIND_ANY = {**_KINDS, **{f"SPAN_KIND_{v.upper()}": v for v in _KINDS.values() if v}, "SPAN_KIND_UNSPECIFIED": None,
+             None: None}
+_STATUS_ANY = {**_STATUS, **{f"STATUS_CODE_{v.upper()}": v for v in _STATUS.values()}}
+_LOWER_HEX = re.compile(r"[0-9a-f]{16}|[0-9a-f]{32}")
 
 
 def _json(value) -> str | None:
     return orjson.dumps(value).decode() if value else None
-
-
-def _ts(ns: int | None):
-    if ns is None:
-        return None
-    return datetime.fromtimestamp(ns // 1_000_000_000, tz=timezone.utc).replace(tzinfo=None).replace(
-        microsecond=(ns % 1_000_000_000) // 1000)
 
 
 def _int(value, what: str) -> int | None:
@@ -84,12 +84,51 @@ def hex_id(value, what: str = "id") -> str | None:
     return raw.hex() or None
 
 
+_SPAN_COLUMNS = ["trace_id", "span_id", "parent_span_id", "service", "name", "kind", "start_ns", "duration_ns",
+                 "status_code", "status_message", "attributes", "resource", "scope", "format", "line"]
+
+
+class _Spans:
+    """spans rows kept column-wise: appending a span is a list append per
+    column, and a batch is one Arrow conversion per column."""
+
+    def __init__(self):
+        self.cols: dict[str, list] = {c: [] for c in _SPAN_COLUMNS}
+        self._appends = [self.cols[c].append for c in _SPAN_COLUMNS]
+
+    def append(self, row: dict) -> None:
+        for col, add in zip(_SPAN_COLUMNS, self._appends):
+            add(row.get(col))
+
+    def add(self, *values) -> None:
+        """A span given as values in _SPAN_COLUMNS order (the fast path)."""
+        for add, value in zip(self._appends, values):
+            add(value)
+
+    def __len__(self) -> int:
+        return len(self.cols["span_id"])
+
+    def take(self) -> pa.RecordBatch:
+        cols, self.cols = self.cols, {c: [] for c in _SPAN_COLUMNS}
+        self._appends = [self.cols[c].append for c in _SPAN_COLUMNS]
+        for key in _TEXT_COLUMNS:  # text columns hold text, whatever type a producer wrote there
+            values = cols[key]
+            if not all(v is None or type(v) is str for v in values):
+                cols[key] = [v if v is None or type(v) is str else (
+                    orjson.dumps(v).decode() if isinstance(v, (dict, list)) else str(v)) for v in values]
+        n = len(cols["span_id"])
+        schema = TABLES["spans"].arrow_schema
+        arrays = [pa.nulls(n, f.type) if f.name == "start_ts" else pa.array(cols[f.name], type=f.type)
+                  for f in schema]
+        return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
 class _Rows:
     """spans / span_events / span_links rows, flushed as batches."""
 
     def __init__(self, fmt: str):
         self.fmt = fmt
-        self.spans: list[dict] = []
+        self.spans = _Spans()
         self.events: list[dict] = []
         self.links: list[dict] = []
         self.errors: list[dict] = []
@@ -98,18 +137,31 @@ class _Rows:
         self.errors.append(dict(line=line, message=f"{where}: {message}", excerpt=excerpt(text) if text else None))
 
     def flush(self, final: bool = False) -> Iterator[tuple[str, pa.RecordBatch]]:
-        for table, rows in (("spans", self.spans), ("span_events", self.events), ("span_links", self.links)):
+        if len(self.spans) and (final or len(self.spans) >= BATCH):
+            yield "spans", _with_times("spans", self.spans.take())
+        for table, rows in (("span_events", self.events), ("span_links", self.links)):
             if rows and (final or len(rows) >= BATCH):
-                for row in rows:  # text columns hold text, whatever type a producer wrote there
-                    for key in _TEXT_COLUMNS:
-                        value = row.get(key)
-                        if value is not None and not isinstance(value, str):
-                            row[key] = orjson.dumps(value).decode() if isinstance(value, (dict, list)) else str(value)
-                yield table, dict_batch(table, rows)
+                for row in rows:
+                    if row.get("name") is not None and not isinstance(row["name"], str):
+                        row["name"] = str(row["name"])
+                yield table, _with_times(table, dict_batch(table, rows))
                 rows.clear()
         if final and self.errors:
             yield "ingest_errors", dict_batch("ingest_errors", self.errors)
             self.errors = []
+
+
+_TIMES = {"spans": ("start_ts", "start_ns"), "span_events": ("ts", "ts_ns")}
+
+
+def _with_times(table: str, batch: pa.RecordBatch) -> pa.RecordBatch:
+    """The TIMESTAMP column from its nanoseconds column, column-wise."""
+    if table not in _TIMES:
+        return batch
+    ts_col, ns_col = _TIMES[table]
+    ns = batch.column(ns_col)
+    ts = pc.divide(ns, 1000).cast(pa.timestamp("us"))
+    return batch.set_column(batch.schema.get_field_index(ts_col), ts_col, ts)
 
 
 def _read(stream: BinaryIO) -> bytes:
@@ -132,6 +184,9 @@ def any_value(v):
     """An OTLP AnyValue as a plain JSON value."""
     if not isinstance(v, dict):
         return v
+    if len(v) == 1 and "stringValue" in v:  # the usual case first
+        value = v["stringValue"]
+        return value if type(value) is str else (None if value is None else str(value))
     for key, conv in (("stringValue", str), ("boolValue", bool), ("doubleValue", float)):
         if key in v:
             return conv(v[key]) if v[key] is not None else None
@@ -170,33 +225,44 @@ def _otlp_document(doc, rows: _Rows, line: int | None) -> None:
         raise ValueError("expected an object with resourceSpans")
     for r, rs in enumerate(doc["resourceSpans"] or []):
         resource = attributes((rs.get("resource") or {}).get("attributes"))
-        service = resource.get("service.name")
+        service, resource_json = resource.get("service.name"), _json(resource)
         for ss in rs.get("scopeSpans") or rs.get("instrumentationLibrarySpans") or []:
             scope = (ss.get("scope") or ss.get("instrumentationLibrary") or {}).get("name")
             for i, span in enumerate(ss.get("spans") or []):
                 try:
-                    _otlp_span(span, rows, service, resource, scope, line)
+                    _otlp_span(span, rows, service, resource_json, scope, line)
                 except (ValueError, TypeError, KeyError, AttributeError) as exc:
                     rows.error(f"resourceSpans[{r}] span {i}", f"skipped: {exc}", line, orjson.dumps(span).decode())
 
 
-def _otlp_span(span: dict, rows: _Rows, service, resource, scope, line) -> None:
-    trace_id, span_id = hex_id(span.get("traceId"), "traceId"), hex_id(span.get("spanId"), "spanId")
+def _id(value, what: str) -> str | None:
+    """hex_id with a fast path for the usual lowercase hex."""
+    if type(value) is str and _LOWER_HEX.fullmatch(value):
+        return value
+    return hex_id(value, what)
+
+
+def _otlp_span(span: dict, rows: _Rows, service, resource_json, scope, line) -> None:
+    trace_id, span_id = _id(span.get("traceId"), "traceId"), _id(span.get("spanId"), "spanId")
     if not trace_id or not span_id:
         raise ValueError("traceId and spanId are required")
-    start, end = _int(span.get("startTimeUnixNano"), "startTimeUnixNano"), _int(span.get("endTimeUnixNano"),
-                                                                                    "endTimeUnixNano")
+    start, end = span.get("startTimeUnixNano"), span.get("endTimeUnixNano")
+    start = None if start is None or start == "" else int(start)
+    end = None if end is None or end == "" else int(end)
     status = span.get("status") or {}
-    rows.spans.append(dict(
-        trace_id=trace_id, span_id=span_id, parent_span_id=hex_id(span.get("parentSpanId"), "parentSpanId"),
-        service=service, name=span.get("name"), kind=_enum(span.get("kind"), _KINDS, "SPAN_KIND_"),
-        start_ts=_ts(start), start_ns=start, duration_ns=end - start if start is not None and end is not None else None,
-        status_code=_enum(status.get("code", 0), _STATUS, "STATUS_CODE_") or "unset",
-        status_message=status.get("message") or None, attributes=_json(attributes(span.get("attributes"))),
-        resource=_json(resource), scope=scope, format="otlp", line=line))
+    kind = span.get("kind")
+    code = status.get("code", 0)
+    attrs = span.get("attributes")
+    rows.spans.add(
+        trace_id, span_id, _id(span.get("parentSpanId"), "parentSpanId"), service, span.get("name"),
+        _KIND_ANY[kind] if kind in _KIND_ANY else _enum(kind, _KINDS, "SPAN_KIND_"),
+        start, end - start if start is not None and end is not None else None,
+        _STATUS_ANY[code] if code in _STATUS_ANY else (_enum(code, _STATUS, "STATUS_CODE_") or "unset"),
+        status.get("message") or None, orjson.dumps(attributes(attrs)).decode() if attrs else None,
+        resource_json, scope, "otlp", line)
     for ev in span.get("events") or []:
         ts = _int(ev.get("timeUnixNano"), "timeUnixNano")
-        rows.events.append(dict(trace_id=trace_id, span_id=span_id, ts=_ts(ts), ts_ns=ts, name=ev.get("name"),
+        rows.events.append(dict(trace_id=trace_id, span_id=span_id, ts_ns=ts, name=ev.get("name"),
                                 attributes=_json(attributes(ev.get("attributes")))))
     for link in span.get("links") or []:
         rows.links.append(dict(trace_id=trace_id, span_id=span_id, linked_trace_id=hex_id(link.get("traceId")),
@@ -334,15 +400,14 @@ def _jaeger_span(span: dict, processes: dict, rows: _Rows) -> None:
     code, message = _status(tags)
     rows.spans.append(dict(
         trace_id=trace_id, span_id=span_id, parent_span_id=parent, service=process.get("serviceName"),
-        name=span.get("operationName"), kind=tags.get("span.kind"), start_ts=_ts(start_ns), start_ns=start_ns,
+        name=span.get("operationName"), kind=tags.get("span.kind"), start_ns=start_ns,
         duration_ns=duration * 1000 if duration is not None else None, status_code=code, status_message=message,
         attributes=_json(tags), resource=_json(jaeger_tags(process.get("tags"))),
         scope=tags.get("otel.scope.name") or tags.get("otel.library.name"), format="jaeger"))
     for log in span.get("logs") or []:
         ts = _int(log.get("timestamp"), "log timestamp")
         fields = jaeger_tags(log.get("fields"))
-        rows.events.append(dict(trace_id=trace_id, span_id=span_id, ts=_ts(ts * 1000 if ts is not None else None),
-                                ts_ns=ts * 1000 if ts is not None else None,
+        rows.events.append(dict(trace_id=trace_id, span_id=span_id, ts_ns=ts * 1000 if ts is not None else None,
                                 name=fields.get("event") or "log", attributes=_json(fields)))
 
 
@@ -386,13 +451,13 @@ def _zipkin_span(span: dict, rows: _Rows) -> None:
         trace_id=trace_id, span_id=span_id, parent_span_id=hex_id(span.get("parentId"), "parentId"),
         service=local.get("serviceName"), name=span.get("name"),
         kind=span["kind"].lower() if isinstance(span.get("kind"), str) else None,
-        start_ts=_ts(start_ns), start_ns=start_ns, duration_ns=duration * 1000 if duration is not None else None,
+        start_ns=start_ns, duration_ns=duration * 1000 if duration is not None else None,
         status_code="error" if error else "unset", status_message=(tags.get("error") or None) if error else None,
         attributes=_json(attrs), resource=_json(resource), format="zipkin"))
     for ann in span.get("annotations") or []:
         ts = _int(ann.get("timestamp"), "annotation timestamp")
-        rows.events.append(dict(trace_id=trace_id, span_id=span_id, ts=_ts(ts * 1000 if ts is not None else None),
-                                ts_ns=ts * 1000 if ts is not None else None, name=ann.get("value")))
+        rows.events.append(dict(trace_id=trace_id, span_id=span_id, ts_ns=ts * 1000 if ts is not None else None,
+                                name=ann.get("value")))
 
 
 def span_format(head: bytes) -> str | None:
