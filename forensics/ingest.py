@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator
 import pyarrow as pa
 
 from .errors import ForensicsError
-from .parsers import ParseOptions, chrome_trace, crashdump, pprof, pprof_legacy, pprof_text, spans
+from .parsers import ParseOptions, path_time, chrome_trace, crashdump, pprof, pprof_legacy, pprof_text, spans
 from .parsers.pprof_proto import varint as _varint
 from .sources import SNIFF_BYTES, Limits, Source, open_sources
 from .store import SourceResult, Spooled, Store, spool
@@ -203,7 +203,8 @@ def ingest(
         return source, sha, fmt
 
     def options(source: Source) -> ParseOptions:
-        return ParseOptions(service=service, version=version, ts=ts, mtime=source.mtime)
+        return ParseOptions(service=service, version=version, ts=ts, mtime=source.mtime,
+                            path_ts=path_time(source.name))
 
     def write(source: Source, sha: str, fmt: str, batches=(), spooled: Spooled | None = None) -> SourceResult:
         return store.write_source(source.name, sha, source.size, fmt, batches, service, version, source.mtime,

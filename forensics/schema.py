@@ -103,8 +103,8 @@ TABLES: dict[str, Table] = {
             dump_id BIGINT Id, unique in the database.
             source_id BIGINT The source it was found in.
             kind VARCHAR `panic`, `fatal` (fatal error:), `signal` (SIGQUIT and other signal dumps), `race` (data race report), `goroutines` (runtime.Stack, debug=2 dump) or `goroutine_profile` (a goroutine profile, debug=0 proto or debug=1 text: goroutines grouped by stack, with counts).
-            ts TIMESTAMP When it happened (UTC): the ingest `ts` argument, else the timestamp a log collector put before the dump's first line (CRI log files, `kubectl logs --timestamps`), else the time of the last log line before the dump, else the source's mtime.
-            ts_source VARCHAR Which of `argument`, `prefix`, `log`, `profile` (time_nanos), `mtime` gave ts.
+            ts TIMESTAMP When it happened (UTC): the ingest `ts` argument, else the timestamp a log collector put before the dump's first line (CRI log files, `kubectl logs --timestamps`), else the time of the last log line before the dump, else an ISO 8601 time in the source's path, else its mtime.
+            ts_source VARCHAR Which of `argument`, `prefix`, `log`, `profile` (time_nanos), `path` (an ISO 8601 time in the path), `mtime` gave ts.
             service VARCHAR Service given at ingest.
             version VARCHAR Version given at ingest.
             total_goroutines BIGINT Distinct goroutine ids > 0 printed in the dump.
@@ -215,7 +215,7 @@ TABLES: dict[str, Table] = {
             version VARCHAR Version given at ingest.
             comments VARCHAR Comments, one per line.
             n_samples BIGINT Number of samples.
-            ts_source VARCHAR Which of `argument` (the ingest ts), `profile` (time_nanos), `mtime` (the file's) gave ts.
+            ts_source VARCHAR Which of `argument` (the ingest ts), `profile` (time_nanos), `path` (an ISO 8601 time in the path), `mtime` (the file's) gave ts.
             """,
         ),
         _t(
@@ -323,7 +323,7 @@ TABLES: dict[str, Table] = {
             """
             source_id BIGINT The source.
             anchor TIMESTAMP Absolute time of ts 0 (UTC).
-            ts_source VARCHAR Which of `argument` (the ingest ts), `mtime` (the file's) gave the anchor.
+            ts_source VARCHAR Which of `argument` (the ingest ts), `path` (an ISO 8601 time in the path), `mtime` (the file's) gave the anchor.
             display_time_unit VARCHAR displayTimeUnit of the file, if any.
             container VARCHAR `array` (a bare event array) or `object` (traceEvents in an object).
             complete BOOLEAN False when the array was cut short (read up to the last complete event).

@@ -167,3 +167,13 @@ def test_go_execution_trace_analysis(path, db):
     assert len(gc) and (gc["total_ms"] > 0).all() and (gc["total_ms"] <= gc["trace_ms"] * 2).all()
     heap = db.counter_series("Heap")
     assert {"Allocated", "NextGC"} <= set(heap.columns) and heap["Allocated"].max() > 0
+
+
+def test_a_time_in_the_path_anchors_a_chrome_trace(tmp_path, db):
+    """No --ts: an ISO 8601 time in the path comes before the file's mtime."""
+    src = GO_TRACES[0]
+    dest = tmp_path / "2026-03-14T112000Z" / "trace.json.gz"
+    dest.parent.mkdir()
+    dest.write_bytes(src.read_bytes())
+    db.ingest(dest)
+    assert db.sql("SELECT anchor, ts_source FROM trace_files").fetchall() == [(datetime(2026, 3, 14, 11, 20), "path")]

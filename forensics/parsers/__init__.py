@@ -9,13 +9,45 @@ with the input are not raised: they are yielded as ``ingest_errors`` rows
 from __future__ import annotations
 
 import codecs
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import BinaryIO, Iterator
 
 MAX_LINE = 1 << 20  # longer lines are cut here; the rest of the line is skipped
 CHUNK = 1 << 22
 EXCERPT = 200
+
+
+# An ISO 8601 time in a path: 2026-03-14T11:20:00Z, 2026-03-14T112000Z, 20260314T112000Z
+# (fraction and offset optional), in a directory or a file name.
+PATH_TIME = re.compile(r"(?<!\d)(\d{4})-?(\d{2})-?(\d{2})T(\d{2}):?(\d{2}):?(\d{2})(?:[.,](\d{1,9}))?"
+                       r"(Z|[+-]\d{2}:?\d{2})?(?!\d)")
+
+
+def path_time(path: str) -> datetime | None:
+    """The last ISO 8601 time in a path, as naive UTC.
+
+    >>> path_time("dumps/2026-03-14T112000Z/goroutines.txt")
+    datetime.datetime(2026, 3, 14, 11, 20)
+    >>> path_time("api-20260314T112000+0100.txt"), path_time("v1.2.3.txt")
+    (datetime.datetime(2026, 3, 14, 10, 20), None)
+    """
+    found = None
+    for m in PATH_TIME.finditer(path):
+        found = m
+    if found is None:
+        return None
+    y, mo, d, h, mi, sec, frac, zone = found.groups()
+    try:
+        ts = datetime(int(y), int(mo), int(d), int(h), int(mi), int(sec), int((frac or "0")[:6].ljust(6, "0")))
+    except ValueError:
+        return None
+    if zone and zone != "Z":
+        sign = 1 if zone[0] == "+" else -1
+        hours, minutes = int(zone[1:3]), int(zone[-2:])
+        ts -= sign * timedelta(hours=hours, minutes=minutes)
+    return ts
 
 
 @dataclass(frozen=True)
@@ -26,6 +58,15 @@ class ParseOptions:
     version: str | None = None
     ts: datetime | None = None  # overrides times found in the text
     mtime: datetime | None = None  # the source's modification time: the last resort for ts
+    path_ts: datetime | None = None  # an ISO 8601 time in the source's path: before mtime
+
+    def file_time(self) -> tuple[datetime | None, str | None]:
+        """The time of a source that says nothing of its own: the path's, else its mtime."""
+        if self.path_ts is not None:
+            return self.path_ts, "path"
+        if self.mtime is not None:
+            return self.mtime, "mtime"
+        return None, None
 
 
 def excerpt(line: str) -> str:

@@ -394,8 +394,7 @@ def parse(stream: BinaryIO, options: ParseOptions | None = None) -> Iterator[tup
         container, array_at = "object", m.end() - 1
     else:
         raise ParseError("not a Chrome trace: expected a JSON array or an object with traceEvents")
-    anchor, ts_source = (opt.ts, "argument") if opt.ts is not None else (
-        (opt.mtime, "mtime") if opt.mtime is not None else (None, None))
+    anchor, ts_source = (opt.ts, "argument") if opt.ts is not None else opt.file_time()
     sink = _Events(anchor)
     first, empty = _first_event(data, array_at)
     close, complete = (first, True) if empty else (None, False)

@@ -158,8 +158,8 @@ class _Parser(RaceReports, Locations):
                     d.ts, d.ts_source = ts, "log"
                     break
             else:
-                if self.opt.mtime is not None:
-                    d.ts, d.ts_source = self.opt.mtime, "mtime"
+                if self.opt.file_time()[0] is not None:
+                    d.ts, d.ts_source = self.opt.file_time()
         return d
 
     def end_dump(self) -> None:

@@ -186,8 +186,8 @@ def profile_batches(p: Decoded, opt: ParseOptions, kind: str | None = None) -> I
         ts, ts_source = opt.ts, "argument"
     elif msg.time_nanos:
         ts, ts_source = datetime.fromtimestamp(msg.time_nanos / 1e9, tz=timezone.utc).replace(tzinfo=None), "profile"
-    elif opt.mtime is not None:
-        ts, ts_source = opt.mtime, "mtime"
+    else:
+        ts, ts_source = opt.file_time()
     comments = "\n".join(p.s(c, "comment") for c in msg.comment) or None
     labels = _labels(p)
     yield "profiles", record_batch("profiles", [(
