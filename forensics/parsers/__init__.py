@@ -69,6 +69,21 @@ class ParseOptions:
         return None, None
 
 
+def json_number(value, what: str, cast=float):
+    """A number of a JSON document written as a number or a numeric string
+    (proto3 JSON writes int64 as strings, Chrome traces may quote ts), as
+    `cast`; None for null or ""; ValueError naming `what` otherwise.
+
+    >>> json_number("1795316780460547309", "start", int), json_number(2, "ts")
+    (1795316780460547309, 2.0)
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"{what} has type {type(value).__name__}")
+    return cast(value)
+
+
 def excerpt(line: str) -> str:
     return line if len(line) <= EXCERPT else line[:EXCERPT] + "…"
 

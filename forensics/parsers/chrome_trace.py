@@ -39,7 +39,7 @@ import pyarrow.compute as pc
 
 from ..errors import ParseError
 from ..schema import TABLES
-from . import ParseOptions
+from . import ParseOptions, json_number
 from .tables import dict_batch
 
 CHUNK = 4 << 20
@@ -61,18 +61,6 @@ def chrome_container(head: bytes) -> str | None:
     if text[:1] == b"[" and re.search(rb'"ph"\s*:', text[:1 << 16]):
         return "array"
     return None
-
-
-def _number(value, what: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise ValueError(f"{what} is a boolean")
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        return float(value)
-    raise ValueError(f"{what} has type {type(value).__name__}")
 
 
 def _text(value) -> str | None:
@@ -176,8 +164,8 @@ class _Events:
             ph = ev.get("ph")
             if not isinstance(ph, str) or not ph:
                 raise ValueError("no ph (phase)")
-            ts = _number(ev.get("ts"), "ts")
-            dur = _number(ev.get("dur"), "dur")
+            ts = json_number(ev.get("ts"), "ts")
+            dur = json_number(ev.get("dur"), "dur")
             pid, tid = _text(ev.get("pid")), _text(ev.get("tid"))
             args = ev.get("args")
             if ph == "C":

@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import ParseError
-from . import ParseOptions, excerpt
+from . import ParseOptions, excerpt, json_number
 from ..schema import TABLES
 from .tables import dict_batch
 
@@ -51,19 +51,6 @@ _LOWER_HEX = re.compile(r"[0-9a-f]{16}|[0-9a-f]{32}")
 
 def _json(value) -> str | None:
     return orjson.dumps(value).decode() if value else None
-
-
-def _int(value, what: str) -> int | None:
-    """An int64 written as a number or a string (proto3 JSON)."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise ValueError(f"{what} is a boolean")
-    if isinstance(value, (int, float)):
-        return int(value)
-    if isinstance(value, str):
-        return int(value)
-    raise ValueError(f"{what} has type {type(value).__name__}")
 
 
 def hex_id(value, what: str = "id") -> str | None:
@@ -191,7 +178,7 @@ def any_value(v):
         if key in v:
             return conv(v[key]) if v[key] is not None else None
     if "intValue" in v:
-        return _int(v["intValue"], "intValue")
+        return json_number(v["intValue"], "intValue", int)
     if "arrayValue" in v:
         return [any_value(x) for x in (v["arrayValue"] or {}).get("values") or []]
     if "kvlistValue" in v:
@@ -261,7 +248,7 @@ def _otlp_span(span: dict, rows: _Rows, service, resource_json, scope, line) -> 
         status.get("message") or None, orjson.dumps(attributes(attrs)).decode() if attrs else None,
         resource_json, scope, "otlp", line)
     for ev in span.get("events") or []:
-        ts = _int(ev.get("timeUnixNano"), "timeUnixNano")
+        ts = json_number(ev.get("timeUnixNano"), "timeUnixNano", int)
         rows.events.append(dict(trace_id=trace_id, span_id=span_id, ts_ns=ts, name=ev.get("name"),
                                 attributes=_json(attributes(ev.get("attributes")))))
     for link in span.get("links") or []:
@@ -323,7 +310,7 @@ def jaeger_tags(tags) -> dict:
     for tag in tags or []:
         value, kind = tag.get("value"), (tag.get("type") or "string").lower()
         if kind in ("int64", "int"):
-            value = _int(value, tag.get("key", "tag"))
+            value = json_number(value, tag.get("key", "tag"), int)
         elif kind in ("float64", "float"):
             value = float(value) if value is not None else None
         elif kind == "bool" and isinstance(value, str):
@@ -394,9 +381,9 @@ def _jaeger_span(span: dict, processes: dict, rows: _Rows) -> None:
         else:
             rows.links.append(dict(trace_id=trace_id, span_id=span_id, linked_trace_id=ref_trace,
                                    linked_span_id=ref_span, kind=kind or None))
-    start = _int(span.get("startTime"), "startTime")
+    start = json_number(span.get("startTime"), "startTime", int)
     start_ns = start * 1000 if start is not None else None
-    duration = _int(span.get("duration"), "duration")
+    duration = json_number(span.get("duration"), "duration", int)
     code, message = _status(tags)
     rows.spans.append(dict(
         trace_id=trace_id, span_id=span_id, parent_span_id=parent, service=process.get("serviceName"),
@@ -405,7 +392,7 @@ def _jaeger_span(span: dict, processes: dict, rows: _Rows) -> None:
         attributes=_json(tags), resource=_json(jaeger_tags(process.get("tags"))),
         scope=tags.get("otel.scope.name") or tags.get("otel.library.name"), format="jaeger"))
     for log in span.get("logs") or []:
-        ts = _int(log.get("timestamp"), "log timestamp")
+        ts = json_number(log.get("timestamp"), "log timestamp", int)
         fields = jaeger_tags(log.get("fields"))
         rows.events.append(dict(trace_id=trace_id, span_id=span_id, ts_ns=ts * 1000 if ts is not None else None,
                                 name=fields.get("event") or "log", attributes=_json(fields)))
@@ -438,9 +425,9 @@ def _zipkin_span(span: dict, rows: _Rows) -> None:
     tags = span.get("tags") or {}
     if not isinstance(tags, dict):
         raise ValueError("tags is not an object")
-    start = _int(span.get("timestamp"), "timestamp")
+    start = json_number(span.get("timestamp"), "timestamp", int)
     start_ns = start * 1000 if start is not None else None
-    duration = _int(span.get("duration"), "duration")
+    duration = json_number(span.get("duration"), "duration", int)
     local, remote = span.get("localEndpoint") or {}, span.get("remoteEndpoint") or {}
     error = "error" in tags
     resource = {k: v for k, v in (("localEndpoint", local), ("remoteEndpoint", remote)) if v}
@@ -455,7 +442,7 @@ def _zipkin_span(span: dict, rows: _Rows) -> None:
         status_code="error" if error else "unset", status_message=(tags.get("error") or None) if error else None,
         attributes=_json(attrs), resource=_json(resource), format="zipkin"))
     for ann in span.get("annotations") or []:
-        ts = _int(ann.get("timestamp"), "annotation timestamp")
+        ts = json_number(ann.get("timestamp"), "annotation timestamp", int)
         rows.events.append(dict(trace_id=trace_id, span_id=span_id, ts_ns=ts * 1000 if ts is not None else None,
                                 name=ann.get("value")))
 
