@@ -72,7 +72,7 @@ def go_trace(go: str, version: str, work: Path) -> list[dict]:
 
 
 def otlp_spans(out: Path, requests: int = 40) -> None:
-    from opentelemetry import propagate, trace
+    from opentelemetry import propagate
     from opentelemetry.exporter.otlp.json.file import FileSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
