@@ -177,3 +177,23 @@ def test_a_time_in_the_path_anchors_a_chrome_trace(tmp_path, db):
     dest.write_bytes(src.read_bytes())
     db.ingest(dest)
     assert db.sql("SELECT anchor, ts_source FROM trace_files").fetchall() == [(datetime(2026, 3, 14, 11, 20), "path")]
+
+
+def test_columnar_otlp_equals_the_per_span_reading():
+    """The Arrow path (common shape) and the per-span path give the same rows."""
+    from forensics.parsers import otlp_arrow, spans
+
+    lines = [line for p in OTLP for line in p.read_bytes().splitlines()
+             if not any(k in line for k in (b'"events"', b'"links"', b'"arrayValue"'))]
+    assert len(lines) > 100
+    block = b"\n".join(lines) + b"\n"
+    fast = otlp_arrow.spans_of_lines(block, first_line=1)
+    assert fast is not None
+    rows = spans._Rows("otlp")
+    for n, line in enumerate(lines, 1):
+        spans._otlp_line(line, n, rows)
+    slow = dict(rows.flush(final=True))["spans"]
+    assert fast.to_pylist() == slow.to_pylist()
+    # Another shape (a kvlist value) is left to the per-span path.
+    odd = lines[0].replace(b'{"stringValue":"checkout"}', b'{"kvlistValue":{"values":[]}}')
+    assert otlp_arrow.spans_of_lines(odd + b"\n", 1) is None

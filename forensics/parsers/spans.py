@@ -34,11 +34,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import ParseError
-from . import ParseOptions, excerpt, json_number
+from . import ParseOptions, excerpt, json_number, otlp_arrow
 from ..schema import TABLES
 from .tables import dict_batch
 
 BATCH = 1 << 14
+_BLOCK = 4 << 20  # JSON lines read per block
 _KINDS = {0: None, 1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
 _STATUS = {0: "unset", 1: "ok", 2: "error"}
 _TEXT_COLUMNS = ("service", "name", "kind", "status_message", "scope")
@@ -277,16 +278,23 @@ def parse_otlp(stream: BinaryIO, options: ParseOptions | None = None) -> Iterato
         yield from rows.flush(final=True)
         return
     lineno, carry, chunk = 0, b"", head
-    while chunk:
-        parts = (carry + chunk).split(b"\n")
-        carry = parts.pop()
-        for part in parts:
+    while chunk or carry:
+        more = stream.read(_BLOCK) if chunk else b""
+        data = carry + chunk
+        cut = data.rfind(b"\n") + 1 if more else len(data)
+        block, carry = data[:cut], data[cut:]
+        chunk = more
+        if not block.strip():
+            continue
+        batch = otlp_arrow.spans_of_lines(block if block.endswith(b"\n") else block + b"\n", lineno + 1)
+        if batch is not None:  # the common shape, read column-wise
+            yield "spans", batch
+            lineno += block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+            continue
+        for part in block.split(b"\n")[:-1] if block.endswith(b"\n") else block.split(b"\n"):
             lineno += 1
             _otlp_line(part, lineno, rows)
         yield from rows.flush()
-        chunk = stream.read(1 << 22)
-    if carry.strip():
-        _otlp_line(carry, lineno + 1, rows)
     yield from rows.flush(final=True)
 
 

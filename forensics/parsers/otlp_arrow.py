@@ -1,0 +1,166 @@
+"""OTLP JSON lines read column-wise: pyarrow's JSON reader, then Arrow compute.
+
+The common shape (what the SDK and collector file exporters write: hex ids,
+int64 as strings, enums as integers, attributes of string, int, double or
+bool values, no events or links) is read by pyarrow.json with an explicit
+schema, and the `spans` columns are computed without a Python loop per span:
+the nested lists are flattened with their parent indices, enums mapped with
+a take, and attribute objects assembled as JSON text with string kernels.
+A block of lines in any other shape returns None, and the caller reads it
+with the per-span path (forensics.parsers.spans), which handles everything.
+
+>>> block = (b'{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"api"}}]},'
+...          b'"scopeSpans":[{"scope":{"name":"s"},"spans":[{"traceId":"0af7651916cd43dd8448eb211c80319c",'
+...          b'"spanId":"b7ad6b7169203331","name":"GET /","kind":2,"startTimeUnixNano":"1000",'
+...          b'"endTimeUnixNano":"3000","attributes":[{"key":"n","value":{"intValue":"7"}},'
+...          b'{"key":"v","value":{"doubleValue":40.0}},{"key":"q","value":{"stringValue":"say \\\\"hi\\\\""}}],'
+...          b'"status":{}}]}]}]}\\n')
+>>> batch = spans_of_lines(block, first_line=1)
+>>> batch.column("attributes").to_pylist(), batch.column("duration_ns").to_pylist()
+(['{"n":7,"v":40.0,"q":"say \\\\"hi\\\\""}'], [2000])
+"""
+from __future__ import annotations
+
+import io
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
+
+from ..schema import TABLES
+
+_VALUE = pa.struct([("stringValue", pa.string()), ("intValue", pa.string()), ("doubleValue", pa.float64()),
+                    ("boolValue", pa.bool_())])
+_ATTRS = pa.list_(pa.struct([("key", pa.string()), ("value", _VALUE)]))
+_SPAN = pa.struct([
+    ("traceId", pa.string()), ("spanId", pa.string()), ("parentSpanId", pa.string()), ("traceState", pa.string()),
+    ("flags", pa.int64()), ("name", pa.string()), ("kind", pa.int64()), ("startTimeUnixNano", pa.string()),
+    ("endTimeUnixNano", pa.string()), ("attributes", _ATTRS), ("droppedAttributesCount", pa.int64()),
+    ("droppedEventsCount", pa.int64()), ("droppedLinksCount", pa.int64()),
+    ("status", pa.struct([("code", pa.int64()), ("message", pa.string())])),
+])
+SCHEMA = pa.schema([("resourceSpans", pa.list_(pa.struct([
+    ("resource", pa.struct([("attributes", _ATTRS), ("droppedAttributesCount", pa.int64())])),
+    ("schemaUrl", pa.string()),
+    ("scopeSpans", pa.list_(pa.struct([
+        ("scope", pa.struct([("name", pa.string()), ("version", pa.string())])),
+        ("schemaUrl", pa.string()),
+        ("spans", pa.list_(_SPAN)),
+    ]))),
+])))])
+_KINDS = pa.array([None, "internal", "server", "client", "producer", "consumer"], pa.string())
+_CODES = pa.array(["unset", "ok", "error"], pa.string())
+_HEX_ID = r"^[0-9a-f]{16}([0-9a-f]{16})?$"
+
+
+def _cat(*parts) -> pa.Array:
+    return pc.binary_join_element_wise(*parts, "")
+
+
+def _json_string(values: pa.Array) -> pa.Array | None:
+    """Strings as JSON string literals; None when one needs more than
+    escaping a backslash or a quote."""
+    if pc.any(pc.match_substring_regex(values, r"[\x00-\x1f\x7f]")).as_py():
+        return None
+    escaped = pc.replace_substring(pc.replace_substring(values, "\\", "\\\\"), '"', '\\"')
+    return _cat('"', escaped, '"')
+
+
+def _attributes_json(attrs: pa.ListArray) -> pa.Array | None:
+    """Each span's attribute list as a JSON object text (NULL when empty)."""
+    flat = attrs.flatten()
+    if len(flat) == 0:
+        return pa.nulls(len(attrs), pa.string())
+    keys, values = flat.field("key"), flat.field("value")
+    sv, iv, dv, bv = (values.field(n) for n in ("stringValue", "intValue", "doubleValue", "boolValue"))
+    if pc.any(pc.invert(pc.match_substring_regex(pc.fill_null(iv, "0"), r"^-?[0-9]+$"))).as_py():
+        return None
+    if pc.any(pc.is_inf(pc.fill_null(dv, 0.0))).as_py() or pc.any(pc.is_nan(pc.fill_null(dv, 0.0))).as_py():
+        return None
+    key_json, str_json = _json_string(keys), _json_string(pc.fill_null(sv, ""))
+    if key_json is None or str_json is None:
+        return None
+    bool_json = pc.if_else(bv, "true", "false")
+    double = pc.cast(dv, pa.string())
+    # Arrow writes 40.0 as "40": keep it a double in the JSON, as orjson writes it.
+    double = pc.if_else(pc.match_substring_regex(pc.fill_null(double, ""), r"^-?[0-9]+$"), _cat(double, ".0"), double)
+    value_json = pc.coalesce(pc.if_else(pc.is_valid(sv), str_json, pa.nulls(len(sv), pa.string())),
+                             pc.cast(pc.cast(iv, pa.int64()), pa.string()), double, bool_json, pa.scalar("null"))
+    pairs = _cat(key_json, ":", value_json)
+    per_span = pa.ListArray.from_arrays(attrs.offsets, pairs)
+    joined = _cat("{", pc.binary_join(per_span, ","), "}")
+    return pc.if_else(pc.greater(pc.list_value_length(attrs), 0), joined, pa.nulls(len(attrs), pa.string()))
+
+
+def spans_of_lines(block: bytes, first_line: int) -> pa.RecordBatch | None:
+    """`spans` rows of a block of complete OTLP JSON lines, or None when the
+    block is not in the common shape (the caller then reads it span by span)."""
+    if b"\n\n" in block or block.startswith(b"\n"):
+        return None  # blank lines would shift the line numbers pyarrow does not report
+    try:
+        table = pj.read_json(io.BytesIO(block), parse_options=pj.ParseOptions(
+            explicit_schema=SCHEMA, unexpected_field_behavior="error", newlines_in_values=False))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
+    if table.num_rows == 0:
+        return None
+    rs = table.column("resourceSpans").combine_chunks()
+    line_of_rs = pc.list_parent_indices(rs)
+    rs_flat = rs.flatten()
+    ss = rs_flat.field("scopeSpans")
+    rs_of_ss = pc.list_parent_indices(ss)
+    ss_flat = ss.flatten()
+    sp = ss_flat.field("spans")
+    ss_of_span = pc.list_parent_indices(sp)
+    spans = sp.flatten()
+    n = len(spans)
+    if n == 0:
+        return None
+    rs_of_span = rs_of_ss.take(ss_of_span)
+    # Resources are few: their JSON and service name in Python, then taken per span.
+    resources, services = [], []
+    for attrs in rs_flat.field("resource").field("attributes").to_pylist():
+        obj = {}
+        for kv in attrs or []:
+            v = kv["value"] or {}
+            obj[kv["key"]] = next((v[k] for k in ("stringValue", "boolValue", "doubleValue") if v.get(k) is not None),
+                                  int(v["intValue"]) if v.get("intValue") is not None else None)
+        resources.append(orjson.dumps(obj).decode() if obj else None)
+        services.append(obj.get("service.name"))
+    ids = {}
+    for name in ("traceId", "spanId", "parentSpanId"):
+        col = pc.utf8_lower(spans.field(name))
+        col = pc.if_else(pc.equal(col, ""), pa.nulls(n, pa.string()), col)
+        if not pc.all(pc.or_kleene(pc.is_null(col), pc.match_substring_regex(col, _HEX_ID))).as_py():
+            return None
+        ids[name] = col
+    if pc.any(pc.is_null(ids["traceId"])).as_py() or pc.any(pc.is_null(ids["spanId"])).as_py():
+        return None
+    kind = spans.field("kind")
+    code = spans.field("status").field("code")
+    if pc.any(pc.or_(pc.less(kind, 0), pc.greater(kind, 5))).as_py() or \
+            pc.any(pc.or_(pc.less(code, 0), pc.greater(code, 2))).as_py():
+        return None
+    attributes = _attributes_json(spans.field("attributes"))
+    if attributes is None:
+        return None
+    try:
+        start = pc.cast(spans.field("startTimeUnixNano"), pa.int64())
+        end = pc.cast(spans.field("endTimeUnixNano"), pa.int64())
+    except pa.ArrowInvalid:
+        return None
+    message = spans.field("status").field("message")
+    cols = {
+        "trace_id": ids["traceId"], "span_id": ids["spanId"], "parent_span_id": ids["parentSpanId"],
+        "service": pa.array(services, pa.string()).take(rs_of_span), "name": spans.field("name"),
+        "kind": _KINDS.take(pc.fill_null(kind, 0)), "start_ts": pc.divide(start, 1000).cast(pa.timestamp("us")),
+        "start_ns": start, "duration_ns": pc.subtract(end, start),
+        "status_code": _CODES.take(pc.fill_null(code, 0)),
+        "status_message": pc.if_else(pc.equal(message, ""), pa.nulls(n, pa.string()), message),
+        "attributes": attributes, "resource": pa.array(resources, pa.string()).take(rs_of_span),
+        "scope": ss_flat.field("scope").field("name").take(ss_of_span), "format": pa.array(["otlp"] * n, pa.string()),
+        "line": pc.add(line_of_rs.take(rs_of_span).cast(pa.int64()), first_line),
+    }
+    schema = TABLES["spans"].arrow_schema
+    return pa.RecordBatch.from_arrays([cols[f.name].cast(f.type) for f in schema], schema=schema)
