@@ -29,6 +29,7 @@ from .schema import SCHEMA_VERSION, TABLES, VIEWS
 _LOCAL_IDS = {"dump_id": "dumps", "profile_id": "profiles"}
 # Tables whose rows are shared by all sources and stored once per key.
 _SHARED_KEYS = {"stacks": "stack_id", "frame_info": "frame_id"}
+INGEST_MEMORY = "256MB"  # DuckDB's memory while loading a source (it spills to disk beyond)
 
 
 @dataclass
@@ -134,10 +135,23 @@ class Store:
         A database error rolls the whole source back.
         """
         if spooled is not None:
-            return self._load(path, sha256, size, kind, spooled, service, version, mtime, failure, status)
+            return self._bounded_load(path, sha256, size, kind, spooled, service, version, mtime, failure, status)
         with tempfile.TemporaryDirectory(prefix="forensics-spool-") as tmp:
             sp = spool(batches, tmp)
-            return self._load(path, sha256, size, kind, sp, service, version, mtime, failure, status)
+            return self._bounded_load(path, sha256, size, kind, sp, service, version, mtime, failure, status)
+
+    def _bounded_load(self, *args) -> SourceResult:
+        """_load with DuckDB's memory capped: loading streams, and without a
+        cap DuckDB keeps hundreds of MB of written blocks around, so peak
+        memory would grow with the source. Queries get their memory back."""
+        try:
+            self.con.execute(f"SET memory_limit = '{INGEST_MEMORY}'")
+        except duckdb.Error:
+            return self._load(*args)
+        try:
+            return self._load(*args)
+        finally:
+            self.con.execute("RESET memory_limit")
 
     def _load(self, path, sha256, size, kind, sp: "Spooled", service, version, mtime, failure, status) -> SourceResult:
         con = self.con
