@@ -367,12 +367,11 @@ def _events(data: bytes, pos: int, sink: _Events):
 def parse(stream: BinaryIO, options: ParseOptions | None = None) -> Iterator[tuple[str, pa.RecordBatch]]:
     """Parse one Chrome trace-event file (already decompressed)."""
     opt = options or ParseOptions()
-    chunks = []
+    data = bytearray()  # grown in place: joining chunks would hold the file twice
     while chunk := stream.read(1 << 22):
-        chunks.append(chunk)
-    data = b"".join(chunks)
-    body = data.lstrip(b"\xef\xbb\xbf" + _WS)
-    skipped = len(data) - len(body)
+        data += chunk
+    body = data[:1 << 16].lstrip(b"\xef\xbb\xbf" + _WS)
+    skipped = min(len(data), 1 << 16) - len(body)
     if body[:1] == b"[":
         container, array_at = "array", skipped
     elif body[:1] == b"{":
