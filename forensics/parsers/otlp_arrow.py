@@ -1,8 +1,8 @@
 """OTLP JSON lines read column-wise: pyarrow's JSON reader, then Arrow compute.
 
 The common shape (what the SDK and collector file exporters write: hex ids,
-int64 as strings, enums as integers, attributes of string, int, double or
-bool values, no events or links) is read by pyarrow.json with an explicit
+int64 as strings, enums as integers, attributes of string, int, double,
+bool values and arrays of them, events and links) is read by pyarrow.json with an explicit
 schema, and the `spans` columns are computed without a Python loop per span:
 the nested lists are flattened with their parent indices, enums mapped with
 a take, and attribute objects assembled as JSON text with string kernels.
@@ -15,7 +15,7 @@ with the per-span path (forensics.parsers.spans), which handles everything.
 ...          b'"endTimeUnixNano":"3000","attributes":[{"key":"n","value":{"intValue":"7"}},'
 ...          b'{"key":"v","value":{"doubleValue":40.0}},{"key":"q","value":{"stringValue":"say \\\\"hi\\\\""}}],'
 ...          b'"status":{}}]}]}]}\\n')
->>> batch = spans_of_lines(block, first_line=1)
+>>> batch = dict(spans_of_lines(block, first_line=1))["spans"]
 >>> batch.column("attributes").to_pylist(), batch.column("duration_ns").to_pylist()
 (['{"n":7,"v":40.0,"q":"say \\\\"hi\\\\""}'], [2000])
 """
@@ -30,8 +30,10 @@ import pyarrow.json as pj
 
 from ..schema import TABLES
 
-_VALUE = pa.struct([("stringValue", pa.string()), ("intValue", pa.string()), ("doubleValue", pa.float64()),
-                    ("boolValue", pa.bool_())])
+_SCALAR = [("stringValue", pa.string()), ("intValue", pa.string()), ("doubleValue", pa.float64()),
+           ("boolValue", pa.bool_())]
+# Arrays of scalars are read too; a kvlist or bytes value sends the block to the per-span path.
+_VALUE = pa.struct(_SCALAR + [("arrayValue", pa.struct([("values", pa.list_(pa.struct(_SCALAR)))]))])
 _ATTRS = pa.list_(pa.struct([("key", pa.string()), ("value", _VALUE)]))
 _SPAN = pa.struct([
     ("traceId", pa.string()), ("spanId", pa.string()), ("parentSpanId", pa.string()), ("traceState", pa.string()),
@@ -39,6 +41,11 @@ _SPAN = pa.struct([
     ("endTimeUnixNano", pa.string()), ("attributes", _ATTRS), ("droppedAttributesCount", pa.int64()),
     ("droppedEventsCount", pa.int64()), ("droppedLinksCount", pa.int64()),
     ("status", pa.struct([("code", pa.int64()), ("message", pa.string())])),
+    ("events", pa.list_(pa.struct([("timeUnixNano", pa.string()), ("name", pa.string()), ("attributes", _ATTRS),
+                                   ("droppedAttributesCount", pa.int64())]))),
+    ("links", pa.list_(pa.struct([("traceId", pa.string()), ("spanId", pa.string()), ("traceState", pa.string()),
+                                  ("attributes", _ATTRS), ("droppedAttributesCount", pa.int64()),
+                                  ("flags", pa.int64())]))),
 ])
 SCHEMA = pa.schema([("resourceSpans", pa.list_(pa.struct([
     ("resource", pa.struct([("attributes", _ATTRS), ("droppedAttributesCount", pa.int64())])),
@@ -58,13 +65,43 @@ def _cat(*parts) -> pa.Array:
     return pc.binary_join_element_wise(*parts, "")
 
 
+# JSON's two-character escapes, as orjson writes them (backslash first).
+_ESCAPES = [("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"), ("\b", "\\b"),
+            ("\f", "\\f")]
+
+
 def _json_string(values: pa.Array) -> pa.Array | None:
-    """Strings as JSON string literals; None when one needs more than
-    escaping a backslash or a quote."""
-    if pc.any(pc.match_substring_regex(values, r"[\x00-\x1f\x7f]")).as_py():
+    """Strings as JSON string literals, escaped as orjson escapes them;
+    None when one holds another control character (written as \\u00XX)."""
+    if pc.any(pc.match_substring_regex(values, r"[\x00-\x07\x0b\x0e-\x1f]")).as_py():
         return None
-    escaped = pc.replace_substring(pc.replace_substring(values, "\\", "\\\\"), '"', '\\"')
-    return _cat('"', escaped, '"')
+    for raw, escaped in _ESCAPES:
+        values = pc.replace_substring(values, raw, escaped)
+    return _cat('"', values, '"')
+
+
+def _scalars_json(values: pa.StructArray) -> pa.Array | None:
+    """OTLP scalar AnyValues (string, int, double, bool) as JSON texts,
+    written as orjson writes them; None when one cannot be."""
+    sv, iv, dv, bv = (values.field(n) for n in ("stringValue", "intValue", "doubleValue", "boolValue"))
+    if pc.any(pc.invert(pc.match_substring_regex(pc.fill_null(iv, "0"), r"^-?[0-9]+$"))).as_py():
+        return None
+    if pc.any(pc.is_inf(pc.fill_null(dv, 0.0))).as_py() or pc.any(pc.is_nan(pc.fill_null(dv, 0.0))).as_py():
+        return None
+    str_json = _json_string(pc.fill_null(sv, ""))
+    if str_json is None:
+        return None
+    double = pc.cast(dv, pa.string())
+    # Arrow writes 40.0 as "40": keep it a double in the JSON, as orjson writes it.
+    double = pc.if_else(pc.match_substring_regex(pc.fill_null(double, ""), r"^-?[0-9]+$"), _cat(double, ".0"), double)
+    return pc.coalesce(pc.if_else(pc.is_valid(sv), str_json, pa.nulls(len(sv), pa.string())),
+                       pc.cast(pc.cast(iv, pa.int64()), pa.string()), double, pc.if_else(bv, "true", "false"))
+
+
+def _list_json(lists: pa.ListArray, items: pa.Array, open_: str, close: str) -> pa.Array:
+    """Per list, its items' JSON texts joined as `open_ ... close`."""
+    joined = pc.binary_join(pa.ListArray.from_arrays(lists.offsets, items), ",")
+    return _cat(open_, pc.fill_null(joined, ""), close)
 
 
 def _attributes_json(attrs: pa.ListArray) -> pa.Array | None:
@@ -73,29 +110,27 @@ def _attributes_json(attrs: pa.ListArray) -> pa.Array | None:
     if len(flat) == 0:
         return pa.nulls(len(attrs), pa.string())
     keys, values = flat.field("key"), flat.field("value")
-    sv, iv, dv, bv = (values.field(n) for n in ("stringValue", "intValue", "doubleValue", "boolValue"))
-    if pc.any(pc.invert(pc.match_substring_regex(pc.fill_null(iv, "0"), r"^-?[0-9]+$"))).as_py():
+    key_json, scalar_json = _json_string(keys), _scalars_json(values)
+    if key_json is None or scalar_json is None:
         return None
-    if pc.any(pc.is_inf(pc.fill_null(dv, 0.0))).as_py() or pc.any(pc.is_nan(pc.fill_null(dv, 0.0))).as_py():
-        return None
-    key_json, str_json = _json_string(keys), _json_string(pc.fill_null(sv, ""))
-    if key_json is None or str_json is None:
-        return None
-    bool_json = pc.if_else(bv, "true", "false")
-    double = pc.cast(dv, pa.string())
-    # Arrow writes 40.0 as "40": keep it a double in the JSON, as orjson writes it.
-    double = pc.if_else(pc.match_substring_regex(pc.fill_null(double, ""), r"^-?[0-9]+$"), _cat(double, ".0"), double)
-    value_json = pc.coalesce(pc.if_else(pc.is_valid(sv), str_json, pa.nulls(len(sv), pa.string())),
-                             pc.cast(pc.cast(iv, pa.int64()), pa.string()), double, bool_json, pa.scalar("null"))
-    pairs = _cat(key_json, ":", value_json)
-    per_span = pa.ListArray.from_arrays(attrs.offsets, pairs)
-    joined = _cat("{", pc.binary_join(per_span, ","), "}")
+    value_json = pc.coalesce(scalar_json, pa.scalar("null"))
+    arrays = values.field("arrayValue")
+    if arrays.null_count < len(arrays):  # some array values: their JSON where the scalars have none
+        items = arrays.field("values")
+        item_json = _scalars_json(items.flatten())
+        if item_json is None:
+            return None
+        array_json = pc.if_else(pc.is_valid(arrays), _list_json(items, pc.fill_null(item_json, "null"), "[", "]"),
+                                pa.nulls(len(arrays), pa.string()))
+        value_json = pc.coalesce(scalar_json, array_json, pa.scalar("null"))
+    joined = _list_json(attrs, _cat(key_json, ":", value_json), "{", "}")
     return pc.if_else(pc.greater(pc.list_value_length(attrs), 0), joined, pa.nulls(len(attrs), pa.string()))
 
 
-def spans_of_lines(block: bytes, first_line: int) -> pa.RecordBatch | None:
-    """`spans` rows of a block of complete OTLP JSON lines, or None when the
-    block is not in the common shape (the caller then reads it span by span)."""
+def spans_of_lines(block: bytes, first_line: int) -> list[tuple[str, pa.RecordBatch]] | None:
+    """`spans` (and span_events, span_links) batches of a block of complete
+    OTLP JSON lines, or None when the block is not in the common shape (the
+    caller then reads it span by span)."""
     if b"\n\n" in block or block.startswith(b"\n"):
         return None  # blank lines would shift the line numbers pyarrow does not report
     try:
@@ -162,5 +197,51 @@ def spans_of_lines(block: bytes, first_line: int) -> pa.RecordBatch | None:
         "scope": ss_flat.field("scope").field("name").take(ss_of_span), "format": pa.array(["otlp"] * n, pa.string()),
         "line": pc.add(line_of_rs.take(rs_of_span).cast(pa.int64()), first_line),
     }
-    schema = TABLES["spans"].arrow_schema
+    out = [("spans", _batch("spans", cols))]
+    for table, batch in (("span_events", _events(spans.field("events"), ids)),
+                         ("span_links", _links(spans.field("links"), ids))):
+        if batch is False:
+            return None
+        if batch is not None:
+            out.append((table, batch))
+    return out
+
+
+def _batch(table: str, cols: dict) -> pa.RecordBatch:
+    schema = TABLES[table].arrow_schema
     return pa.RecordBatch.from_arrays([cols[f.name].cast(f.type) for f in schema], schema=schema)
+
+
+def _events(events: pa.ListArray, ids: dict):
+    """span_events of the spans (None: there are none; False: not in the common shape)."""
+    flat = events.flatten()
+    if len(flat) == 0:
+        return None
+    parent = pc.list_parent_indices(events)
+    attributes = _attributes_json(flat.field("attributes"))
+    if attributes is None:
+        return False
+    try:
+        ts = pc.cast(flat.field("timeUnixNano"), pa.int64())
+    except pa.ArrowInvalid:
+        return False
+    return _batch("span_events", {
+        "trace_id": ids["traceId"].take(parent), "span_id": ids["spanId"].take(parent),
+        "ts": pc.divide(ts, 1000).cast(pa.timestamp("us")), "ts_ns": ts, "name": flat.field("name"),
+        "attributes": attributes})
+
+
+def _links(links: pa.ListArray, ids: dict):
+    """span_links of the spans (None: there are none; False: not in the common shape)."""
+    flat = links.flatten()
+    if len(flat) == 0:
+        return None
+    parent = pc.list_parent_indices(links)
+    attributes = _attributes_json(flat.field("attributes"))
+    linked = {k: pc.utf8_lower(flat.field(k)) for k in ("traceId", "spanId")}
+    if attributes is None or not all(pc.all(pc.match_substring_regex(v, _HEX_ID)).as_py() for v in linked.values()):
+        return False
+    return _batch("span_links", {
+        "trace_id": ids["traceId"].take(parent), "span_id": ids["spanId"].take(parent),
+        "linked_trace_id": linked["traceId"], "linked_span_id": linked["spanId"],
+        "kind": pa.array(["link"] * len(flat), pa.string()), "attributes": attributes})

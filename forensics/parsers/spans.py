@@ -286,9 +286,9 @@ def parse_otlp(stream: BinaryIO, options: ParseOptions | None = None) -> Iterato
         chunk = more
         if not block.strip():
             continue
-        batch = otlp_arrow.spans_of_lines(block if block.endswith(b"\n") else block + b"\n", lineno + 1)
-        if batch is not None:  # the common shape, read column-wise
-            yield "spans", batch
+        batches = otlp_arrow.spans_of_lines(block if block.endswith(b"\n") else block + b"\n", lineno + 1)
+        if batches is not None:  # the common shape, read column-wise
+            yield from batches
             lineno += block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
             continue
         for part in block.split(b"\n")[:-1] if block.endswith(b"\n") else block.split(b"\n"):
