@@ -212,36 +212,43 @@ def _batch(table: str, cols: dict) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays([cols[f.name].cast(f.type) for f in schema], schema=schema)
 
 
-def _events(events: pa.ListArray, ids: dict):
-    """span_events of the spans (None: there are none; False: not in the common shape)."""
-    flat = events.flatten()
+def _children(lists: pa.ListArray, ids: dict):
+    """The flattened events or links of the spans, their span's ids and
+    their attributes as JSON; None when there are none, False when the
+    attributes are not in the common shape."""
+    flat = lists.flatten()
     if len(flat) == 0:
         return None
-    parent = pc.list_parent_indices(events)
+    parent = pc.list_parent_indices(lists)
     attributes = _attributes_json(flat.field("attributes"))
     if attributes is None:
         return False
+    owner = {"trace_id": ids["traceId"].take(parent), "span_id": ids["spanId"].take(parent), "attributes": attributes}
+    return flat, owner
+
+
+def _events(events: pa.ListArray, ids: dict):
+    """span_events of the spans (None: there are none; False: not in the common shape)."""
+    found = _children(events, ids)
+    if not found:
+        return found
+    flat, owner = found
     try:
         ts = pc.cast(flat.field("timeUnixNano"), pa.int64())
     except pa.ArrowInvalid:
         return False
-    return _batch("span_events", {
-        "trace_id": ids["traceId"].take(parent), "span_id": ids["spanId"].take(parent),
-        "ts": pc.divide(ts, 1000).cast(pa.timestamp("us")), "ts_ns": ts, "name": flat.field("name"),
-        "attributes": attributes})
+    return _batch("span_events", {**owner, "ts": pc.divide(ts, 1000).cast(pa.timestamp("us")), "ts_ns": ts,
+                                  "name": flat.field("name")})
 
 
 def _links(links: pa.ListArray, ids: dict):
     """span_links of the spans (None: there are none; False: not in the common shape)."""
-    flat = links.flatten()
-    if len(flat) == 0:
-        return None
-    parent = pc.list_parent_indices(links)
-    attributes = _attributes_json(flat.field("attributes"))
+    found = _children(links, ids)
+    if not found:
+        return found
+    flat, owner = found
     linked = {k: pc.utf8_lower(flat.field(k)) for k in ("traceId", "spanId")}
-    if attributes is None or not all(pc.all(pc.match_substring_regex(v, _HEX_ID)).as_py() for v in linked.values()):
+    if not all(pc.all(pc.match_substring_regex(v, _HEX_ID)).as_py() for v in linked.values()):
         return False
-    return _batch("span_links", {
-        "trace_id": ids["traceId"].take(parent), "span_id": ids["spanId"].take(parent),
-        "linked_trace_id": linked["traceId"], "linked_span_id": linked["spanId"],
-        "kind": pa.array(["link"] * len(flat), pa.string()), "attributes": attributes})
+    return _batch("span_links", {**owner, "linked_trace_id": linked["traceId"], "linked_span_id": linked["spanId"],
+                                 "kind": pa.array(["link"] * len(flat), pa.string())})
