@@ -100,7 +100,10 @@ def _scalars_json(values: pa.StructArray) -> pa.Array | None:
 
 def _list_json(lists: pa.ListArray, items: pa.Array, open_: str, close: str) -> pa.Array:
     """Per list, its items' JSON texts joined as `open_ ... close`."""
-    joined = pc.binary_join(pa.ListArray.from_arrays(lists.offsets, items), ",")
+    offsets = lists.offsets
+    if len(offsets) and offsets[0].as_py():  # a slice: its offsets point into a larger child array
+        offsets = pc.subtract(offsets, offsets[0])
+    joined = pc.binary_join(pa.ListArray.from_arrays(offsets, items), ",")
     return _cat(open_, pc.fill_null(joined, ""), close)
 
 
