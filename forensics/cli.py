@@ -7,6 +7,7 @@
     forensics diff --db incident.duckdb --kind cpu --base-version V1 --version V2
     forensics leaks --db incident.duckdb [--service S]
     forensics latency --db incident.duckdb [--by service,name] [--every 5min] [--slowest N]
+    forensics trace TRACE_ID --db incident.duckdb
 
 Exit status: 0 when every file parsed (or held nothing to parse), 1 when some
 were partial or failed, 2 on usage errors.
@@ -291,9 +292,37 @@ def latency(db, by, every, quantiles, service, all_spans, slowest, fmt, limit) -
         raise click.UsageError(str(exc)) from exc
     finally:
         incident.close()
-    _print_frame(df, fmt, limit)
+    _print_frame(_rounded(df) if fmt == "table" else df, fmt, limit)
     if slow is not None:
-        _print_frame(slow, fmt, limit)
+        _print_frame(_rounded(slow) if fmt == "table" else slow, fmt, limit)
+
+
+@main.command()
+@click.argument("trace_id")
+@click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False), help="Incident database.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+def trace(trace_id, db, fmt) -> None:
+    """One trace as a tree of spans: service, operation, offset and duration (ms), status."""
+    incident = _open(db, read_only=True)
+    try:
+        df = incident.trace_tree(trace_id)
+    finally:
+        incident.close()
+    if df.empty:
+        raise click.ClickException(f"no spans of trace {_safe(trace_id)}")
+    _print_frame(_rounded(df) if fmt == "table" else df, fmt, len(df),
+                 columns=["name", "service", "kind", "offset_ms", "duration_ms", "status", "span_id"])
+
+
+def _rounded(df):
+    """Milliseconds to 3 decimals and rates to 4, for reading."""
+    out = df.copy()
+    for col in out.columns:
+        if col.endswith("_ms"):
+            out[col] = out[col].round(3)
+        elif col.endswith("_rate"):
+            out[col] = out[col].round(4)
+    return out
 
 
 def _print_frame(df, fmt: str, limit: int, columns: list[str] | None = None) -> None:

@@ -18,7 +18,7 @@ def run(*args, stdin: bytes | None = None) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("command", [[], ["ingest"], ["panics"], ["sql"], ["top"], ["diff"], ["leaks"], ["latency"]])
+@pytest.mark.parametrize("command", [[], ["ingest"], ["panics"], ["sql"], ["top"], ["diff"], ["leaks"], ["latency"], ["trace"]])
 def test_help_everywhere(command):
     r = run(*command, "--help")
     assert r.returncode == 0
@@ -138,3 +138,10 @@ def test_latency(tmp_path):
     table = run("latency", "--db", db, "--slowest", "2").stdout.decode()
     assert "GET /cart" in table and "trace_id" in table
     assert run("latency", "--db", db, "--every", "sometimes").returncode == 2
+    slowest = json.loads(run("sql", "--db", db, "--format", "json",
+                             "SELECT trace_id FROM spans ORDER BY duration_ns DESC LIMIT 1").stdout)
+    tree = run("trace", slowest[0]["trace_id"], "--db", db, "--format", "json")
+    assert tree.returncode == 0, tree.stderr
+    spans = json.loads(tree.stdout)
+    assert spans[0]["depth"] == 0 and spans[0]["parent_span_id"] is None and len(spans) >= 2
+    assert run("trace", "0" * 32, "--db", db).returncode == 1
