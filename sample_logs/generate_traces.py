@@ -40,21 +40,22 @@ TRACER = HERE / "tracer"
 SERVING = re.compile(rb"listening on (http://[0-9.:]+)")
 
 
-def go_trace(go: str, version: str, work: Path) -> list[dict]:
-    out = HERE / version / "trace"
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    exe = work / f"tracer-{version}"
+def build_tracer(go: str, work: Path) -> Path:
+    exe = work / f"tracer-{generate.go_version(go)}"
     subprocess.run([go, "build", "-o", str(exe), "."], cwd=TRACER, env=dict(generate.go_env(work), CGO_ENABLED="0"),
                    check=True)
-    subprocess.run([str(exe), str(out / "trace.out")], env=dict(os.environ, GOMAXPROCS="2"), check=True, timeout=120)
+    return exe
+
+
+def export_jsontrace(go: str, trace_out: Path, work: Path, out, timeout: float = 300) -> None:
+    """Write what `go tool trace` of this toolchain serves at /jsontrace for
+    `trace_out` to the binary file `out`."""
     env = {k: v for k, v in generate.go_env(work).items() if k != "GODEBUG"}
-    server = subprocess.Popen([go, "tool", "trace", "-http=127.0.0.1:0", str(out / "trace.out")],
+    server = subprocess.Popen([go, "tool", "trace", "-http=127.0.0.1:0", str(trace_out)],
                               stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env)
     try:
         url = None
-        deadline = time.time() + 300
+        deadline = time.time() + timeout
         while url is None and time.time() < deadline:
             line = server.stderr.readline()
             if not line:
@@ -62,12 +63,24 @@ def go_trace(go: str, version: str, work: Path) -> list[dict]:
             m = SERVING.search(line)
             url = m.group(1).decode() if m else None
         if url is None:
-            raise RuntimeError(f"go tool trace ({version}) did not start serving")
-        with urllib.request.urlopen(url + "/jsontrace", timeout=300) as resp:
-            (out / "trace.json.gz").write_bytes(gzip.compress(resp.read(), mtime=0))
+            raise RuntimeError(f"go tool trace ({go}) did not start serving")
+        with urllib.request.urlopen(url + "/jsontrace", timeout=timeout) as resp:
+            while chunk := resp.read(1 << 20):
+                out.write(chunk)
     finally:
         server.kill()
         server.wait()
+
+
+def go_trace(go: str, version: str, work: Path) -> list[dict]:
+    out = HERE / version / "trace"
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    exe = build_tracer(go, work)
+    subprocess.run([str(exe), str(out / "trace.out")], env=dict(os.environ, GOMAXPROCS="2"), check=True, timeout=120)
+    with gzip.GzipFile(out / "trace.json.gz", "wb", mtime=0) as dest:
+        export_jsontrace(go, out / "trace.out", work, dest)
     return [{"file": str(p.relative_to(HERE)), "go": version, "variant": "trace"} for p in sorted(out.iterdir())]
 
 
