@@ -265,7 +265,7 @@ def top(
 
     if by not in _NODE:
         raise ValueError(f"by must be one of {sorted(_NODE)}, not {by!r}")
-    ids = profiles if isinstance(profiles, list) and not profiles else select_profiles(store, profiles, kind)
+    ids = select_profiles(store, profiles, kind)
     base_ids = select_profiles(store, base, kind) if base is not None else []
     columns = [by, "flat", "flat_pct", "sum_pct", "cum", "cum_pct", "inline", "flat_label", "cum_label"]
     if not ids:
