@@ -372,6 +372,30 @@ VIEWS: dict[str, tuple[str, str]] = {
         """CREATE OR REPLACE VIEW stack_frames AS
 SELECT s.stack_id, s.depth, f.* EXCLUDE (frame_id) FROM stacks s JOIN frame_info f USING (frame_id)""",
     ),
+    "trace_flows": (
+        "Flow events (s, t, f) of Chrome traces joined into edges: each start or step to the next step or finish with the same (source, cat, id), "
+        "with the slices they bind to (the innermost X or B slice on that thread covering the flow's time). "
+        "In go tool trace exports these are `go` (goroutine creation) and `unblock` edges; latency_ns is the wake-up delay.",
+        """CREATE OR REPLACE VIEW trace_flows AS
+WITH f AS (
+  SELECT source_id, id, cat, name, seq, pid, tid, ts, ts_us, ph,
+         lead(ph) OVER w AS to_ph, lead(pid) OVER w AS to_pid, lead(tid) OVER w AS to_tid,
+         lead(ts) OVER w AS to_ts, lead(ts_us) OVER w AS to_ts_us
+  FROM trace_events WHERE ph IN ('s', 't', 'f') AND id IS NOT NULL
+  WINDOW w AS (PARTITION BY source_id, coalesce(cat, ''), id ORDER BY ts_us, seq)
+)
+SELECT f.source_id, f.id, f.name, f.cat,
+  f.pid AS from_pid, f.tid AS from_tid, f.ts AS from_ts,
+  (SELECT arg_max(x.name, x.ts_us) FROM trace_events x
+    WHERE x.source_id = f.source_id AND x.pid = f.pid AND x.tid = f.tid AND x.ph IN ('X', 'B')
+      AND x.ts_us <= f.ts_us AND f.ts_us <= x.ts_us + x.dur_ns / 1000.0) AS from_slice,
+  f.to_pid, f.to_tid, f.to_ts,
+  (SELECT arg_max(x.name, x.ts_us) FROM trace_events x
+    WHERE x.source_id = f.source_id AND x.pid = f.to_pid AND x.tid = f.to_tid AND x.ph IN ('X', 'B')
+      AND x.ts_us <= f.to_ts_us AND f.to_ts_us <= x.ts_us + x.dur_ns / 1000.0) AS to_slice,
+  CAST(round((f.to_ts_us - f.ts_us) * 1000) AS BIGINT) AS latency_ns
+FROM f WHERE f.ph <> 'f' AND f.to_ph IN ('t', 'f')""",
+    ),
     "profile_values": (
         "profile_samples in long form: one row per sample and sample type.",
         """CREATE OR REPLACE VIEW profile_values AS

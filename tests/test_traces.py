@@ -79,6 +79,18 @@ def test_go_tool_trace_json(path, db):
     assert workers[0] > 0 and workers[1] > 0
     first = db.sql("SELECT min(ts) FROM trace_events WHERE ts_us IS NOT NULL").fetchall()[0][0]
     assert datetime(2026, 3, 14, 11, 0) <= first < datetime(2026, 3, 14, 11, 1)
+    # Flows: every s/t pair of the same id is one edge, bound to the goroutine slice it wakes.
+    pairs = {}
+    for e in events:
+        if e["ph"] in ("s", "t"):
+            pairs.setdefault(e["id"], {})[e["ph"]] = e
+    edges = db.sql("SELECT CAST(id AS BIGINT), name, latency_ns, to_slice FROM trace_flows").fetchall()
+    assert len(edges) == sum(1 for p in pairs.values() if len(p) == 2)
+    for ident, name, latency, to_slice in edges:
+        s, t = pairs[ident]["s"], pairs[ident]["t"]
+        assert name == s["name"] and latency == round((t["ts"] - s["ts"]) * 1000)
+    woken = {to for *_, to in edges if to}
+    assert any(w.endswith(" main.worker") for w in woken), woken
 
 
 def test_a_cut_trace_keeps_every_complete_event(tmp_path, db):
