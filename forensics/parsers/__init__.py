@@ -50,6 +50,57 @@ def path_time(path: str) -> datetime | None:
     return ts
 
 
+RFC3339 = re.compile(r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9})\d*)?\s*([Zz]|[+-]\d\d:?\d\d)?")
+_EPOCH = datetime(1970, 1, 1)
+
+
+def rfc3339_ns(text: str) -> int:
+    """Nanoseconds since the epoch of an RFC 3339 time, keeping all nine
+    fraction digits (datetime keeps six); no zone means UTC.
+
+    >>> rfc3339_ns("2017-01-26T16:46:31.639875139-05:00")
+    1485467191639875139
+    """
+    m = RFC3339.fullmatch(text.strip()) if isinstance(text, str) else None
+    if m is None:
+        raise ValueError(f"{str(text)[:40]!r} is not an RFC 3339 time")
+    y, mo, d, h, mi, sec, frac, zone = m.groups()
+    ts = datetime(int(y), int(mo), int(d), int(h), int(mi), int(sec))
+    if zone and zone not in "Zz":
+        sign = 1 if zone[0] == "+" else -1
+        ts -= sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[-2:]))
+    seconds = (ts - _EPOCH) // timedelta(seconds=1)
+    return seconds * 1_000_000_000 + int((frac or "0").ljust(9, "0"))
+
+
+# time.Duration.String()'s units (Go src/time/time.go, unitMap in ParseDuration).
+_DURATION_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
+                   "m": 60_000_000_000, "h": 3_600_000_000_000}
+DURATION = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)")
+
+
+def go_duration_ns(text: str) -> int:
+    """Nanoseconds of a Go duration string (what time.ParseDuration reads).
+
+    >>> go_duration_ns("5000ns"), go_duration_ns("1m0.5s"), go_duration_ns("-1.5µs")
+    (5000, 60500000000, -1500)
+    """
+    body = text.strip() if isinstance(text, str) else ""
+    sign = -1 if body[:1] == "-" else 1
+    body = body.lstrip("+-")
+    if body == "0":
+        return 0
+    total, pos = 0, 0
+    for m in DURATION.finditer(body):
+        if m.start() != pos or m.group(1) in ("", "."):
+            break
+        total += round(float(m.group(1)) * _DURATION_UNITS[m.group(2)])
+        pos = m.end()
+    if pos == 0 or pos != len(body):
+        raise ValueError(f"{str(text)[:40]!r} is not a Go duration")
+    return sign * total
+
+
 @dataclass(frozen=True)
 class ParseOptions:
     """What the caller knows about a source that its content may not say."""
