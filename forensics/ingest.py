@@ -3,7 +3,7 @@
 Each source is hashed first; content already in the database is skipped.
 Its format is detected from content, its parser streams Arrow batches and
 the store writes them in one transaction. With ``jobs > 1`` parsing runs in
-worker processes that write spool files (forensics.store.spool), and this
+worker processes that write spool files (forensics.spool), and this
 process (DuckDB's single writer) loads them in input order.
 """
 from __future__ import annotations
@@ -24,7 +24,8 @@ from .errors import ForensicsError
 from .parsers import ParseOptions, path_time, chrome_trace, crashdump, pprof, pprof_legacy, pprof_text, spans
 from .parsers.pprof_proto import varint as _varint
 from .sources import SNIFF_BYTES, Limits, Source, open_sources
-from .store import SourceResult, Spooled, Store, spool
+from .spool import Spooled, spool
+from .store import SourceResult, Store
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -15,21 +15,23 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Iterable, Iterator
+from typing import Iterable
 
 import duckdb
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from .errors import ForensicsError, StoreError
+from .errors import StoreError
 from .schema import SCHEMA_VERSION, TABLES, VIEWS
+from .spool import Spooled, spool_chunks
 
 # Ids a parser numbers from 0 within its source, and the table that owns
 # each: the store rebases them past the largest id already there.
 _LOCAL_IDS = {"dump_id": "dumps", "profile_id": "profiles"}
 # Tables whose rows are shared by all sources and stored once per key.
 _SHARED_KEYS = {"stacks": "stack_id", "frame_info": "frame_id"}
-INGEST_MEMORY = "256MB"  # DuckDB's memory while loading a source (it spills to disk beyond)
+CHECKPOINT_ROWS = 1_000_000  # rows loaded since the last checkpoint that make the store checkpoint (capped)
+INGEST_MEMORY = "160MB"  # DuckDB's memory while loading a source (it spills to disk beyond)
 
 
 @dataclass
@@ -50,6 +52,7 @@ class Store:
 
     def __init__(self, path: str = ":memory:", read_only: bool = False):
         self.path = str(path)
+        self._unchecked_rows = 0
         try:
             self.con = duckdb.connect(self.path, read_only=read_only)
             try:
@@ -127,18 +130,24 @@ class Store:
     ) -> SourceResult:
         """Insert one source and everything its parser yields, atomically.
 
-        The parser's batches are first spooled to disk (see :func:`spool`),
-        then loaded with one INSERT per table in one transaction: memory
-        stays bounded whatever the size of the source. A parser that stops
-        with an error keeps what it yielded before: the source becomes
-        `partial` (or `failed` if nothing parsed) with that error recorded.
-        A database error rolls the whole source back.
+        The parser's batches are spooled to disk in chunks (see
+        :func:`forensics.spool.spool_chunks`) by a thread while earlier
+        chunks are loaded, with one INSERT per table and chunk, all in one
+        transaction: memory stays bounded whatever the size of the source.
+        A parser that stops with an error keeps what it yielded before: the
+        source becomes `partial` (or `failed` if nothing parsed) with that
+        error recorded. A database error rolls the whole source back.
+        `spooled` is a source already spooled by a worker process.
         """
+        args = (path, sha256, size, kind, service, version, mtime, failure, status)
         if spooled is not None:
-            return self._bounded_load(path, sha256, size, kind, spooled, service, version, mtime, failure, status)
+            return self._bounded_load([spooled], *args)
         with tempfile.TemporaryDirectory(prefix="forensics-spool-") as tmp:
-            sp = spool(batches, tmp)
-            return self._bounded_load(path, sha256, size, kind, sp, service, version, mtime, failure, status)
+            chunks = spool_chunks(batches, tmp)
+            try:
+                return self._bounded_load(chunks, *args)
+            finally:
+                chunks.close()  # stops the parser thread if the load failed
 
     def _bounded_load(self, *args) -> SourceResult:
         """_load with DuckDB's memory capped: loading streams, and without a
@@ -149,26 +158,37 @@ class Store:
         except duckdb.Error:
             return self._load(*args)
         try:
-            return self._load(*args)
+            result = self._load(*args)
+            self._unchecked_rows += sum(result.rows.values())
+            if self._unchecked_rows >= CHECKPOINT_ROWS:
+                # Else the checkpoint comes at close, uncapped, and doubles peak memory.
+                self.con.execute("CHECKPOINT")
+                self._unchecked_rows = 0
+            return result
         finally:
             self.con.execute("RESET memory_limit")
 
-    def _load(self, path, sha256, size, kind, sp: "Spooled", service, version, mtime, failure, status) -> SourceResult:
+    def _load(self, chunks: Iterable[Spooled], path, sha256, size, kind, service, version, mtime, failure,
+              status) -> SourceResult:
         con = self.con
-        result = SourceResult(path, "ok", kind, bytes=size, rows=dict(sp.rows))
+        result = SourceResult(path, "ok", kind, bytes=size)
         try:
             con.execute("BEGIN TRANSACTION")
             source_id = _one(con, "SELECT nextval('source_id_seq')")[0]
             bases = {col: _one(con, f"SELECT coalesce(max({col}) + 1, 0) FROM {owner}")[0]
                      for col, owner in _LOCAL_IDS.items()}
             result.source_id = source_id
-            for table, file in sp.files.items():
-                self._insert(table, ipc.open_stream(pa.OSFile(file)), source_id, bases)
-            if sp.errors:
-                con.executemany(
-                    "INSERT INTO ingest_errors VALUES (?, ?, ?, ?)", [(source_id, *e) for e in sp.errors]
-                )
-                result.rows["ingest_errors"] = result.rows.get("ingest_errors", 0) + len(sp.errors)
+            errors = []
+            for sp in chunks:
+                for table, file in sp.files.items():
+                    self._insert(table, ipc.open_stream(pa.OSFile(file)), source_id, bases)
+                    os.remove(file)  # the disk a big source needs stays at about two chunks
+                for table, n in sp.rows.items():
+                    result.rows[table] = result.rows.get(table, 0) + n
+                errors += sp.errors
+            if errors:
+                con.executemany("INSERT INTO ingest_errors VALUES (?, ?, ?, ?)", [(source_id, *e) for e in errors])
+                result.rows["ingest_errors"] = result.rows.get("ingest_errors", 0) + len(errors)
             result.status, result.error = _status(con, source_id, result, failure, status)
             if result.status == "skipped" and failure is None:
                 result.kind = None  # read as text, but nothing in it was recognised
@@ -205,63 +225,6 @@ class Store:
                 self.con.unregister("_fx_rows")
             except duckdb.Error:
                 pass  # the transaction is aborted: keep the INSERT's own error, not this one
-
-
-@dataclass
-class Spooled:
-    """A parsed source waiting to be loaded: one Arrow IPC stream file per table."""
-
-    files: dict[str, str] = field(default_factory=dict)
-    rows: dict[str, int] = field(default_factory=dict)
-    errors: list[tuple] = field(default_factory=list)  # what stopped the parser, as ingest_errors rows
-
-
-def spool(batches: Iterable[tuple[str, pa.RecordBatch]], directory: str) -> Spooled:
-    """Write a parser's batches to per-table IPC stream files in `directory`.
-
-    Many small INSERTs in one transaction make DuckDB hold far more memory
-    than one streaming INSERT per table, so batches go to disk first (no
-    DuckDB here: parser worker processes use this too).
-    """
-    sp = Spooled()
-    writers: dict[str, ipc.RecordBatchStreamWriter] = {}
-    try:
-        for table, batch in _guarded(batches, sp.errors):
-            if table not in TABLES or batch.schema != TABLES[table].arrow_schema:
-                # A parser bug, recorded against the source like any other.
-                sp.errors.append((None, f"internal parser error: a {table!r} batch does not match the schema", None))
-                break
-            if table not in writers:
-                sp.files[table] = os.path.join(directory, f"{table}.arrows")
-                writers[table] = ipc.new_stream(sp.files[table], batch.schema)
-            writers[table].write_batch(batch)
-            sp.rows[table] = sp.rows.get(table, 0) + batch.num_rows
-    finally:
-        for w in writers.values():
-            w.close()
-    return sp
-
-
-def _guarded(batches, errors) -> Iterator[tuple[str, pa.RecordBatch]]:
-    """Yield the parser's batches; an exception ends the stream as an error row.
-
-    ForensicsError is the parser's way to say the input stopped making sense
-    (corrupt compression, limits); anything else is a bug in a parser, still
-    recorded against the source so that one file never aborts a batch.
-    """
-    it = iter(batches)
-    while True:
-        try:
-            item = next(it)
-        except StopIteration:
-            return
-        except ForensicsError as exc:
-            errors.append((getattr(exc, "line", None), str(exc), getattr(exc, "excerpt", None)))
-            return
-        except Exception as exc:  # noqa: BLE001 - recorded, see docstring
-            errors.append((None, f"internal parser error ({type(exc).__name__}): {exc}", None))
-            return
-        yield item
 
 
 def _status(con, source_id: int, result: SourceResult, failure: str | None, failure_status: str) -> tuple[str, str | None]:

@@ -191,13 +191,14 @@ def spans_of_lines(block: bytes, first_line: int) -> list[tuple[str, pa.RecordBa
     message = spans.field("status").field("message")
     cols = {
         "trace_id": ids["traceId"], "span_id": ids["spanId"], "parent_span_id": ids["parentSpanId"],
-        "service": pa.array(services, pa.string()).take(rs_of_span), "name": spans.field("name"),
-        "kind": _KINDS.take(pc.fill_null(kind, 0)), "start_ts": pc.divide(start, 1000).cast(pa.timestamp("us")),
+        "service": _repeated(rs_of_span, pa.array(services, pa.string())), "name": spans.field("name"),
+        "kind": _repeated(pc.fill_null(kind, 0), _KINDS), "start_ts": pc.divide(start, 1000).cast(pa.timestamp("us")),
         "start_ns": start, "duration_ns": pc.subtract(end, start),
-        "status_code": _CODES.take(pc.fill_null(code, 0)),
+        "status_code": _repeated(pc.fill_null(code, 0), _CODES),
         "status_message": pc.if_else(pc.equal(message, ""), pa.nulls(n, pa.string()), message),
-        "attributes": attributes, "resource": pa.array(resources, pa.string()).take(rs_of_span),
-        "scope": ss_flat.field("scope").field("name").take(ss_of_span), "format": pa.array(["otlp"] * n, pa.string()),
+        "attributes": attributes, "resource": _repeated(rs_of_span, pa.array(resources, pa.string())),
+        "scope": _repeated(ss_of_span, ss_flat.field("scope").field("name")),
+        "format": _repeated(pa.array([0] * n, pa.int32()), pa.array(["otlp"])),
         "line": pc.add(line_of_rs.take(rs_of_span).cast(pa.int64()), first_line),
     }
     out = [("spans", _batch("spans", cols))]
@@ -211,8 +212,16 @@ def spans_of_lines(block: bytes, first_line: int) -> list[tuple[str, pa.RecordBa
 
 
 def _batch(table: str, cols: dict) -> pa.RecordBatch:
-    schema = TABLES[table].arrow_schema
-    return pa.RecordBatch.from_arrays([cols[f.name].cast(f.type) for f in schema], schema=schema)
+    """The table's batch; dictionary columns stay dictionaries (the store takes them as they are)."""
+    fields = [f if pa.types.is_dictionary(cols[f.name].type) else f for f in TABLES[table].arrow_schema]
+    arrays = [cols[f.name] if pa.types.is_dictionary(cols[f.name].type) else cols[f.name].cast(f.type) for f in fields]
+    fields = [pa.field(f.name, a.type) for f, a in zip(fields, arrays)]
+    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _repeated(indices: pa.Array, values: pa.Array) -> pa.DictionaryArray:
+    """values taken at indices, as a dictionary: a resource's JSON is written once, not once per span."""
+    return pa.DictionaryArray.from_arrays(indices.cast(pa.int32()), values)
 
 
 def _children(lists: pa.ListArray, ids: dict):
