@@ -89,11 +89,12 @@ def spool(batches: Iterable[tuple[str, pa.RecordBatch]], directory: str) -> Spoo
 
 
 def spool_chunks(batches: Iterable[tuple[str, pa.RecordBatch]], directory: str,
-                 chunk_bytes: int = CHUNK_BYTES) -> Iterator[Spooled]:
+                 chunk_bytes: int | None = None) -> Iterator[Spooled]:
     """Spool in chunks from a parser running in a thread; each chunk is
     yielded once written. The parser stays at most one chunk ahead of the
     consumer, so disk and memory stay bounded. The errors that stopped the
     parser come with the last chunk. Closing the generator stops the parser."""
+    chunk_bytes = chunk_bytes or CHUNK_BYTES
     handoff: queue.Queue = queue.Queue(maxsize=1)
     stop = threading.Event()
     done = object()

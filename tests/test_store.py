@@ -8,6 +8,7 @@ import pytest
 import forensics as fx
 from forensics.parsers import crashdump
 from forensics.schema import TABLES
+from forensics.spool import spool_chunks
 from forensics.store import Store
 
 from conftest import SAMPLES
@@ -98,6 +99,33 @@ def test_parser_crash_is_recorded_not_raised(tmp_path):
     assert r.status == "failed"
     msgs = [m for (m,) in store.query("SELECT message FROM ingest_errors ORDER BY line NULLS LAST").fetchall()]
     assert msgs == ["first", "internal parser error (RuntimeError): bug in a parser"]
+
+
+def test_a_source_loads_in_chunks_while_it_parses(tmp_path, monkeypatch):
+    """Tiny chunks: every batch is loaded in its own INSERT while the parser
+    thread goes on; the rows, the dictionary-encoded column and the error
+    that stopped the parser all arrive, in one source."""
+    monkeypatch.setattr("forensics.spool.CHUNK_BYTES", 1)
+    store = Store(str(tmp_path / "x.duckdb"))
+    schema = TABLES["ingest_errors"].arrow_schema
+
+    def parser():
+        for i in range(5):
+            message = pa.DictionaryArray.from_arrays(pa.array([0, 0], pa.int32()), pa.array([f"chunk {i}"]))
+            yield "ingest_errors", pa.RecordBatch.from_arrays(
+                [pa.array([2 * i, 2 * i + 1], pa.int64()), message, pa.array(["x", "y"])],
+                schema=pa.schema([schema.field(0), pa.field("message", message.type), schema.field(2)]))
+        yield "ingest_errors", pa.RecordBatch.from_pylist([{"line": 10, "message": "plain", "excerpt": None}],
+                                                          schema=schema)
+        raise fx.ParseError("stopped here")
+
+    chunks = list(spool_chunks(parser(), str(tmp_path)))
+    assert [c.rows for c in chunks] == [{"ingest_errors": 2}] * 5 + [{"ingest_errors": 1}, {}]
+    assert chunks[-1].errors == [(None, "stopped here", None)]
+    r = store.write_source("x", "abc", 1, "go_crash", parser())
+    assert r.status == "failed" and r.rows == {"ingest_errors": 12}
+    rows = store.query("SELECT line, message FROM ingest_errors ORDER BY line NULLS LAST").fetchall()
+    assert rows == [(n, f"chunk {n // 2}") for n in range(10)] + [(10, "plain"), (None, "stopped here")]
 
 
 def test_schema_version_is_checked(tmp_path):
