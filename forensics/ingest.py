@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator
 import pyarrow as pa
 
 from .errors import ForensicsError
-from .parsers import ParseOptions, path_time, chrome_trace, crashdump, pprof, pprof_legacy, pprof_text, spans
+from .parsers import ParseOptions, chrome_trace, crashdump, logs, path_time, pprof, pprof_legacy, pprof_text, spans
 from .parsers.pprof_proto import varint as _varint
 from .sources import SNIFF_BYTES, Limits, Source, open_sources
 from .spool import Spooled, spool
@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 # format name -> parser(stream, ParseOptions) yielding (table, RecordBatch)
 PARSERS: dict[str, Callable] = {"go_crash": crashdump.parse, "pprof": pprof.parse, "pprof_text": pprof_text.parse,
                                  "pprof_legacy": pprof_legacy.parse, "chrome_trace": chrome_trace.parse,
-                                 "otlp": spans.parse_otlp, "jaeger": spans.parse_jaeger, "zipkin": spans.parse_zipkin}
+                                 "otlp": spans.parse_otlp, "jaeger": spans.parse_jaeger, "zipkin": spans.parse_zipkin,
+                                 "log": logs.parse}
 
 # profile.proto fields by number: their wire type (0 varint, 2 length-delimited).
 # comment (13) is a repeated int64: packed (2) or not (0).
@@ -77,7 +78,7 @@ def sniff(head: bytes) -> tuple[str | None, str | None]:
     >>> sniff(b"\\x7fELF\\x02\\x01\\x00")[0] is None
     True
     >>> sniff(b"2026/11/22 10:00:00 started\\n")[0]
-    'go_crash'
+    'log'
     
     """
     if not head:
@@ -98,7 +99,10 @@ def sniff(head: bytes) -> tuple[str | None, str | None]:
         return span_format, None
     if chrome_trace.chrome_container(head):
         return "chrome_trace", None
-    # All other text goes to the Go crash scanner: dumps hide anywhere in logs.
+    # Logs (their dumps are cut out and read by the crash scanner), and all
+    # other text goes to the Go crash scanner: dumps hide anywhere.
+    if logs.log_framing(head):
+        return "log", None
     return "go_crash", None
 
 
@@ -205,7 +209,7 @@ def ingest(
 
     def options(source: Source) -> ParseOptions:
         return ParseOptions(service=service, version=version, ts=ts, mtime=source.mtime,
-                            path_ts=path_time(source.name))
+                            path_ts=path_time(source.name), path=source.name)
 
     def write(source: Source, sha: str, fmt: str, batches=(), spooled: Spooled | None = None) -> SourceResult:
         return store.write_source(source.name, sha, source.size, fmt, batches, service, version, source.mtime,

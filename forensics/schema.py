@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _ARROW = {
     "BIGINT": pa.int64(),
@@ -105,8 +105,9 @@ TABLES: dict[str, Table] = {
             kind VARCHAR `panic`, `fatal` (fatal error:), `signal` (SIGQUIT and other signal dumps), `race` (data race report), `goroutines` (runtime.Stack, debug=2 dump) or `goroutine_profile` (a goroutine profile, debug=0 proto or debug=1 text: goroutines grouped by stack, with counts).
             ts TIMESTAMP When it happened (UTC): the ingest `ts` argument, else the timestamp a log collector put before the dump's first line (CRI log files, `kubectl logs --timestamps`), else the time of the last log line before the dump, else an ISO 8601 time in the source's path, else its mtime.
             ts_source VARCHAR Which of `argument`, `prefix`, `log`, `profile` (time_nanos), `path` (an ISO 8601 time in the path), `mtime` gave ts.
-            service VARCHAR Service given at ingest.
+            service VARCHAR Service given at ingest, else that of the log the dump was found in.
             version VARCHAR Version given at ingest.
+            pod VARCHAR Kubernetes pod of the log the dump was found in.
             total_goroutines BIGINT Distinct goroutine ids > 0 printed in the dump.
             message VARCHAR The first panic value or fatal error text, the signal line, or `DATA RACE`.
             start_line BIGINT First line of the dump in the source.
@@ -360,6 +361,42 @@ TABLES: dict[str, Table] = {
             ts TIMESTAMP Absolute time.
             ts_us DOUBLE ts as written.
             value DOUBLE The value.
+            """,
+        ),
+        _t(
+            "logs",
+            "Log records of container logs, journald exports and log files: one row per record (CRI partial records and Docker's split lines joined). Crash and goroutine dumps found in a log are in `dumps` instead, not here.",
+            """
+            ts TIMESTAMP When the record was written (UTC): the log runtime's time (CRI, Docker, journald), else the payload's own (`ts`/`time` of JSON, Go log, klog, RFC 3339 prefix), else that of the record before.
+            service VARCHAR The service: --service, else the container of a Kubernetes log path, else the systemd unit.
+            pod VARCHAR Kubernetes pod, from the log's path.
+            container VARCHAR Container name, from the log's path.
+            stream VARCHAR `stdout` or `stderr` when the framing says.
+            level VARCHAR `debug`, `info`, `warn`, `error`, `fatal`, `panic` (normalized from the payload or journald's PRIORITY); NULL when unknown.
+            message VARCHAR `msg`/`message` of a structured payload, else the line (raw: escape before rendering).
+            attributes VARCHAR The structured payload as a JSON object (JSON payloads as written, logfmt converted), NULL for plain lines.
+            format VARCHAR Payload: `json`, `logfmt`, `golog` (Go's log package), `klog`, `text`.
+            version VARCHAR Version given at ingest (see version_at for the running version).
+            source_id BIGINT The source.
+            line BIGINT Line of the record in the (decompressed) source: its first line when it was split.
+            """,
+        ),
+        _t(
+            "log_files",
+            "One row per log source: how it was framed and whose it is.",
+            """
+            source_id BIGINT The source.
+            framing VARCHAR `cri` (kubelet/containerd), `docker` (json-file), `journald` (journalctl -o json), `plain`.
+            service VARCHAR Service (as in logs).
+            namespace VARCHAR Kubernetes namespace, from the path.
+            pod VARCHAR Kubernetes pod, from the path.
+            container VARCHAR Container, from the path.
+            restart INTEGER Restart count: N of `/var/log/pods/.../<container>/N.log`; 0 is the first run.
+            rotated BOOLEAN A rotated file (`N.log.20260314-084117[.gz]`).
+            records BIGINT Log records read (rows in logs).
+            dump_lines BIGINT Lines that belonged to crash or goroutine dumps.
+            first_ts TIMESTAMP First record's time.
+            last_ts TIMESTAMP Last record's time.
             """,
         ),
     ]

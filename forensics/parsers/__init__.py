@@ -110,6 +110,8 @@ class ParseOptions:
     ts: datetime | None = None  # overrides times found in the text
     mtime: datetime | None = None  # the source's modification time: the last resort for ts
     path_ts: datetime | None = None  # an ISO 8601 time in the source's path: before mtime
+    path: str | None = None  # the source's name (a path, or archive!member): Kubernetes log paths say whose it is
+    pod: str | None = None  # the pod of the log a dump was cut from
 
     def file_time(self) -> tuple[datetime | None, str | None]:
         """The time of a source that says nothing of its own: the path's, else its mtime."""

@@ -184,7 +184,7 @@ class _Parser(RaceReports, Locations):
             )
         message = "\n".join(panics[0][1]) if panics else None
         self.dumps.add(
-            d.idx, d.kind, d.ts, d.ts_source, opt.service, opt.version, len([i for i in d.ids if i > 0]),
+            d.idx, d.kind, d.ts, d.ts_source, opt.service, opt.version, opt.pod, len([i for i in d.ids if i > 0]),
             message, d.start_line, d.end_line, d.signal, d.signal_code, d.fault_addr, d.fault_pc,
             "\n".join(d.registers) or None, "\n".join(d.preamble) or None,
         )

@@ -1,0 +1,439 @@
+"""Logs -> logs, log_files, and the dumps found in them.
+
+Framings, detected from the first lines (:func:`log_framing`):
+
+- ``cri``: the kubelet's container log files, written by containerd or
+  CRI-O: ``<RFC 3339 nano> <stdout|stderr> <F|P> <line>``; P (partial)
+  records are joined to the next F record of the same stream;
+- ``docker``: Docker's json-file driver, ``{"log", "stream", "time"}`` per
+  record, a record without its trailing newline continued by the next;
+- ``journald``: ``journalctl -o json``, ``__REALTIME_TIMESTAMP`` (µs),
+  ``MESSAGE``, ``PRIORITY``, ``_SYSTEMD_UNIT``;
+- ``plain``: lines of JSON, logfmt, Go's log package, klog or RFC 3339-led
+  text (see :mod:`.logline`).
+
+Two passes, so memory stays bounded whatever the size:
+
+1. Framing and JSON payloads go straight to ``logs`` rows. Every other
+   payload line is written to a temporary file, with its runtime time in
+   front (``<RFC 3339> <line>``, the prefix the dump reader strips) and its
+   line number kept aside.
+2. The dump reader (:mod:`.crashdump`) reads that file: panics and goroutine
+   dumps on stderr, one log record per line, become dumps with the time of
+   their first line and the log's service and pod; their line numbers are
+   mapped back to the source's. The lines outside dumps become ``logs``
+   rows (logfmt, Go log, klog or plain text).
+
+>>> import io
+>>> cri = (b'2026-03-14T11:07:03.1Z stdout F {"level":"error","ts":1773486423.1,"msg":"lease lost"}\\n'
+...        b'2026-03-14T11:07:03.2Z stderr F panic: boom\\n2026-03-14T11:07:03.2Z stderr F \\n'
+...        b'2026-03-14T11:07:03.2Z stderr F goroutine 1 [running]:\\n'
+...        b'2026-03-14T11:07:03.2Z stderr F main.main()\\n'
+...        b'2026-03-14T11:07:03.2Z stderr F \\t/app/main.go:5 +0x1d\\n')
+>>> out = {}
+>>> for table, batch in parse(io.BytesIO(cri)):
+...     out.setdefault(table, []).extend(batch.to_pylist())
+>>> [(r["level"], r["message"]) for r in out["logs"]], [(d["kind"], d["start_line"]) for d in out["dumps"]]
+([('error', 'lease lost')], [('panic', 2)])
+"""
+from __future__ import annotations
+
+import re
+import tempfile
+from array import array
+from datetime import datetime, timedelta
+from typing import BinaryIO, Iterator
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..schema import TABLES
+from . import MAX_LINE, ParseOptions, excerpt, line_batches, rfc3339_ns
+from . import crashdump
+from .logline import (GO_LOG, KLOG, LEVELS, PRIORITIES, RFC3339_START, json_fields, kubernetes_identity, level_of,
+                      parse_plain)
+
+BATCH = 65_536
+CRI_LINE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d) (?:stdout|stderr) [FP] ")
+STREAMS = {"stdout": 1, "stderr": 2}
+STREAM_NAMES = [None, "stdout", "stderr"]
+# crashdump columns holding line numbers of its input (frames.line is a source code line)
+_LINE_COLUMNS = {"dumps": ("start_line", "end_line"), "goroutines": ("line",), "ingest_errors": ("line",)}
+
+
+def log_framing(head: bytes) -> str | None:
+    """`cri`, `docker`, `journald` or `plain` when most of the first lines
+    are log records of that framing, else None.
+
+    >>> log_framing(b'{"log":"hi\\\\n","stream":"stdout","time":"2026-03-14T11:07:03Z"}\\n')
+    'docker'
+    >>> log_framing(b"2026/03/14 11:07:03 starting\\npanic: boom\\n"), log_framing(b"panic: boom\\n")
+    ('plain', None)
+    """
+    text = head.decode("utf-8", "replace")
+    lines = [line for line in text.split("\n")[:200] if line.strip()]
+    if len(text) >= len(head) and lines and not head.endswith(b"\n"):
+        lines = lines[:-1] or lines  # the sniff window cut the last line
+    if not lines:
+        return None
+    first = lines[0].lstrip("\ufeff")
+    if sum(1 for line in lines if CRI_LINE.match(line)) >= 0.9 * len(lines):
+        return "cri"
+    if first.startswith("{"):
+        try:
+            obj = orjson.loads(first)
+        except orjson.JSONDecodeError:
+            obj = None
+        if isinstance(obj, dict):
+            if "log" in obj and "time" in obj and ("stream" in obj or "attrs" in obj):
+                return "docker"
+            if "__REALTIME_TIMESTAMP" in obj or ("MESSAGE" in obj and "__CURSOR" in obj):
+                return "journald"
+    # Plain logs: the first line is a record and most lines are.
+    records = sum(1 for line in lines if _is_record(line))
+    return "plain" if _is_record(first) and records >= 0.5 * len(lines) else None
+
+
+def _is_record(line: str) -> bool:
+    if GO_LOG.match(line) or KLOG.match(line) or RFC3339_START.match(line):
+        return True
+    if line.startswith("{"):
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return False
+        return isinstance(obj, dict) and any(k in obj for k in ("msg", "message", "level"))
+    return line.startswith(("time=", "level=", "ts="))
+
+
+class _Logs:
+    """logs rows, column-wise; times as RFC 3339 strings (runtime times,
+    converted in bulk by Arrow) or nanoseconds (parsed payload times)."""
+
+    def __init__(self, opt: ParseOptions, identity: dict):
+        self.opt, self.identity = opt, identity
+        self.service = opt.service or identity.get("container")
+        self.ts_text: list = []
+        self.ts_ns: list = []
+        self.cols: dict[str, list] = {k: [] for k in ("service", "stream", "level", "message", "attributes",
+                                                       "format", "line")}
+        self.records, self.first_ns, self.last_ns = 0, None, None
+
+    def add(self, ts_text, ts_ns, stream, level, message, attributes, fmt, line, service=None) -> None:
+        c = self.cols
+        self.ts_text.append(ts_text)
+        self.ts_ns.append(ts_ns)
+        c["service"].append(service or self.service)
+        c["stream"].append(stream)
+        c["level"].append(level)
+        c["message"].append(message)
+        c["attributes"].append(attributes)
+        c["format"].append(fmt)
+        c["line"].append(line)
+
+    def __len__(self) -> int:
+        return len(self.ts_ns)
+
+    def batch(self) -> pa.RecordBatch:
+        n = len(self.ts_ns)
+        ns = pa.array(self.ts_ns, pa.int64())
+        if any(t is not None for t in self.ts_text):
+            ns = pc.coalesce(_rfc3339_column(self.ts_text), ns)
+        if self.opt.ts is not None:  # the ingest's ts overrides times in the text, as for dumps
+            ns = pa.array([int((self.opt.ts - datetime(1970, 1, 1)) / timedelta(microseconds=1)) * 1000] * n,
+                          pa.int64())
+        valid = pc.drop_null(ns)
+        if len(valid):
+            lo, hi = pc.min_max(valid).values()
+            self.first_ns = lo.as_py() if self.first_ns is None else min(self.first_ns, lo.as_py())
+            self.last_ns = hi.as_py() if self.last_ns is None else max(self.last_ns, hi.as_py())
+        self.records += n
+        c = self.cols
+        identity = self.identity
+        arrays = {
+            "ts": pc.divide(ns, 1000).cast(pa.timestamp("us")),
+            "service": pa.array(c["service"], pa.string()),
+            "pod": pa.nulls(n, pa.string()) if not identity.get("pod") else pa.array([identity["pod"]] * n),
+            "container": pa.array([identity.get("container")] * n, pa.string()),
+            "stream": pa.array(c["stream"], pa.string()), "level": pa.array(c["level"], pa.string()),
+            "message": pa.array(c["message"], pa.string()), "attributes": pa.array(c["attributes"], pa.string()),
+            "format": pa.array(c["format"], pa.string()), "version": pa.array([self.opt.version] * n, pa.string()),
+            "source_id": pa.nulls(n, pa.int64()), "line": pa.array(c["line"], pa.int64()),
+        }
+        schema = TABLES["logs"].arrow_schema
+        self.ts_text, self.ts_ns = [], []
+        self.cols = {k: [] for k in c}
+        return pa.RecordBatch.from_arrays([arrays[f.name] for f in schema], schema=schema)
+
+
+def _rfc3339_column(texts: list) -> pa.Array:
+    """Nanoseconds of RFC 3339 strings, in bulk; one by one when some do not parse."""
+    arr = pa.array(texts, pa.string())
+    try:
+        return arr.cast(pa.timestamp("ns", "UTC")).cast(pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        out = []
+        for t in texts:
+            try:
+                out.append(rfc3339_ns(t) if t is not None else None)
+            except ValueError:
+                out.append(None)
+        return pa.array(out, pa.int64())
+
+
+class _Reader:
+    """Pass 1: framing and JSON payloads; other lines to the dump file."""
+
+    def __init__(self, opt: ParseOptions, framing: str, logs: _Logs):
+        self.opt, self.framing, self.logs = opt, framing, logs
+        self.errors: list[tuple] = []
+        self.spill = tempfile.TemporaryFile()
+        self.line_of = array("q")  # source line of each spilled line
+        self.stream_of = bytearray()  # STREAMS code of each spilled line
+        self.prefixed = framing != "plain"
+        self.partial: dict[str, tuple[str, int, list[str]]] = {}  # stream -> (ts, first line, parts)
+        self.lineno = 0
+        self.dump_lines = 0
+
+    def error(self, message: str, line: int | None, text: str | None = None) -> None:
+        if len(self.errors) < 1000:
+            self.errors.append((line, message, excerpt(text) if text is not None else None))
+
+    def long_line(self, lineno: int, length: int) -> None:
+        self.error(f"line of {length} characters: only its first {MAX_LINE} are read", lineno)
+
+    def payload(self, ts_text, ts_ns, stream: str | None, text: str, line: int, level=None, service=None) -> None:
+        """One record's payload: a JSON object goes to logs, anything else to the dump file."""
+        if text[:1] == "{":
+            try:
+                obj = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                obj = None
+            if isinstance(obj, dict):
+                own_ts, own_level, message = json_fields(obj)
+                self.logs.add(ts_text, ts_ns if ts_text or ts_ns else own_ts, stream, own_level or level,
+                              message, text, "json", line, service)
+                return
+        if self.prefixed:
+            stamp = ts_text if ts_text is not None else _rfc3339(ts_ns)
+            self.spill.write(f"{stamp} {text}\n".encode())
+        else:
+            self.spill.write(text.encode() + b"\n")
+        self.line_of.append(line)
+        self.stream_of.append(STREAMS.get(stream, 0) if level is None else 3 + _LEVEL_CODES.index(level))
+
+    def read(self, stream: BinaryIO) -> Iterator[pa.RecordBatch]:
+        handler = {"cri": self.cri, "docker": self.docker, "journald": self.journald, "plain": self.plain}[self.framing]
+        for lines in line_batches(stream, self.long_line):
+            handler(lines)
+            if len(self.logs) >= BATCH:
+                yield self.logs.batch()
+        for stream_name, (ts, first, parts) in self.partial.items():  # a P record never finished
+            self.error(f"the {stream_name} record started here has no final (F) part", first)
+            self.payload(ts, None, stream_name, "".join(parts), first)
+
+    def cri(self, lines: list[str]) -> None:
+        lineno, payload, partial = self.lineno, self.payload, self.partial
+        for line in lines:
+            lineno += 1
+            parts = line.split(" ", 3)
+            if len(parts) < 3 or parts[1] not in STREAMS or parts[2] not in ("F", "P") or not CRI_LINE.match(line):
+                if line:
+                    self.error("expected a CRI log record: <RFC 3339 time> <stdout|stderr> <F|P> <text>", lineno, line)
+                continue
+            ts, stream, tag = parts[0], parts[1], parts[2]
+            text = parts[3] if len(parts) == 4 else ""
+            if tag == "P":
+                if stream in partial:
+                    partial[stream][2].append(text)
+                else:
+                    partial[stream] = (ts, lineno, [text])
+                continue
+            first = lineno
+            if stream in partial:
+                ts, first, done = partial.pop(stream)
+                done.append(text)
+                text = "".join(done)
+            payload(ts, None, stream, text, first)
+        self.lineno = lineno
+
+    def docker(self, lines: list[str]) -> None:
+        lineno = self.lineno
+        for line in lines:
+            lineno += 1
+            if not line:
+                continue
+            try:
+                rec = orjson.loads(line)
+                text, stream, ts = rec["log"], rec.get("stream"), rec["time"]
+                if not isinstance(text, str) or not isinstance(ts, str):
+                    raise TypeError("log and time must be strings")
+            except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+                self.error(f'expected a Docker json-file record {{"log", "stream", "time"}}: {exc}', lineno, line)
+                continue
+            if not text.endswith("\n"):  # a record cut at 16 KiB: the line goes on in the next
+                held = self.partial.setdefault(stream, (ts, lineno, []))
+                held[2].append(text)
+                continue
+            first = lineno
+            if stream in self.partial:
+                ts, first, parts = self.partial.pop(stream)
+                text = "".join(parts) + text
+            self.payload(ts, None, stream, text[:-1], first)
+        self.lineno = lineno
+
+    def journald(self, lines: list[str]) -> None:
+        lineno = self.lineno
+        for line in lines:
+            lineno += 1
+            if not line:
+                continue
+            try:
+                rec = orjson.loads(line)
+                micros = int(rec["__REALTIME_TIMESTAMP"])
+                text = rec.get("MESSAGE")
+                if isinstance(text, list):  # journald exports non-UTF-8 messages as byte arrays
+                    text = bytes(text).decode("utf-8", "replace")
+                if not isinstance(text, str):
+                    raise TypeError("MESSAGE is not text")
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                self.error(f"expected a journalctl -o json record with __REALTIME_TIMESTAMP and MESSAGE: {exc}",
+                           lineno, line)
+                continue
+            unit = rec.get("_SYSTEMD_UNIT") or ""
+            service = self.opt.service or (unit.rsplit(".", 1)[0] if unit else rec.get("SYSLOG_IDENTIFIER"))
+            if self.logs.service is None:
+                self.logs.service = service  # the export's (first) unit: that of lines read in pass 2
+            for part in text.split("\n"):
+                self.payload(None, micros * 1000, None, part, lineno, PRIORITIES.get(str(rec.get("PRIORITY"))),
+                             service)
+        self.lineno = lineno
+
+    def plain(self, lines: list[str]) -> None:
+        lineno = self.lineno
+        for line in lines:
+            lineno += 1
+            self.payload(None, None, None, line, lineno)
+        self.lineno = lineno
+
+
+# Levels a framing gave to spilled lines (journald PRIORITY), coded after the streams.
+_LEVEL_CODES = sorted(set(LEVELS.values()))
+
+
+def _rfc3339(ns: int | None) -> str:
+    if ns is None:
+        return "0001-01-01T00:00:00Z"
+    seconds, frac = divmod(ns, 1_000_000_000)
+    return (datetime(1970, 1, 1) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S") + f".{frac:09d}Z"
+
+
+def parse(stream: BinaryIO, options: ParseOptions | None = None) -> Iterator[tuple[str, pa.RecordBatch]]:
+    """Parse a log stream: yields logs, log_files, the dump tables and ingest_errors."""
+    opt = options or ParseOptions()
+    head = stream.read(65536)
+    framing = log_framing(head) or "plain"
+    stream = _Prepended(head, stream)
+    identity = kubernetes_identity(opt.path)
+    logs = _Logs(opt, identity)
+    reader = _Reader(opt, framing, logs)
+    try:
+        for batch in reader.read(stream):
+            yield "logs", batch
+        yield from _spilled(reader, logs, identity)
+        if len(logs):
+            yield "logs", logs.batch()
+        yield "log_files", _log_file(reader, logs, identity, reader.dump_lines)
+        if reader.errors:
+            yield "ingest_errors", pa.RecordBatch.from_pylist(
+                [{"line": line, "message": m, "excerpt": e} for line, m, e in reader.errors],
+                schema=TABLES["ingest_errors"].arrow_schema)
+    finally:
+        reader.spill.close()
+
+
+def _spilled(reader: _Reader, logs: _Logs, identity: dict) -> Iterator[tuple[str, pa.RecordBatch]]:
+    """Pass 2: dumps in the spilled lines, then the other spilled lines as logs rows."""
+    if not reader.line_of:
+        return
+    spill, opt = reader.spill, reader.opt
+    spill.seek(0)
+    line_of = pa.array(reader.line_of, pa.int64())
+    dump_opt = ParseOptions(service=logs.service, version=opt.version, ts=opt.ts, mtime=opt.mtime,
+                            path_ts=opt.path_ts, path=opt.path, pod=identity.get("pod"))
+    ranges: list[tuple[int, int]] = []
+    for table, batch in crashdump.parse(spill, dump_opt):
+        if table == "dumps":
+            ranges += zip(batch.column("start_line").to_pylist(), batch.column("end_line").to_pylist())
+        yield table, _map_lines(batch, line_of, _LINE_COLUMNS.get(table, ()))
+    reader.dump_lines = sum(e - s + 1 for s, e in ranges if s is not None and e is not None)
+    spill.seek(0)
+    ranges.sort()
+    r, n = 0, 0
+    year = (opt.path_ts or opt.mtime or datetime.now()).year
+    last_ns = None
+    for lines in line_batches(spill, lambda *_: None):
+        for text in lines:
+            n += 1
+            while r < len(ranges) and (ranges[r][1] or 0) < n:
+                r += 1
+            if r < len(ranges) and ranges[r][0] is not None and ranges[r][0] <= n:
+                continue  # a dump line
+            code = reader.stream_of[n - 1]
+            ts_text = None
+            if reader.prefixed:
+                ts_text, _, text = text.partition(" ")
+            ts, level, message, attrs, fmt = parse_plain(text, year)
+            if reader.prefixed:
+                ts = None  # the runtime's time comes first
+            elif ts is None:
+                ts = last_ns  # a line without a time of its own: that of the record before
+            last_ns = ts if ts is not None else last_ns
+            if code >= 3:
+                level = level or _LEVEL_CODES[code - 3]
+            if not message and not attrs and level is None:
+                continue  # blank lines between records are not records
+            logs.add(ts_text, ts, STREAM_NAMES[code] if code < 3 else None, level, message, attrs, fmt,
+                     reader.line_of[n - 1])
+            if len(logs) >= BATCH:
+                yield "logs", logs.batch()
+
+
+class _Prepended:
+    """A stream whose first bytes were already read (to sniff the framing)."""
+
+    def __init__(self, head: bytes, rest: BinaryIO):
+        self.head, self.rest = head, rest
+
+    def read(self, n: int = -1) -> bytes:
+        if self.head:
+            out, self.head = (self.head, b"") if n < 0 or n >= len(self.head) else (self.head[:n], self.head[n:])
+            return out
+        return self.rest.read(n)
+
+
+def _map_lines(batch: pa.RecordBatch, line_of: pa.Array, mapped: tuple[str, ...]) -> pa.RecordBatch:
+    """The dump reader's line numbers (of the spilled file) as the source's."""
+    if not mapped:
+        return batch
+    columns = []
+    for name, col in zip(batch.schema.names, batch.columns):
+        if name in mapped:
+            col = line_of.take(pc.subtract(col, 1)).cast(col.type)
+        columns.append(col)
+    return pa.RecordBatch.from_arrays(columns, schema=batch.schema)
+
+
+def _log_file(reader: _Reader, logs: _Logs, identity: dict, dump_lines: int) -> pa.RecordBatch:
+    def ts(ns):
+        return None if ns is None else datetime(1970, 1, 1) + timedelta(microseconds=ns // 1000)
+
+    row = {"framing": reader.framing, "service": logs.service, "namespace": identity.get("namespace"),
+           "pod": identity.get("pod"), "container": identity.get("container"), "restart": identity.get("restart"),
+           "rotated": identity.get("rotated"), "records": logs.records, "dump_lines": dump_lines,
+           "first_ts": ts(logs.first_ns), "last_ts": ts(logs.last_ns)}
+    return pa.RecordBatch.from_pylist([row], schema=TABLES["log_files"].arrow_schema)
+
+
+__all__ = ["parse", "log_framing", "level_of"]
