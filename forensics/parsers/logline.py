@@ -76,8 +76,11 @@ def json_time_ns(value) -> int | None:
     nanoseconds (zerolog's TimeFieldFormat options), or an RFC 3339 string."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, (int, float)):
-        v = float(value)
+    if isinstance(value, int):  # exact: no float rounding of nanoseconds
+        scale = 1 if value > 10**17 else 1_000 if value > 10**14 else 1_000_000 if value > 10**11 else 10**9
+        return value * scale
+    if isinstance(value, float):
+        v = value
         if v > 1e17:
             return int(value)  # nanoseconds
         if v > 1e14:

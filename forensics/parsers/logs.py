@@ -48,6 +48,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..errors import ForensicsError
 from ..schema import TABLES
 from . import MAX_LINE, ParseOptions, excerpt, line_batches, rfc3339_ns
 from . import crashdump
@@ -72,13 +73,15 @@ def log_framing(head: bytes) -> str | None:
     ('plain', None)
     """
     text = head.decode("utf-8", "replace")
-    lines = [line for line in text.split("\n")[:200] if line.strip()]
-    if len(text) >= len(head) and lines and not head.endswith(b"\n"):
-        lines = lines[:-1] or lines  # the sniff window cut the last line
+    lines = text.split("\n")[:200]
+    if len(lines) > 1 and not head.endswith(b"\n"):
+        lines.pop()  # the sniff window cut the last line
+    lines = [line for line in lines if line.strip()]
     if not lines:
         return None
     first = lines[0].lstrip("\ufeff")
-    if sum(1 for line in lines if CRI_LINE.match(line)) >= 0.9 * len(lines):
+    # Most lines, not all: a damaged line must not turn a CRI file into text.
+    if sum(1 for line in lines if CRI_LINE.match(line)) >= 0.6 * len(lines):
         return "cri"
     if first.startswith("{"):
         try:
@@ -332,15 +335,23 @@ def _rfc3339(ns: int | None) -> str:
 def parse(stream: BinaryIO, options: ParseOptions | None = None) -> Iterator[tuple[str, pa.RecordBatch]]:
     """Parse a log stream: yields logs, log_files, the dump tables and ingest_errors."""
     opt = options or ParseOptions()
-    head = stream.read(65536)
+    head, broken = b"", None
+    try:
+        while len(head) < 65536 and (piece := stream.read(8192)):
+            head += piece
+    except ForensicsError as exc:  # a stream cut short: read what came, then report it
+        broken = exc
     framing = log_framing(head) or "plain"
-    stream = _Prepended(head, stream)
+    stream = _Prepended(head, stream, broken)
     identity = kubernetes_identity(opt.path)
     logs = _Logs(opt, identity)
     reader = _Reader(opt, framing, logs)
     try:
-        for batch in reader.read(stream):
-            yield "logs", batch
+        try:
+            for batch in reader.read(stream):
+                yield "logs", batch
+        except ForensicsError as exc:  # corrupt compression, a size limit: keep what was read
+            reader.errors.append((reader.lineno + 1, f"reading stopped after line {reader.lineno}: {exc}", None))
         yield from _spilled(reader, logs, identity)
         if len(logs):
             yield "logs", logs.batch()
@@ -403,13 +414,15 @@ def _spilled(reader: _Reader, logs: _Logs, identity: dict) -> Iterator[tuple[str
 class _Prepended:
     """A stream whose first bytes were already read (to sniff the framing)."""
 
-    def __init__(self, head: bytes, rest: BinaryIO):
-        self.head, self.rest = head, rest
+    def __init__(self, head: bytes, rest: BinaryIO, broken: Exception | None = None):
+        self.head, self.rest, self.broken = head, rest, broken
 
     def read(self, n: int = -1) -> bytes:
         if self.head:
             out, self.head = (self.head, b"") if n < 0 or n >= len(self.head) else (self.head[:n], self.head[n:])
             return out
+        if self.broken is not None:
+            raise self.broken
         return self.rest.read(n)
 
 
