@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator
 import pyarrow as pa
 
 from .errors import ForensicsError
-from .parsers import ParseOptions, chrome_trace, crashdump, logs, path_time, pprof, pprof_legacy, pprof_text, spans
+from .parsers import (ParseOptions, chrome_trace, crashdump, logs, path_time, pprof, pprof_legacy, pprof_text,
+                      releases, spans)
 from .parsers.pprof_proto import varint as _varint
 from .sources import SNIFF_BYTES, Limits, Source, open_sources
 from .spool import Spooled, spool
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 PARSERS: dict[str, Callable] = {"go_crash": crashdump.parse, "pprof": pprof.parse, "pprof_text": pprof_text.parse,
                                  "pprof_legacy": pprof_legacy.parse, "chrome_trace": chrome_trace.parse,
                                  "otlp": spans.parse_otlp, "jaeger": spans.parse_jaeger, "zipkin": spans.parse_zipkin,
-                                 "log": logs.parse}
+                                 "log": logs.parse, **releases.PARSERS}
 
 # profile.proto fields by number: their wire type (0 varint, 2 length-delimited).
 # comment (13) is a repeated int64: packed (2) or not (0).
@@ -101,6 +102,9 @@ def sniff(head: bytes) -> tuple[str | None, str | None]:
         return "chrome_trace", None
     # Logs (their dumps are cut out and read by the crash scanner), and all
     # other text goes to the Go crash scanner: dumps hide anywhere.
+    release_format = releases.release_format(head)
+    if release_format:
+        return release_format, None
     if logs.log_framing(head):
         return "log", None
     return "go_crash", None

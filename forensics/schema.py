@@ -382,6 +382,59 @@ TABLES: dict[str, Table] = {
             """,
         ),
         _t(
+            "events",
+            "Things that happened to services: deploys (from deploy records) and Kubernetes events. Restarts seen in container logs are in the `timeline` view.",
+            """
+            ts TIMESTAMP When (UTC).
+            kind VARCHAR `deploy` or `k8s`.
+            service VARCHAR The service (a Kubernetes event: the pod's or ReplicaSet's workload name).
+            version VARCHAR The version deployed.
+            summary VARCHAR One line: `deploy orders v1.9.0 (image)`, `crashloop: Pod/orders-...: Back-off restarting...` (raw: escape before rendering).
+            attributes VARCHAR Other fields as a JSON object (extra deploy columns; an event's reason, type, object, count, message).
+            pod VARCHAR The pod a Kubernetes event is about.
+            image VARCHAR Container image (deploy record, or named in an event message).
+            buildinfo VARCHAR The deploy record's build info path, as written.
+            buildinfo_path VARCHAR That path resolved against the records file, as the build info source is named.
+            source_id BIGINT The source.
+            line BIGINT Line of the record in the source.
+            """,
+        ),
+        _t(
+            "builds",
+            "One row per build described by `go version -m` output, a go.mod or a go.sum.",
+            """
+            build_id BIGINT Id, unique in the database.
+            source_id BIGINT The source.
+            kind VARCHAR `buildinfo`, `go.mod` or `go.sum`.
+            service VARCHAR Service given at ingest (else the deploy record that names this file says; see module_versions).
+            version VARCHAR Version given at ingest (same).
+            executable VARCHAR The file `go version -m` read.
+            path VARCHAR Main package path.
+            main_module VARCHAR Main module path.
+            main_version VARCHAR Main module version (`(devel)` before Go 1.24 stamps a VCS tag).
+            go_version VARCHAR Go toolchain: `go1.22.1` (go.mod: its toolchain, else its go line).
+            settings VARCHAR Build settings as a JSON object (-ldflags, CGO_ENABLED, GOOS, vcs.*...).
+            vcs_revision VARCHAR vcs.revision.
+            vcs_time TIMESTAMP vcs.time.
+            vcs_modified BOOLEAN vcs.modified.
+            line BIGINT Line of the build's first line in the source.
+            """,
+        ),
+        _t(
+            "build_modules",
+            "Modules of a build: the main module and deps of build info, require lines of go.mod, hashed versions of go.sum.",
+            """
+            build_id BIGINT The build.
+            module VARCHAR Module path.
+            module_version VARCHAR Version.
+            sum VARCHAR h1: hash.
+            replaced_by VARCHAR `=>` replacement module path or directory.
+            replaced_version VARCHAR Replacement version.
+            kind VARCHAR `main`, `dep` (build info), `require`, `indirect` (go.mod), `sum` (go.sum).
+            line BIGINT Line in the source.
+            """,
+        ),
+        _t(
             "log_files",
             "One row per log source: how it was framed and whose it is.",
             """
@@ -403,44 +456,8 @@ TABLES: dict[str, Table] = {
 }
 
 # Views: name -> (doc, SQL).
-VIEWS: dict[str, tuple[str, str]] = {
-    "stack_frames": (
-        "Profile stacks frame by frame: stacks joined to frame_info (stack_id, depth, then the frame's columns).",
-        """CREATE OR REPLACE VIEW stack_frames AS
-SELECT s.stack_id, s.depth, f.* EXCLUDE (frame_id) FROM stacks s JOIN frame_info f USING (frame_id)""",
-    ),
-    "trace_flows": (
-        "Flow events (s, t, f) of Chrome traces joined into edges: each start or step to the next step or finish with the same (source, cat, id), "
-        "with the slices they bind to (the innermost X or B slice on that thread covering the flow's time). "
-        "In go tool trace exports these are `go` (goroutine creation) and `unblock` edges; latency_ns is the wake-up delay.",
-        """CREATE OR REPLACE VIEW trace_flows AS
-WITH f AS (
-  SELECT source_id, id, cat, name, seq, pid, tid, ts, ts_us, ph,
-         lead(ph) OVER w AS to_ph, lead(pid) OVER w AS to_pid, lead(tid) OVER w AS to_tid,
-         lead(ts) OVER w AS to_ts, lead(ts_us) OVER w AS to_ts_us
-  FROM trace_events WHERE ph IN ('s', 't', 'f') AND id IS NOT NULL
-  WINDOW w AS (PARTITION BY source_id, coalesce(cat, ''), id ORDER BY ts_us, seq)
-)
-SELECT f.source_id, f.id, f.name, f.cat,
-  f.pid AS from_pid, f.tid AS from_tid, f.ts AS from_ts,
-  (SELECT arg_max(x.name, x.ts_us) FROM trace_events x
-    WHERE x.source_id = f.source_id AND x.pid = f.pid AND x.tid = f.tid AND x.ph IN ('X', 'B')
-      AND x.ts_us <= f.ts_us AND f.ts_us <= x.ts_us + x.dur_ns / 1000.0) AS from_slice,
-  f.to_pid, f.to_tid, f.to_ts,
-  (SELECT arg_max(x.name, x.ts_us) FROM trace_events x
-    WHERE x.source_id = f.source_id AND x.pid = f.to_pid AND x.tid = f.to_tid AND x.ph IN ('X', 'B')
-      AND x.ts_us <= f.to_ts_us AND f.to_ts_us <= x.ts_us + x.dur_ns / 1000.0) AS to_slice,
-  CAST(round((f.to_ts_us - f.ts_us) * 1000) AS BIGINT) AS latency_ns
-FROM f WHERE f.ph <> 'f' AND f.to_ph IN ('t', 'f')""",
-    ),
-    "profile_values": (
-        "profile_samples in long form: one row per sample and sample type.",
-        """CREATE OR REPLACE VIEW profile_values AS
-SELECT s.profile_id, s.sample_id, unnest(p.sample_types) AS sample_type, unnest(p.sample_units) AS unit,
-       unnest(s.values) AS value
-FROM profile_samples s JOIN profiles p USING (profile_id)""",
-    ),
-}
+from .views import VIEWS  # noqa: E402 - views and macros over these tables
+
 
 
 def markdown() -> str:
@@ -460,7 +477,8 @@ def markdown() -> str:
         out += [f"| `{c.name}` | {c.type} | {c.doc} |" for c in t.columns]
         out.append("")
     for name, (doc, sql) in VIEWS.items():
-        out += [f"## `{name}` (view)", "", doc, "", "```sql", sql, "```", ""]
+        what = "macro" if sql.lstrip().startswith("CREATE OR REPLACE MACRO") else "view"
+        out += [f"## `{name}` ({what})", "", doc, "", "```sql", sql, "```", ""]
     return "\n".join(out)
 
 

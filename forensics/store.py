@@ -27,7 +27,7 @@ from .spool import Spooled, spool_chunks
 
 # Ids a parser numbers from 0 within its source, and the table that owns
 # each: the store rebases them past the largest id already there.
-_LOCAL_IDS = {"dump_id": "dumps", "profile_id": "profiles"}
+_LOCAL_IDS = {"dump_id": "dumps", "profile_id": "profiles", "build_id": "builds"}
 # Tables whose rows are shared by all sources and stored once per key.
 _SHARED_KEYS = {"stacks": "stack_id", "frame_info": "frame_id"}
 CHECKPOINT_ROWS = 1_000_000  # rows loaded since the last checkpoint that make the store checkpoint (capped)

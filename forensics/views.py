@@ -1,0 +1,149 @@
+"""Views and macros of the incident database, created (or replaced) whenever
+it is opened, so they follow the tables whatever the version that wrote
+them. Documented in docs/schema.md with the tables.
+"""
+from __future__ import annotations
+
+# name -> (doc, CREATE OR REPLACE statement); created in this order.
+VIEWS: dict[str, tuple[str, str]] = {
+    "stack_frames": (
+        "Profile stacks frame by frame: stacks joined to frame_info (stack_id, depth, then the frame's columns).",
+        """CREATE OR REPLACE VIEW stack_frames AS
+SELECT s.stack_id, s.depth, f.* EXCLUDE (frame_id) FROM stacks s JOIN frame_info f USING (frame_id)""",
+    ),
+    "trace_flows": (
+        "Flow events (s, t, f) of Chrome traces joined into edges: each start or step to the next step or finish with the same (source, cat, id), "
+        "with the slices they bind to (the innermost X or B slice on that thread covering the flow's time). "
+        "In go tool trace exports these are `go` (goroutine creation) and `unblock` edges; latency_ns is the wake-up delay.",
+        """CREATE OR REPLACE VIEW trace_flows AS
+WITH f AS (
+  SELECT source_id, id, cat, name, seq, pid, tid, ts, ts_us, ph,
+         lead(ph) OVER w AS to_ph, lead(pid) OVER w AS to_pid, lead(tid) OVER w AS to_tid,
+         lead(ts) OVER w AS to_ts, lead(ts_us) OVER w AS to_ts_us
+  FROM trace_events WHERE ph IN ('s', 't', 'f') AND id IS NOT NULL
+  WINDOW w AS (PARTITION BY source_id, coalesce(cat, ''), id ORDER BY ts_us, seq)
+)
+SELECT f.source_id, f.id, f.name, f.cat,
+  f.pid AS from_pid, f.tid AS from_tid, f.ts AS from_ts,
+  (SELECT arg_max(x.name, x.ts_us) FROM trace_events x
+    WHERE x.source_id = f.source_id AND x.pid = f.pid AND x.tid = f.tid AND x.ph IN ('X', 'B')
+      AND x.ts_us <= f.ts_us AND f.ts_us <= x.ts_us + x.dur_ns / 1000.0) AS from_slice,
+  f.to_pid, f.to_tid, f.to_ts,
+  (SELECT arg_max(x.name, x.ts_us) FROM trace_events x
+    WHERE x.source_id = f.source_id AND x.pid = f.to_pid AND x.tid = f.to_tid AND x.ph IN ('X', 'B')
+      AND x.ts_us <= f.to_ts_us AND f.to_ts_us <= x.ts_us + x.dur_ns / 1000.0) AS to_slice,
+  CAST(round((f.to_ts_us - f.ts_us) * 1000) AS BIGINT) AS latency_ns
+FROM f WHERE f.ph <> 'f' AND f.to_ph IN ('t', 'f')""",
+    ),
+    "profile_values": (
+        "profile_samples in long form: one row per sample and sample type.",
+        """CREATE OR REPLACE VIEW profile_values AS
+SELECT s.profile_id, s.sample_id, unnest(p.sample_types) AS sample_type, unnest(p.sample_units) AS unit,
+       unnest(s.values) AS value
+FROM profile_samples s JOIN profiles p USING (profile_id)""",
+    ),
+}
+
+# Deploys, releases and the timeline (docs in each entry).
+VIEWS.update({
+    "semver_key": (
+        "The numbers of a version as a list that sorts like the version: `v1.10.2` -> [1, 10, 2], `go1.22.1` -> [1, 22, 1].",
+        """CREATE OR REPLACE MACRO semver_key(v) AS
+TRY_CAST(regexp_extract_all(v, '\\d+') AS BIGINT[])""",
+    ),
+    "deploys": (
+        "Deploy records, one per (service, ts, version), with the release before and the time of the next deploy.",
+        """CREATE OR REPLACE VIEW deploys AS
+WITH d AS (
+  SELECT DISTINCT ON (service, ts, version) ts, service, version, image, source_id, line
+  FROM events WHERE kind = 'deploy' ORDER BY service, ts, version, source_id, line
+)
+SELECT ts, service, version, image,
+       lag(version) OVER w AS previous_version, lag(image) OVER w AS previous_image,
+       lead(ts) OVER w AS until, source_id, line,
+       EXISTS (SELECT 1 FROM events e WHERE e.kind = 'deploy' AND e.service = d.service AND e.version = d.version
+               AND e.ts < (SELECT max(p.ts) FROM events p WHERE p.kind = 'deploy' AND p.service = d.service
+                           AND p.ts < d.ts)) AS rollback
+FROM d WINDOW w AS (PARTITION BY service ORDER BY ts, source_id, line)""",
+    ),
+    "version_at": (
+        "The version of a service deployed at a time (the latest deploy record at or before it), or NULL.",
+        """CREATE OR REPLACE MACRO version_at(svc, t) AS
+(SELECT arg_max(e.version, e.ts) FROM events e WHERE e.kind = 'deploy' AND e.service = svc AND e.ts <= t)""",
+    ),
+    "pod_versions": (
+        "The version each pod ran: the one deployed when its first log record was written (a pod keeps its version for life, so during a rollout old and new pods are told apart).",
+        """CREATE OR REPLACE VIEW pod_versions AS
+SELECT pod, any_value(service) AS service, version_at(any_value(service), min(first_ts)) AS version, min(first_ts) AS started
+FROM log_files WHERE pod IS NOT NULL GROUP BY pod""",
+    ),
+    "running_version": (
+        "The version a row most likely came from: its pod's version when it has a pod, else the service's version at its time.",
+        """CREATE OR REPLACE MACRO running_version(svc, p, t) AS
+coalesce((SELECT any_value(v.version) FROM pod_versions v WHERE v.pod = p), version_at(svc, t))""",
+    ),
+    "module_versions": (
+        "Module versions of each release: build info, go.mod or go.sum rows with the service and version given at ingest or by the deploy record that names the file. `kind` says where a row comes from (main/dep: build info; require/indirect: go.mod; sum: go.sum).",
+        """CREATE OR REPLACE VIEW module_versions AS
+WITH link AS (
+  SELECT s.source_id, any_value(d.service) AS service, any_value(d.version) AS version
+  FROM sources s JOIN (SELECT DISTINCT service, version, buildinfo, buildinfo_path FROM events
+                       WHERE kind = 'deploy' AND buildinfo IS NOT NULL) d
+    ON s.path = d.buildinfo_path OR ends_with(s.path, '/' || d.buildinfo)
+  GROUP BY s.source_id
+),
+owner AS (
+  SELECT b.build_id, b.source_id, coalesce(b.service, l.service) AS service, coalesce(b.version, l.version) AS version,
+         b.go_version
+  FROM builds b LEFT JOIN link l USING (source_id)
+)
+SELECT o.service, o.version, m.module, m.module_version, m.replaced_by, m.replaced_version, o.go_version,
+       m.kind, m.sum, o.build_id, o.source_id
+FROM owner o JOIN build_modules m USING (build_id)""",
+    ),
+    "upgrades": (
+        "What changed between consecutive deploys of a service: the release itself (kind `release`), the image, the Go toolchain (`go`) and every module whose version changed, appeared or went (`module`). `direction` is upgrade, downgrade, added or removed (by version numbers); `rollback` marks a deploy back to a version deployed before. Module sets come from each release's build info, else its go.mod, else its go.sum.",
+        """CREATE OR REPLACE VIEW upgrades AS
+WITH ranked AS (
+  SELECT *, CASE WHEN kind IN ('main', 'dep') THEN 1 WHEN kind IN ('require', 'indirect') THEN 2 ELSE 3 END AS pref
+  FROM module_versions WHERE service IS NOT NULL AND version IS NOT NULL
+),
+rel AS (
+  SELECT service, version, module, any_value(module_version) AS module_version
+  FROM ranked r WHERE pref = (SELECT min(pref) FROM ranked x WHERE x.service = r.service AND x.version = r.version)
+    AND kind <> 'main'
+  GROUP BY ALL
+),
+go AS (
+  SELECT service, version, arg_min(go_version, CASE WHEN kind IN ('main', 'dep') THEN 1 ELSE 2 END) AS go_version
+  FROM module_versions WHERE go_version IS NOT NULL GROUP BY ALL
+),
+pairs AS (SELECT * FROM deploys WHERE previous_version IS NOT NULL),
+changes AS (
+  SELECT p.ts, p.service, 'release' AS kind, NULL AS module, p.previous_version AS from_version, p.version AS to_version,
+         p.previous_version AS from_release, p.version AS to_release, p.rollback
+  FROM pairs p WHERE p.version <> p.previous_version
+  UNION ALL
+  SELECT p.ts, p.service, 'image', NULL, p.previous_image, p.image, p.previous_version, p.version, p.rollback
+  FROM pairs p WHERE p.image IS DISTINCT FROM p.previous_image AND p.image IS NOT NULL AND p.previous_image IS NOT NULL
+  UNION ALL
+  SELECT p.ts, p.service, 'go', NULL, a.go_version, b.go_version, p.previous_version, p.version, p.rollback
+  FROM pairs p JOIN go a ON a.service = p.service AND a.version = p.previous_version
+               JOIN go b ON b.service = p.service AND b.version = p.version
+  WHERE a.go_version <> b.go_version
+  UNION ALL
+  SELECT p.ts, p.service, 'module', coalesce(a.module, b.module), a.module_version, b.module_version,
+         p.previous_version, p.version, p.rollback
+  FROM pairs p
+  JOIN (SELECT * FROM rel) a ON a.service = p.service AND a.version = p.previous_version
+  FULL JOIN (SELECT * FROM rel) b ON b.service = p.service AND b.version = p.version AND b.module = a.module
+  WHERE a.module_version IS DISTINCT FROM b.module_version
+)
+SELECT ts, service, kind, module, from_version, to_version,
+       CASE WHEN from_version IS NULL THEN 'added' WHEN to_version IS NULL THEN 'removed'
+            WHEN semver_key(to_version) > semver_key(from_version) THEN 'upgrade'
+            WHEN semver_key(to_version) < semver_key(from_version) THEN 'downgrade' ELSE 'changed' END AS direction,
+       rollback, from_release, to_release
+FROM changes""",
+    ),
+})
