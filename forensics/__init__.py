@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, BinaryIO, Callable
 from .analysis import profiles as _profiles
 from .analysis import go_trace as _go_trace
 from .analysis import latency as _latency
+from .analysis import timeline as _timeline
 from .analysis.export import export_profile as _export_profile
 from .analysis.leaks import goroutine_growth as _goroutine_growth
 from .analysis.signatures import panic_signatures as _panic_signatures
@@ -135,6 +136,21 @@ class Incident:
     def counter_series(self, name: str = "Goroutines", source_id: int | None = None) -> "pd.DataFrame":
         """Go execution traces (or any Chrome trace): a counter's series over time."""
         return _go_trace.counter_series(self.store, name, source_id)
+
+    def timeline(self, start=None, end=None, services=None, kinds=None, min_severity=None) -> "pd.DataFrame":
+        """The incident timeline (the `timeline` view): deploys, upgrades, restarts,
+        panics, error logs, dumps and profiles in time order, UTC.
+
+        >>> open().timeline(services=["orders"]).empty
+        True
+        """
+        return _timeline.timeline(self.store, start, end, services, kinds, min_severity)
+
+    def plot_timeline(self, start=None, end=None, services=None):
+        """The timeline as a matplotlib Figure: a lane per service, error logs per time bucket below."""
+        from .plots import plot_timeline
+
+        return plot_timeline(self, start, end, services)
 
     def close(self) -> None:
         self.store.close()

@@ -1,6 +1,7 @@
 """The forensics command line: a thin layer over the Python API.
 
     forensics ingest PATH... --db incident.duckdb [--service S] [--version V] [--jobs N]
+    forensics timeline --db incident.duckdb [--from T] [--to T] [--service S] [--format table|csv|json|md]
     forensics panics --db incident.duckdb
     forensics sql --db incident.duckdb "SELECT ..."
     forensics top --db incident.duckdb [--kind cpu] [--service S] [--version V] [--sample-type T]
@@ -312,6 +313,32 @@ def trace(trace_id, db, fmt) -> None:
         raise click.ClickException(f"no spans of trace {_safe(trace_id)}")
     _print_frame(_rounded(df) if fmt == "table" else df, fmt, len(df),
                  columns=["name", "service", "kind", "offset_ms", "duration_ms", "status", "span_id"])
+
+
+@main.command()
+@click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False), help="Incident database.")
+@click.option("--from", "start", help="Start (ISO 8601, UTC unless an offset is given).")
+@click.option("--to", "end", help="End (ISO 8601).")
+@click.option("--service", "services", multiple=True, help="Only this service (repeatable).")
+@click.option("--min-severity", type=click.Choice(["critical", "error", "warning", "info"]), default=None,
+              help="Leave out less severe rows.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "md"]), default="table", show_default=True)
+@click.option("--limit", "-n", default=200, show_default=True, help="Rows to show (table format).")
+def timeline(db, start, end, services, min_severity, fmt, limit) -> None:
+    """The incident timeline: deploys, upgrades, restarts, panics, error logs, dumps and profiles, in UTC."""
+    from .analysis.timeline import timeline_markdown
+
+    incident = _open(db, read_only=True)
+    try:
+        df = incident.timeline(start, end, list(services) or None, min_severity=min_severity)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    finally:
+        incident.close()
+    if fmt == "md":
+        click.echo(timeline_markdown(df), nl=False)
+        return
+    _print_frame(df, fmt, limit, columns=["ts", "service", "version", "kind", "severity", "summary"])
 
 
 def _rounded(df):

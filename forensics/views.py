@@ -147,3 +147,92 @@ SELECT ts, service, kind, module, from_version, to_version,
 FROM changes""",
     ),
 })
+
+VIEWS.update({
+    "source_services": (
+        "Whose each source is when nothing inside it says: a path component (directory or file name without its extensions) that names a known pod (from logs and events) or service (from logs, deploys and events).",
+        """CREATE OR REPLACE VIEW source_services AS
+WITH known AS (
+  SELECT pod AS name, service, pod, 2 AS weight FROM log_files WHERE pod IS NOT NULL AND service IS NOT NULL
+  UNION SELECT pod, service, pod, 2 FROM events WHERE pod IS NOT NULL AND service IS NOT NULL
+  UNION SELECT service, service, NULL, 1 FROM log_files WHERE service IS NOT NULL
+  UNION SELECT service, service, NULL, 1 FROM events WHERE service IS NOT NULL
+),
+parts AS (
+  SELECT source_id, unnest(string_split(replace(path, '!', '/'), '/')) AS part FROM sources
+)
+SELECT p.source_id, arg_max(k.service, k.weight * 1000 + length(k.name)) AS service,
+       arg_max(k.pod, k.weight * 1000 + length(k.name)) AS pod
+FROM parts p JOIN known k ON p.part = k.name OR split_part(p.part, '.', 1) = k.name
+GROUP BY p.source_id""",
+    ),
+    "timeline": (
+        "The incident timeline: deploys and what each changed (upgrades), restarts (a container log numbered above 0, noting the crash that ended the run before), Kubernetes events, panics and fatal errors (one row each, with their signature), races, error-level logs (counted per service, pod and minute), goroutine dumps and profiles. `version` is the row's own, else its pod's, else the service's at that time. `ref_table`/`ref_id` point at the row it came from.",
+        """CREATE OR REPLACE VIEW timeline AS
+WITH crash AS (
+  SELECT d.source_id, any_value(d.message) AS message FROM dumps d
+  WHERE d.kind IN ('panic', 'fatal', 'signal') GROUP BY d.source_id
+),
+rows AS (
+  SELECT ts, 'deploy' AS kind, service, version, NULL AS pod,
+         CASE WHEN rollback THEN 'warning' ELSE 'info' END AS severity,
+         'deploy ' || service || ' ' || version || coalesce(' (was ' || previous_version || ')', '')
+           || CASE WHEN rollback THEN ', a rollback' ELSE '' END AS summary,
+         'events' AS ref_table, source_id || ':' || line AS ref_id
+  FROM deploys
+  UNION ALL
+  SELECT ts, 'upgrade', service, to_release, NULL, 'info',
+         CASE kind WHEN 'module' THEN module || ' ' || coalesce(from_version, '(none)') || ' → ' || coalesce(to_version, '(none)')
+                   WHEN 'go' THEN 'Go ' || from_version || ' → ' || to_version
+                   ELSE kind || ' ' || from_version || ' → ' || to_version END || ' (' || direction || ')',
+         'upgrades', service || ':' || to_release || ':' || kind || ':' || coalesce(module, '')
+  FROM upgrades WHERE kind <> 'release'
+  UNION ALL
+  SELECT lf.first_ts, 'restart', lf.service, NULL, lf.pod,
+         CASE WHEN c.message IS NOT NULL THEN 'error' ELSE 'warning' END,
+         'restart ' || lf.restart || ' of ' || lf.pod || '/' || lf.container
+           || coalesce(' after a crash: ' || c.message, ''),
+         'log_files', CAST(lf.source_id AS VARCHAR)
+  FROM log_files lf
+  LEFT JOIN log_files prev ON prev.pod = lf.pod AND prev.container = lf.container AND prev.restart = lf.restart - 1
+  LEFT JOIN crash c ON c.source_id = prev.source_id
+  WHERE lf.restart > 0 AND lf.first_ts IS NOT NULL
+  UNION ALL
+  SELECT ts, 'k8s', service, version, pod,
+         CASE WHEN json_extract_string(attributes, '$.type') = 'Warning' THEN 'warning' ELSE 'info' END,
+         summary, 'events', source_id || ':' || coalesce(CAST(line AS VARCHAR), '')
+  FROM events WHERE kind = 'k8s'
+  UNION ALL
+  SELECT d.ts, CASE WHEN p.kind = 'race' THEN 'race' ELSE 'panic' END, coalesce(d.service, ss.service), d.version,
+         coalesce(d.pod, ss.pod), CASE WHEN p.kind = 'race' THEN 'error' ELSE 'critical' END,
+         p.kind || ': ' || left(p.message, 200) || coalesce(' in ' || p.top_function, '') || ' [' || p.signature || ']',
+         'dumps', CAST(d.dump_id AS VARCHAR)
+  FROM panics p JOIN dumps d USING (dump_id) LEFT JOIN source_services ss ON ss.source_id = d.source_id
+  WHERE p.seq = 0
+  UNION ALL
+  SELECT min(l.ts), 'errors', coalesce(l.service, ss.service), any_value(l.version), l.pod, 'error',
+         count(*) || ' ' || CASE WHEN count(*) = 1 THEN 'error log' ELSE 'error logs' END
+           || ', first: ' || left(arg_min(l.message, l.ts), 200),
+         'logs', arg_min(l.source_id || ':' || l.line, l.ts)
+  FROM logs l LEFT JOIN source_services ss ON ss.source_id = l.source_id AND l.service IS NULL
+  WHERE l.level IN ('error', 'fatal', 'panic') AND l.ts IS NOT NULL
+  GROUP BY coalesce(l.service, ss.service), l.pod, time_bucket(INTERVAL 1 minute, l.ts)
+  UNION ALL
+  SELECT d.ts, 'goroutines', coalesce(d.service, ss.service), d.version, coalesce(d.pod, ss.pod), 'info',
+         CASE d.kind WHEN 'goroutine_profile' THEN 'goroutine profile: ' ELSE 'goroutine dump: ' END
+           || (SELECT sum(g.count) FROM goroutines g WHERE g.dump_id = d.dump_id) || ' goroutines',
+         'dumps', CAST(d.dump_id AS VARCHAR)
+  FROM dumps d LEFT JOIN source_services ss ON ss.source_id = d.source_id
+  WHERE d.kind IN ('goroutines', 'goroutine_profile')
+  UNION ALL
+  SELECT pr.ts, 'profile', coalesce(pr.service, ss.service), pr.version, ss.pod, 'info',
+         pr.kind || ' profile, ' || pr.n_samples || ' samples'
+           || coalesce(', ' || round(pr.duration_ns / 1e9, 1) || ' s', ''),
+         'profiles', CAST(pr.profile_id AS VARCHAR)
+  FROM profiles pr LEFT JOIN source_services ss ON ss.source_id = pr.source_id
+)
+SELECT ts, kind, service, coalesce(version, running_version(service, pod, ts)) AS version, pod, severity, summary,
+       ref_table, ref_id
+FROM rows WHERE ts IS NOT NULL""",
+    ),
+})
