@@ -396,7 +396,7 @@ TABLES: dict[str, Table] = {
             buildinfo VARCHAR The deploy record's build info path, as written.
             buildinfo_path VARCHAR That path resolved against the records file, as the build info source is named.
             source_id BIGINT The source.
-            line BIGINT Line of the record in the source.
+            line BIGINT Line of the deploy record in its file; index of a Kubernetes event in `items`.
             """,
         ),
         _t(

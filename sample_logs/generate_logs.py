@@ -27,6 +27,10 @@ generation's own):
 4. meanwhile payments v2.3.1 (Go 1.27's log/slog text handler, Docker
    json-file) and inventory (Go's log package, journald and a plain file).
 
+The Kubernetes events of those steps (rollouts, starts, the back-off, the
+kill) are serialized by the kubernetes client as `kubectl get events -o
+json` prints them; the deploy records (CSV) name each release's build info.
+
     python sample_logs/generate_logs.py
 """
 from __future__ import annotations
@@ -122,6 +126,47 @@ def journal_lines(records, unit: str, pid: int) -> list[bytes]:
     return out
 
 
+class Events:
+    """Kubernetes events of the story, serialized by the kubernetes client as
+    the API server returns them (`kubectl get events -o json`)."""
+
+    def __init__(self):
+        from kubernetes import client
+
+        self.client, self.items = client, []
+
+    def add(self, reason: str, kind: str, name: str, message: str, type_: str = "Normal", count: int = 1,
+            component: str = "kubelet") -> None:
+        c = self.client
+        now = datetime.now(timezone.utc).replace(microsecond=0)
+        self.items.append(c.CoreV1Event(
+            metadata=c.V1ObjectMeta(name=f"{name}.{len(self.items):016x}", namespace=NAMESPACE,
+                                    creation_timestamp=now),
+            involved_object=c.V1ObjectReference(kind=kind, name=name, namespace=NAMESPACE, api_version="v1",
+                                                field_path="spec.containers{orders}" if kind == "Pod" else None),
+            reason=reason, message=message, type=type_, count=count, first_timestamp=now, last_timestamp=now,
+            source=c.V1EventSource(component=component, host="node-3" if component == "kubelet" else None),
+            reporting_component=component, reporting_instance=""))
+
+    def write(self, path: Path) -> None:
+        c = self.client
+        doc = c.ApiClient().sanitize_for_serialization(
+            c.CoreV1EventList(api_version="v1", kind="List", items=self.items, metadata=c.V1ListMeta()))
+        doc["kind"] = "EventList"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(doc, indent=4) + "\n")
+
+
+def start_pod(events: Events, pod: str, image: str) -> None:
+    """What the ReplicaSet controller and the kubelet report when a pod starts."""
+    rs = pod.rsplit("-", 1)[0]
+    events.add("ScalingReplicaSet", "Deployment", rs.rsplit("-", 1)[0], f"Scaled up replica set {rs} to 1",
+               component="deployment-controller")
+    events.add("Pulled", "Pod", pod, f'Container image "{image}" already present on machine')
+    events.add("Created", "Pod", pod, "Created container orders")
+    events.add("Started", "Pod", pod, "Started container orders")
+
+
 def build_release(go: str, work: Path, release: str, dep: str) -> Path:
     """Build orders at `release` against ratelimit `dep`, in a git repository (vcs stamps)."""
     src = work / f"src-{release}"
@@ -166,6 +211,7 @@ def main() -> int:
     if OUT.exists():
         shutil.rmtree(OUT)
     deploys = []
+    events = Events()
     env = dict(os.environ, GOMAXPROCS="2", GOTRACEBACK="single")
     with tempfile.TemporaryDirectory(prefix="fx-logs-") as tmp:
         work = Path(tmp)
@@ -181,6 +227,7 @@ def main() -> int:
 
         # 1. v1.8.0, whose first log file the kubelet rotated and compressed.
         deploy("orders", "v1.8.0", "buildinfo/orders-v1.8.0.txt")
+        start_pod(events, "orders-5c8f7d6b9-k2x7p", image.format("v1.8.0"))
         _, recs = run([str(v18), "-requests", "300", "-seed", "1"], env)
         lines = cri_lines(recs)
         pod = pod_dir("orders-5c8f7d6b9-k2x7p", "orders")
@@ -197,19 +244,29 @@ def main() -> int:
                   docker_lines(recs))
         # 2. v1.9.0 crashes, is restarted, crashes again.
         deploy("orders", "v1.9.0", "buildinfo/orders-v1.9.0.txt")
+        start_pod(events, "orders-7d4b9c8f5-q9w2n", image.format("v1.9.0"))
         pod = pod_dir("orders-7d4b9c8f5-q9w2n", "orders")
         for restart, panic_at in enumerate((140, 90)):
+            if restart:
+                events.add("BackOff", "Pod", "orders-7d4b9c8f5-q9w2n", "Back-off restarting failed container orders "
+                           "in pod orders-7d4b9c8f5-q9w2n_shop", type_="Warning", count=restart)
+                events.add("Started", "Pod", "orders-7d4b9c8f5-q9w2n", "Started container orders", count=restart + 1)
             rc, recs = run([str(v19), "-requests", "300", "-panic-at", str(panic_at), "-seed", str(10 + restart)], env)
             assert rc == 2, rc
             write(pod / f"{restart}.log", cri_lines(recs))
         # 3. The rollback.
         deploy("orders", "v1.8.0", "buildinfo/orders-v1.8.0.txt")
+        start_pod(events, "orders-5c8f7d6b9-m4n8r", image.format("v1.8.0"))
+        events.add("ScalingReplicaSet", "Deployment", "orders", "Scaled down replica set orders-7d4b9c8f5 to 0 from 1",
+                   component="deployment-controller")
+        events.add("Killing", "Pod", "orders-7d4b9c8f5-q9w2n", "Stopping container orders")
         _, recs = run([str(v18), "-requests", "200", "-seed", "3"], env)
         write(pod_dir("orders-5c8f7d6b9-m4n8r", "orders") / "0.log", cri_lines(recs))
         # 4. inventory: Go's log package to stderr, in the journal and in a plain file.
         _, recs = run([str(v18), "-requests", "100", "-log", "std", "-seed", "5"], env)
         write(OUT / "journal" / "inventory.json", journal_lines(recs, "inventory.service", 4242))
         write(OUT / "hosts" / "node-3" / "inventory.log", [line + b"\n" for _, _, line in recs])
+    events.write(OUT / "k8s" / "events.json")
     with open(OUT / "deploys" / "deploys.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=["ts", "service", "version", "image", "buildinfo"])
         w.writeheader()

@@ -208,7 +208,7 @@ def parse_k8s_events(stream: BinaryIO, options: ParseOptions | None = None) -> I
                            summary=f"{K8S_REASONS.get(reason, reason.lower())}: {kind}/{name}: {message}"[:500],
                            attributes=orjson.dumps({k: v for k, v in attrs.items() if v is not None}).decode(),
                            pod=pod, image=image.group(1) if image else None, buildinfo=None, buildinfo_path=None,
-                           line=None))
+                           line=i))
     if events:
         yield "events", dict_batch("events", events)
     if errors:
