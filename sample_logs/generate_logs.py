@@ -167,8 +167,9 @@ def start_pod(events: Events, pod: str, image: str) -> None:
     events.add("Started", "Pod", pod, "Started container orders")
 
 
-def build_release(go: str, work: Path, release: str, dep: str) -> Path:
-    """Build orders at `release` against ratelimit `dep`, in a git repository (vcs stamps)."""
+def build_release(go: str, work: Path, release: str, dep: str, keep: bool = True) -> Path:
+    """Build orders at `release` against ratelimit `dep`, in a git repository (vcs stamps);
+    `keep`: write its build info, go.mod and go.sum under cluster/deploys/buildinfo."""
     src = work / f"src-{release}"
     shutil.copytree(SERVICE, src)
     env = generate.go_env(work)
@@ -182,6 +183,8 @@ def build_release(go: str, work: Path, release: str, dep: str) -> Path:
     exe = work / f"orders-{release}"
     subprocess.run([go, "build", "-ldflags", f"-X main.release={release}", "-o", str(exe), "."],
                    cwd=src, env=dict(env, CGO_ENABLED="0"), check=True)
+    if not keep:
+        return exe
     dest = OUT / "deploys" / "buildinfo"
     dest.mkdir(parents=True, exist_ok=True)
     info = subprocess.run([go, "version", "-m", str(exe)], capture_output=True, check=True).stdout

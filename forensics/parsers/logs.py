@@ -44,14 +44,14 @@ from array import array
 from datetime import datetime, timedelta
 from typing import BinaryIO, Iterator
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import ForensicsError
 from ..schema import TABLES
-from . import MAX_LINE, ParseOptions, excerpt, line_batches, rfc3339_ns
-from . import crashdump
+from . import CHUNK, MAX_LINE, ParseOptions, cri_bulk, crashdump, excerpt, line_batches, rfc3339_ns
 from .logline import (GO_LOG, KLOG, LEVELS, PRIORITIES, RFC3339_START, json_fields, kubernetes_identity, level_of,
                       parse_plain)
 
@@ -111,38 +111,61 @@ def _is_record(line: str) -> bool:
 
 
 class _Logs:
-    """logs rows, column-wise; times as RFC 3339 strings (runtime times,
-    converted in bulk by Arrow) or nanoseconds (parsed payload times)."""
+    """logs rows as tuples (transposed once per batch); times as RFC 3339
+    strings (runtime times, converted in bulk by Arrow) or nanoseconds
+    (parsed payload times). Row: ts_text, ts_ns, service, stream, level,
+    message, attributes, format, line."""
 
     def __init__(self, opt: ParseOptions, identity: dict):
         self.opt, self.identity = opt, identity
         self.service = opt.service or identity.get("container")
-        self.ts_text: list = []
-        self.ts_ns: list = []
-        self.cols: dict[str, list] = {k: [] for k in ("service", "stream", "level", "message", "attributes",
-                                                       "format", "line")}
+        self.rows: list[tuple] = []
+        # Whole-JSON CRI records found column-wise (cri_bulk): (ts, stream, text, line) arrays.
+        self.json_parts: list[tuple[pa.Array, ...]] = []
+        self.json_count = 0
         self.records, self.first_ns, self.last_ns = 0, None, None
 
+    def add_json(self, ts: pa.Array, stream: pa.Array, text: pa.Array, line: pa.Array) -> None:
+        self.json_parts.append((ts, stream, text, line))
+        self.json_count += len(line)
+
     def add(self, ts_text, ts_ns, stream, level, message, attributes, fmt, line, service=None) -> None:
-        c = self.cols
-        self.ts_text.append(ts_text)
-        self.ts_ns.append(ts_ns)
-        c["service"].append(service or self.service)
-        c["stream"].append(stream)
-        c["level"].append(level)
-        c["message"].append(message)
-        c["attributes"].append(attributes)
-        c["format"].append(fmt)
-        c["line"].append(line)
+        self.rows.append((ts_text, ts_ns, service, stream, level, message, attributes, fmt, line))
 
     def __len__(self) -> int:
-        return len(self.ts_ns)
+        return len(self.rows) + self.json_count
 
-    def batch(self) -> pa.RecordBatch:
-        n = len(self.ts_ns)
-        ns = pa.array(self.ts_ns, pa.int64())
-        if any(t is not None for t in self.ts_text):
-            ns = pc.coalesce(_rfc3339_column(self.ts_text), ns)
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        if self.json_parts:
+            yield from self._json_batches()
+        if self.rows:
+            rows, self.rows = self.rows, []
+            yield self._batch(*zip(*rows))
+
+    def _json_batches(self) -> Iterator[pa.RecordBatch]:
+        parts, self.json_parts, self.json_count = self.json_parts, [], 0
+        ts, stream, text, line = (pa.concat_arrays([p[i] for p in parts]) for i in range(4))
+        fields = cri_bulk.json_fields(text)
+        if fields is None:  # not all plain objects with string fields: one by one
+            for t, st, tx, ln in zip(ts.to_pylist(), stream.to_pylist(), text.to_pylist(), line.to_pylist()):
+                try:
+                    obj = orjson.loads(tx)
+                except orjson.JSONDecodeError:
+                    obj = None
+                if type(obj) is dict:
+                    self.rows.append((t, None, None, st, _level(obj), _message(obj), tx, "json", ln))
+                else:  # looked like JSON, is not: a plain line
+                    self.rows.append((t, None, None, st, None, tx, None, "text", ln))
+            return
+        level, message = fields
+        n = len(line)
+        yield self._batch(ts, None, None, _dictionary(stream), level, message, text, _constant("json", n), line)
+
+    def _batch(self, ts_text, ts_ns, service, stream, level, message, attributes, fmt, line) -> pa.RecordBatch:
+        n = len(line)
+        ns = pa.array(ts_ns, pa.int64()) if ts_ns is not None else pa.nulls(n, pa.int64())
+        if isinstance(ts_text, pa.Array) or any(t is not None for t in ts_text):
+            ns = pc.coalesce(_rfc3339_column(ts_text), ns)
         if self.opt.ts is not None:  # the ingest's ts overrides times in the text, as for dumps
             ns = pa.array([int((self.opt.ts - datetime(1970, 1, 1)) / timedelta(microseconds=1)) * 1000] * n,
                           pa.int64())
@@ -152,32 +175,46 @@ class _Logs:
             self.first_ns = lo.as_py() if self.first_ns is None else min(self.first_ns, lo.as_py())
             self.last_ns = hi.as_py() if self.last_ns is None else max(self.last_ns, hi.as_py())
         self.records += n
-        c = self.cols
         identity = self.identity
+        services = pa.array(service, pa.string()) if service is not None else pa.nulls(n, pa.string())
+        if self.service is not None:
+            services = pc.fill_null(services, self.service)
         arrays = {
             "ts": pc.divide(ns, 1000).cast(pa.timestamp("us")),
-            "service": pa.array(c["service"], pa.string()),
-            "pod": pa.nulls(n, pa.string()) if not identity.get("pod") else pa.array([identity["pod"]] * n),
-            "container": pa.array([identity.get("container")] * n, pa.string()),
-            "stream": pa.array(c["stream"], pa.string()), "level": pa.array(c["level"], pa.string()),
-            "message": pa.array(c["message"], pa.string()), "attributes": pa.array(c["attributes"], pa.string()),
-            "format": pa.array(c["format"], pa.string()), "version": pa.array([self.opt.version] * n, pa.string()),
-            "source_id": pa.nulls(n, pa.int64()), "line": pa.array(c["line"], pa.int64()),
+            "service": services,
+            "pod": _constant(identity.get("pod"), n), "container": _constant(identity.get("container"), n),
+            "stream": _strings(stream), "level": _strings(level), "message": _strings(message),
+            "attributes": _strings(attributes), "format": _strings(fmt), "version": _constant(self.opt.version, n),
+            "source_id": pa.nulls(n, pa.int64()), "line": pa.array(line, pa.int64()),
         }
         schema = TABLES["logs"].arrow_schema
-        self.ts_text, self.ts_ns = [], []
-        self.cols = {k: [] for k in c}
         return pa.RecordBatch.from_arrays([arrays[f.name] for f in schema], schema=schema)
 
 
-def _rfc3339_column(texts: list) -> pa.Array:
+def _strings(values) -> pa.Array:
+    return values if isinstance(values, pa.Array) else pa.array(values, pa.string())
+
+
+def _dictionary(values: pa.Array) -> pa.Array:
+    """A column of few distinct strings (stdout/stderr) as a dictionary."""
+    return pc.dictionary_encode(values) if len(values) else values
+
+
+def _constant(value: str | None, n: int) -> pa.Array:
+    """One string n times, as a dictionary (the store takes it as it is)."""
+    if value is None:
+        return pa.nulls(n, pa.string())
+    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([value]))
+
+
+def _rfc3339_column(texts) -> pa.Array:
     """Nanoseconds of RFC 3339 strings, in bulk; one by one when some do not parse."""
-    arr = pa.array(texts, pa.string())
+    arr = texts if isinstance(texts, pa.Array) else pa.array(texts, pa.string())
     try:
         return arr.cast(pa.timestamp("ns", "UTC")).cast(pa.int64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         out = []
-        for t in texts:
+        for t in arr.to_pylist():
             try:
                 out.append(rfc3339_ns(t) if t is not None else None)
             except ValueError:
@@ -227,14 +264,66 @@ class _Reader:
         self.stream_of.append(STREAMS.get(stream, 0) if level is None else 3 + _LEVEL_CODES.index(level))
 
     def read(self, stream: BinaryIO) -> Iterator[pa.RecordBatch]:
+        if self.framing == "cri":
+            stream = yield from self._cri_blocks(stream)
         handler = {"cri": self.cri, "docker": self.docker, "journald": self.journald, "plain": self.plain}[self.framing]
-        for lines in line_batches(stream, self.long_line):
+        for lines in line_batches(stream, self.long_line) if stream is not None else ():
             handler(lines)
             if len(self.logs) >= BATCH:
-                yield self.logs.batch()
+                yield from self.logs.batches()
         for stream_name, (ts, first, parts) in self.partial.items():  # a P record never finished
             self.error(f"the {stream_name} record started here has no final (F) part", first)
             self.payload(ts, None, stream_name, "".join(parts), first)
+
+    def _cri_blocks(self, stream: BinaryIO):
+        """Blocks of whole lines, column-wise where they allow it (cri_bulk).
+        Returns None at the end, or the rest of the stream for the
+        line-by-line reader when a line has no end in sight (over MAX_LINE)."""
+        carry = b""
+        while True:
+            raw = stream.read(CHUNK)
+            data = carry + raw if carry else raw
+            if raw:
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:
+                    if len(data) > 2 * MAX_LINE:
+                        return _Prepended(data, stream)
+                    carry = data
+                    continue
+                block, carry = data[:cut], data[cut:]
+            else:
+                block, carry = (data + b"\n" if data else b""), b""
+            if block:
+                self._cri_block(block)
+            if len(self.logs) >= BATCH:
+                yield from self.logs.batches()
+            if not raw:
+                return None
+
+    def _cri_block(self, block: bytes) -> None:
+        lines = cri_bulk.split_block(block)
+        records = cri_bulk.cri_records(lines) if lines is not None and not self.partial else None
+        if records is None:
+            # Odd bytes, a line over MAX_LINE or partial records: line by line.
+            text = block.decode("utf-8", "replace").replace("\r\n", "\n").split("\n")[:-1]
+            for i, line in enumerate(text):
+                if len(line) > MAX_LINE:
+                    self.long_line(self.lineno + i + 1, len(line))
+                    text[i] = line[:MAX_LINE]
+            self.cri(text)
+            return
+        base = self.lineno + 1
+        found, others = records
+        if found is not None:
+            self.logs.add_json(found["ts"], found["stream"], found["text"], pc.add(found["index"], base))
+        for i, ts, stream, _, text in others:
+            if ts is None:
+                if text:
+                    self.error("expected a CRI log record: <RFC 3339 time> <stdout|stderr> <F|P> <text>",
+                               base + i, text)
+                continue
+            self.payload(ts, None, stream, text, base + i)
+        self.lineno += len(lines)
 
     def cri(self, lines: list[str]) -> None:
         lineno, payload, partial = self.lineno, self.payload, self.partial
@@ -321,6 +410,33 @@ class _Reader:
         self.lineno = lineno
 
 
+_LEVELS_SEEN: dict = {}  # raw level value -> normalized, for the values a log repeats
+
+
+def _level(obj: dict) -> str | None:
+    raw = obj.get("level")
+    if raw is None:
+        raw = obj.get("lvl", obj.get("severity"))
+        if raw is None:
+            return None
+    try:
+        return _LEVELS_SEEN[raw]
+    except (KeyError, TypeError):
+        level = level_of(raw)
+        if len(_LEVELS_SEEN) < 4096 and isinstance(raw, (str, int)):
+            _LEVELS_SEEN[raw] = level
+        return level
+
+
+def _message(obj: dict) -> str | None:
+    msg = obj.get("msg")
+    if msg is None:
+        msg = obj.get("message")
+    if msg is None or type(msg) is str:
+        return msg
+    return orjson.dumps(msg).decode()
+
+
 # Levels a framing gave to spilled lines (journald PRIORITY), coded after the streams.
 _LEVEL_CODES = sorted(set(LEVELS.values()))
 
@@ -353,8 +469,8 @@ def parse(stream: BinaryIO, options: ParseOptions | None = None) -> Iterator[tup
         except ForensicsError as exc:  # corrupt compression, a size limit: keep what was read
             reader.errors.append((reader.lineno + 1, f"reading stopped after line {reader.lineno}: {exc}", None))
         yield from _spilled(reader, logs, identity)
-        if len(logs):
-            yield "logs", logs.batch()
+        for batch in logs.batches():
+            yield "logs", batch
         yield "log_files", _log_file(reader, logs, identity, reader.dump_lines)
         if reader.errors:
             yield "ingest_errors", pa.RecordBatch.from_pylist(
@@ -408,7 +524,8 @@ def _spilled(reader: _Reader, logs: _Logs, identity: dict) -> Iterator[tuple[str
             logs.add(ts_text, ts, STREAM_NAMES[code] if code < 3 else None, level, message, attrs, fmt,
                      reader.line_of[n - 1])
             if len(logs) >= BATCH:
-                yield "logs", logs.batch()
+                for batch in logs.batches():
+                    yield "logs", batch
 
 
 class _Prepended:

@@ -35,7 +35,6 @@ import orjson
 import pyarrow as pa
 
 from ..errors import ParseError
-from ..schema import TABLES
 from . import ParseOptions, excerpt, rfc3339_ns
 from .tables import dict_batch
 
