@@ -216,3 +216,35 @@ def test_damaged_logs_never_raise(cut, junk):
         out[table] = out.get(table, 0) + batch.num_rows
     before = len([r for r in cri_records(data[:data.rfind(b"\n", 0, cut) + 1]) if r[3].startswith("{")])
     assert out["logs"] >= before - 1
+
+
+def _rows(data: bytes) -> dict:
+    out = {}
+    for table, batch in logparser.parse(io.BytesIO(data)):
+        out.setdefault(table, []).extend(batch.to_pylist())
+    out["logs"] = sorted(out.get("logs", []), key=lambda r: r["line"])
+    return out
+
+
+@pytest.mark.parametrize("path", CRASHED + PODS[:1], ids=lambda p: p.name)
+def test_column_wise_cri_reader_equals_line_by_line(path, monkeypatch):
+    data = path.read_bytes()
+    data = gzip.decompress(data) if path.suffix == ".gz" else data
+    bulk = _rows(data)
+    monkeypatch.setattr(logparser, "BULK", False)
+    assert _rows(data) == bulk
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cut=st.integers(0, 40_000), junk=st.sampled_from([b"", b"\xff\xfe", b"not a record\n", b"{\"half\": ",
+                                                      b"2026-03-14T11:07:03Z stdout F {\"level\": 3}\n"]))
+def test_column_wise_cri_reader_equals_line_by_line_on_damage(cut, junk):
+    import forensics.parsers.logs as mod
+    data = CRASHED[1].read_bytes()
+    damaged = data[:cut] + junk + data[cut:]
+    bulk = _rows(damaged)
+    mod.BULK = False
+    try:
+        assert _rows(damaged) == bulk
+    finally:
+        mod.BULK = True

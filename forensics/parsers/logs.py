@@ -56,6 +56,7 @@ from .logline import (GO_LOG, KLOG, LEVELS, PRIORITIES, RFC3339_START, json_fiel
                       parse_plain)
 
 BATCH = 65_536
+BULK = True  # CRI blocks column-wise (cri_bulk); the tests compare with the line-by-line reader
 CRI_LINE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d) (?:stdout|stderr) [FP] ")
 STREAMS = {"stdout": 1, "stderr": 2}
 STREAM_NAMES = [None, "stdout", "stderr"]
@@ -302,7 +303,7 @@ class _Reader:
 
     def _cri_block(self, block: bytes) -> None:
         lines = cri_bulk.split_block(block)
-        records = cri_bulk.cri_records(lines) if lines is not None and not self.partial else None
+        records = cri_bulk.cri_records(lines) if lines is not None and not self.partial and BULK else None
         if records is None:
             # Odd bytes, a line over MAX_LINE or partial records: line by line.
             text = block.decode("utf-8", "replace").replace("\r\n", "\n").split("\n")[:-1]
