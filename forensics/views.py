@@ -205,7 +205,8 @@ rows AS (
   UNION ALL
   SELECT d.ts, CASE WHEN p.kind = 'race' THEN 'race' ELSE 'panic' END, coalesce(d.service, ss.service), d.version,
          coalesce(d.pod, ss.pod), CASE WHEN p.kind = 'race' THEN 'error' ELSE 'critical' END,
-         p.kind || ': ' || left(p.message, 200) || coalesce(' in ' || p.top_function, '') || ' [' || p.signature || ']',
+         p.kind || ': ' || left(split_part(p.message, chr(10), 1), 200) || coalesce(' in ' || p.top_function, '')
+           || ' [' || p.signature || ']',
          'dumps', CAST(d.dump_id AS VARCHAR)
   FROM panics p JOIN dumps d USING (dump_id) LEFT JOIN source_services ss ON ss.source_id = d.source_id
   WHERE p.seq = 0
