@@ -7,12 +7,13 @@
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Callable
 
 from .analysis import profiles as _profiles
 from .analysis import go_trace as _go_trace
+from .analysis import correlate as _correlate
 from .analysis import latency as _latency
 from .analysis import timeline as _timeline
 from .analysis.export import export_profile as _export_profile
@@ -151,6 +152,24 @@ class Incident:
         from .plots import plot_timeline
 
         return plot_timeline(self, start, end, services)
+
+    def correlate(self, before=None, after=None, alpha: float = _correlate.ALPHA) -> "pd.DataFrame":
+        """Which change broke it: every deploy ranked by the evidence that its
+        service got worse after it (panics per signature, restarts, error-log
+        share, latency, goroutine growth, CPU shares), each item with its test
+        and p-value, suspect modules from the stacks, the onset of each
+        regression, and a verdict sentence. `before`/`after` (timedelta or
+        minutes) cap the windows, which otherwise run from the deploy before
+        to the deploy after.
+
+        >>> open().correlate().empty
+        True
+        """
+        def minutes(x):
+            return timedelta(minutes=x) if isinstance(x, (int, float)) else x
+
+        return _correlate.correlate(_correlate.evidence_from_store(self.store), minutes(before), minutes(after),
+                                    alpha)
 
     def close(self) -> None:
         self.store.close()

@@ -2,6 +2,7 @@
 
     forensics ingest PATH... --db incident.duckdb [--service S] [--version V] [--jobs N]
     forensics timeline --db incident.duckdb [--from T] [--to T] [--service S] [--format table|csv|json|md]
+    forensics correlate --db incident.duckdb [--before MIN] [--after MIN] [--format table|json|md]
     forensics panics --db incident.duckdb
     forensics sql --db incident.duckdb "SELECT ..."
     forensics top --db incident.duckdb [--kind cpu] [--service S] [--version V] [--sample-type T]
@@ -339,6 +340,40 @@ def timeline(db, start, end, services, min_severity, fmt, limit) -> None:
         click.echo(timeline_markdown(df), nl=False)
         return
     _print_frame(df, fmt, limit, columns=["ts", "service", "version", "kind", "severity", "summary"])
+
+
+@main.command()
+@click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False), help="Incident database.")
+@click.option("--before", type=float, help="Minutes before each deploy to compare with (default: since the deploy before).")
+@click.option("--after", type=float, help="Minutes after each deploy (default: until the next deploy).")
+@click.option("--alpha", type=float, default=0.01, show_default=True, help="Family-wise significance per deploy.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "md"]), default="table", show_default=True)
+def correlate(db, before, after, alpha, fmt) -> None:
+    """Which upgrade broke it: deploys ranked by evidence, with suspects, onset and a verdict."""
+    from .analysis.timeline import md_cell
+
+    incident = _open(db, read_only=True)
+    try:
+        df = incident.correlate(before, after, alpha)
+    finally:
+        incident.close()
+    if fmt == "json":
+        click.echo(df.to_json(orient="records", date_format="iso", indent=1, default_handler=str))
+        return
+    if fmt == "md":
+        click.echo("| rank | time (UTC) | service | change | significant | score | suspects | verdict |")
+        click.echo("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        for r in df.itertuples(index=False):
+            cells = (r.rank, r.ts, r.service, r.change, "yes" if r.significant else "no", r.score,
+                     ", ".join(r.suspect_modules), r.verdict)
+            click.echo("| " + " | ".join(md_cell(c) for c in cells) + " |")
+        return
+    shown = df.assign(suspect_modules=df["suspect_modules"].map(", ".join))
+    _print_frame(shown, "table", len(df),
+                 columns=["rank", "ts", "service", "change", "significant", "score", "p_value", "suspect_modules",
+                          "onset"])
+    for r in df.itertuples(index=False):  # verdicts in full: they are the answer
+        click.echo(f"{r.rank}. {_safe(r.verdict)}")
 
 
 def _rounded(df):

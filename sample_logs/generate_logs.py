@@ -22,7 +22,7 @@ generation's own):
 1. orders v1.8.0 runs in pod orders-5c8f7d6b9-k2x7p;
 2. orders v1.9.0 is deployed (pod orders-7d4b9c8f5-q9w2n): it panics in
    ratelimit after some requests ("assignment to entry in nil map"), is
-   restarted (1.log), panics again;
+   restarted (1.log ... 4.log), panics again each time;
 3. rolled back to v1.8.0 (pod orders-5c8f7d6b9-m4n8r), which runs clean;
 4. meanwhile payments v2.3.1 (Go 1.27's log/slog text handler, Docker
    json-file) and inventory (Go's log package, journald and a plain file).
@@ -55,6 +55,7 @@ SERVICE = HERE / "service"
 OUT = HERE / "cluster"
 MAX_RECORD = 16 * 1024  # containerd's and Docker's longest log record (maxContainerLogLineSize)
 NAMESPACE = "shop"
+PAUSE = "20ms"  # between requests: v1.8.0 serves 20 s before v1.9.0 comes, which crashes 5 times in 5 s
 
 
 def rfc3339nano(ts: datetime) -> str:
@@ -231,7 +232,7 @@ def main() -> int:
         # 1. v1.8.0, whose first log file the kubelet rotated and compressed.
         deploy("orders", "v1.8.0", "buildinfo/orders-v1.8.0.txt")
         start_pod(events, "orders-5c8f7d6b9-k2x7p", image.format("v1.8.0"))
-        _, recs = run([str(v18), "-requests", "300", "-seed", "1"], env)
+        _, recs = run([str(v18), "-requests", "1000", "-pause", PAUSE, "-seed", "1"], env)
         lines = cri_lines(recs)
         pod = pod_dir("orders-5c8f7d6b9-k2x7p", "orders")
         rotated = recs[len(recs) // 2][0].strftime("%Y%m%d-%H%M%S")
@@ -241,7 +242,7 @@ def main() -> int:
         # Another service deploys in between, without build info.
         deploy("payments", "v2.3.1")
         if "go1.2" in generate.go_version(new_go) or "go1.3" in generate.go_version(new_go):
-            _, recs = run([str(v19), "-requests", "150", "-log", "slog-text", "-seed", "7"], env)
+            _, recs = run([str(v19), "-requests", "150", "-pause", PAUSE, "-log", "slog-text", "-seed", "7"], env)
             # /var/log/containers/<pod>_<namespace>_<container>-<id>.log, here with Docker's json-file inside.
             write(OUT / "var" / "log" / "containers" / f"payments-6b8d9f7c4-z8x2v_{NAMESPACE}_payments-{'9f' * 32}.log",
                   docker_lines(recs))
@@ -249,12 +250,13 @@ def main() -> int:
         deploy("orders", "v1.9.0", "buildinfo/orders-v1.9.0.txt")
         start_pod(events, "orders-7d4b9c8f5-q9w2n", image.format("v1.9.0"))
         pod = pod_dir("orders-7d4b9c8f5-q9w2n", "orders")
-        for restart, panic_at in enumerate((140, 90)):
+        for restart, panic_at in enumerate((60, 45, 70, 50, 55)):
             if restart:
                 events.add("BackOff", "Pod", "orders-7d4b9c8f5-q9w2n", "Back-off restarting failed container orders "
                            "in pod orders-7d4b9c8f5-q9w2n_shop", type_="Warning", count=restart)
                 events.add("Started", "Pod", "orders-7d4b9c8f5-q9w2n", "Started container orders", count=restart + 1)
-            rc, recs = run([str(v19), "-requests", "300", "-panic-at", str(panic_at), "-seed", str(10 + restart)], env)
+            rc, recs = run([str(v19), "-requests", "300", "-pause", PAUSE, "-panic-at", str(panic_at),
+                            "-seed", str(10 + restart)], env)
             assert rc == 2, rc
             write(pod / f"{restart}.log", cri_lines(recs))
         # 3. The rollback.
@@ -263,7 +265,7 @@ def main() -> int:
         events.add("ScalingReplicaSet", "Deployment", "orders", "Scaled down replica set orders-7d4b9c8f5 to 0 from 1",
                    component="deployment-controller")
         events.add("Killing", "Pod", "orders-7d4b9c8f5-q9w2n", "Stopping container orders")
-        _, recs = run([str(v18), "-requests", "200", "-seed", "3"], env)
+        _, recs = run([str(v18), "-requests", "500", "-pause", PAUSE, "-seed", "3"], env)
         write(pod_dir("orders-5c8f7d6b9-m4n8r", "orders") / "0.log", cri_lines(recs))
         # 4. inventory: Go's log package to stderr, in the journal and in a plain file.
         _, recs = run([str(v18), "-requests", "100", "-log", "std", "-seed", "5"], env)
