@@ -122,8 +122,17 @@ def synthetic(seed: int, inject: int | None) -> Evidence:
     lat_ts = np.repeat(minutes.to_numpy(), 20)
     ms = rng.lognormal(3, 0.5, len(lat_ts)) * np.repeat(np.where(in_bad, 1.3, 1.0), 20)
     latencies = pd.DataFrame({"ts": lat_ts, "service": "api", "ms": ms, "origin": "logs"})
+    # Goroutine snapshots every 10 min: steady servers, and in the bad window a
+    # watcher per request that never ends, created in the upgraded module.
+    snaps = []
+    for i, m in enumerate(minutes[::10]):
+        snaps.append((m, "main.serve", int(rng.poisson(50))))
+        if bad is not None and bad[0] <= m.to_pydatetime() < bad[1]:
+            started = (m.to_pydatetime() - bad[0]).total_seconds() / 60
+            snaps.append((m, f"example.com/lib{inject}.(*Watcher).run", int(6 * started + rng.poisson(3))))
+    goroutines = pd.DataFrame(snaps, columns=["ts", "site", "count"]).assign(service="api")
     empty = pd.DataFrame(columns=["ts", "service"])
-    return Evidence(deploys, changes, panics, empty, log_counts, latencies, empty, empty)
+    return Evidence(deploys, changes, panics, empty, log_counts, latencies, goroutines, empty)
 
 
 def test_injected_regressions_are_found_and_blamed():
@@ -135,6 +144,7 @@ def test_injected_regressions_are_found_and_blamed():
         if top["significant"] and top["version"] == f"v1.{inject}.0" and \
                 top["suspect_modules"] == [f"example.com/lib{inject}"]:
             found += 1
+        assert f"example.com/lib{inject}.(*Watcher).run goroutines 0 -> " in top["verdict"]
     assert found >= 11, found
 
 
