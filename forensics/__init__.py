@@ -171,6 +171,20 @@ class Incident:
         return _correlate.correlate(_correlate.evidence_from_store(self.store), minutes(before), minutes(after),
                                     alpha)
 
+    def report(self, path: str | Path | None = None, start=None, end=None, services=None, format: str | None = None,
+               title: str | None = None) -> str:
+        """The postmortem report (summary, impact, timeline, detection, suspected
+        causes, panic signatures with a stack, goroutine growth, profile shifts,
+        action items) as self-contained HTML or Markdown; written to `path` when
+        given (format from its suffix: .html or .md). Returns the text."""
+        from . import report as _report
+
+        fmt = format or ("md" if path is not None and str(path).endswith(".md") else "html")
+        text = _report.render(_report.build(self, start, end, services, title, figure=fmt == "html"), fmt)
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
     def close(self) -> None:
         self.store.close()
 

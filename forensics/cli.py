@@ -3,6 +3,7 @@
     forensics ingest PATH... --db incident.duckdb [--service S] [--version V] [--jobs N]
     forensics timeline --db incident.duckdb [--from T] [--to T] [--service S] [--format table|csv|json|md]
     forensics correlate --db incident.duckdb [--before MIN] [--after MIN] [--format table|json|md]
+    forensics report --db incident.duckdb -o report.html|report.md [--from T] [--to T] [--service S]
     forensics panics --db incident.duckdb
     forensics sql --db incident.duckdb "SELECT ..."
     forensics top --db incident.duckdb [--kind cpu] [--service S] [--version V] [--sample-type T]
@@ -368,12 +369,35 @@ def correlate(db, before, after, alpha, fmt) -> None:
                      ", ".join(r.suspect_modules), r.verdict)
             click.echo("| " + " | ".join(md_cell(c) for c in cells) + " |")
         return
-    shown = df.assign(suspect_modules=df["suspect_modules"].map(", ".join))
+    shown = df.assign(suspect_modules=df["suspect_modules"].map(", ".join),
+                      p_value=df["p_value"].map(lambda p: f"{p:.2g}"))
     _print_frame(shown, "table", len(df),
                  columns=["rank", "ts", "service", "change", "significant", "score", "p_value", "suspect_modules",
                           "onset"])
     for r in df.itertuples(index=False):  # verdicts in full: they are the answer
         click.echo(f"{r.rank}. {_safe(r.verdict)}")
+
+
+@main.command()
+@click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False), help="Incident database.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="report.html (self-contained) or report.md.")
+@click.option("--from", "start", help="Start (ISO 8601, UTC unless an offset is given).")
+@click.option("--to", "end", help="End (ISO 8601).")
+@click.option("--service", "services", multiple=True, help="Only this service (repeatable).")
+@click.option("--title", help="Report title.")
+def report(db, output, start, end, services, title) -> None:
+    """The postmortem report: summary, impact, timeline, detection, suspected causes, panics, goroutines, actions."""
+    if not output.endswith((".html", ".htm", ".md")):
+        raise click.BadParameter("the report is .html or .md", param_hint="-o")
+    incident = _open(db, read_only=True)
+    try:
+        incident.report(output, start, end, list(services) or None, title=title)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    finally:
+        incident.close()
+    click.echo(f"wrote {_safe(output)}")
 
 
 def _rounded(df):

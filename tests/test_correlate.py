@@ -33,7 +33,7 @@ def test_the_sample_rollout_blames_ratelimit(cluster_db):
     top = df.iloc[0]
     assert (top["service"], top["version"], top["significant"]) == ("orders", "v1.9.0", True)
     assert top["suspect_modules"] == ["github.com/acme/ratelimit"]
-    assert "github.com/acme/ratelimit v1.5.0 -> v1.6.0" in top["change"]
+    assert "github.com/acme/ratelimit v1.5.0 → v1.6.0" in top["change"]
     assert top["verdict"].startswith("orders v1.9.0 (") and "new panic 'assignment to entry in nil map'" in top["verdict"]
     assert top["onset"].startswith("panics rose at")
     onset = datetime.fromisoformat(top["onset"].rsplit(" ", 1)[1])
@@ -144,7 +144,7 @@ def test_injected_regressions_are_found_and_blamed():
         if top["significant"] and top["version"] == f"v1.{inject}.0" and \
                 top["suspect_modules"] == [f"example.com/lib{inject}"]:
             found += 1
-        assert f"example.com/lib{inject}.(*Watcher).run goroutines 0 -> " in top["verdict"]
+        assert f"example.com/lib{inject}.(*Watcher).run goroutines 0 → " in top["verdict"]
     assert found >= 11, found
 
 

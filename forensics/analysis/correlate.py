@@ -123,7 +123,7 @@ def _items(ev_: Evidence, service: str, b0, t, a1, start=None) -> list[dict]:
         if na:
             ratio, p = ev.rate_increase(nb, tb, na, ta)
             items.append(dict(kind="restarts", key="restarts", before=nb, after=na, statistic=ratio, p=p,
-                              text=f"restarts {nb} -> {na} ({_p(p)})"))
+                              text=f"restarts {nb} → {na} ({_p(p)})"))
     # Share of error-level logs.
     logs = _of(ev_.log_counts, service, b0, a1)
     if not logs.empty:
@@ -132,7 +132,7 @@ def _items(ev_: Evidence, service: str, b0, t, a1, start=None) -> list[dict]:
         if na and nb:
             diff, p = ev.proportion_increase(kb, nb, ka, na)
             items.append(dict(kind="errors", key="error logs", before=kb / nb, after=ka / na, statistic=diff, p=p,
-                              text=f"error logs {kb / nb:.1%} -> {ka / na:.1%} of records ({_p(p)})"))
+                              text=f"error logs {kb / nb:.1%} → {ka / na:.1%} of records ({_p(p)})"))
     # Latency, from request logs and from spans separately.
     lat = _of(ev_.latencies, service, b0, a1)
     for origin, rows in (lat.groupby("origin") if not lat.empty else ()):
@@ -140,8 +140,8 @@ def _items(ev_: Evidence, service: str, b0, t, a1, start=None) -> list[dict]:
         if shift["n_before"] >= 5 and shift["n_after"] >= 5:
             items.append(dict(kind="latency", key=origin, before=shift["p99_before"], after=shift["p99_after"],
                               statistic=shift["statistic"], p=shift["p"], detail=shift,
-                              text=f"p99 {shift['p99_before']:.3g} -> {shift['p99_after']:.3g} ms, p50 "
-                                   f"{shift['p50_before']:.3g} -> {shift['p50_after']:.3g} ms ({origin}, "
+                              text=f"p99 {shift['p99_before']:.3g} → {shift['p99_after']:.3g} ms, p50 "
+                                   f"{shift['p50_before']:.3g} → {shift['p50_after']:.3g} ms ({origin}, "
                                    f"{_p(shift['p'])})"))
     # Goroutines per creation site: rising after the deploy.
     gr = _of(ev_.goroutines, service, b0, a1)
@@ -156,7 +156,7 @@ def _items(ev_: Evidence, service: str, b0, t, a1, start=None) -> list[dict]:
         if top_a <= top_b:
             continue
         items.append(dict(kind="goroutines", key=site, before=top_b, after=top_a, statistic=tau, p=p,
-                          functions=[site], text=f"{site} goroutines {top_b} -> {top_a} (rising across "
+                          functions=[site], text=f"{site} goroutines {top_b} → {top_a} (rising across "
                                                  f"{len(after)} snapshots, {_p(p)})"))
     # CPU profile shares per function.
     prof = _of(ev_.profile_shares, service, b0, a1)
@@ -173,7 +173,7 @@ def _items(ev_: Evidence, service: str, b0, t, a1, start=None) -> list[dict]:
             for p, _, fn, sb, sa in sorted(grown)[:3]:
                 if sa > sb:
                     items.append(dict(kind="profile", key=fn, before=sb, after=sa, statistic=sa - sb, p=p,
-                                      functions=[fn], text=f"{fn} {sb:.0%} -> {sa:.0%} of CPU samples ({_p(p)})"))
+                                      functions=[fn], text=f"{fn} {sb:.0%} → {sa:.0%} of CPU samples ({_p(p)})"))
     return items
 
 
@@ -212,10 +212,10 @@ def _change_text(row, changes: pd.DataFrame) -> str:
     parts = []
     for c in changes.itertuples(index=False) if changes is not None and not changes.empty else ():
         if c.kind == "module":
-            parts.append(f"{c.module} {c.from_version or '(none)'} -> {c.to_version or '(none)'}")
+            parts.append(f"{c.module} {c.from_version or '(none)'} → {c.to_version or '(none)'}")
         elif c.kind == "go":
-            parts.append(f"Go {c.from_version} -> {c.to_version}")
-    head = f"{row.previous_version} -> {row.version}" if isinstance(row.previous_version, str) else row.version
+            parts.append(f"Go {c.from_version} → {c.to_version}")
+    head = f"{row.previous_version} → {row.version}" if isinstance(row.previous_version, str) else row.version
     return head + (f" ({'; '.join(parts)})" if parts else "")
 
 

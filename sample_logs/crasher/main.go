@@ -153,6 +153,10 @@ func main() {
 		park()
 		announce(mode)
 		limiter.Do(func() { panic("something broke: user 42 has no quota") })
+	case "panic-text":
+		// A panic value chosen by the caller (reports must show it as text, whatever it holds).
+		announce(mode)
+		panic(strings.Join(os.Args[2:], " "))
 	case "panic-error":
 		announce(mode)
 		panic(errors.New("open /etc/app/config.yaml: permission denied"))
