@@ -109,9 +109,11 @@ def json_fields(obj: dict) -> tuple[int | None, str | None, str | None]:
 def logfmt(text: str) -> dict | None:
     """logfmt pairs as a dict when the whole line is logfmt with a message
     or a level key, else None."""
-    pairs, pos = {}, 0
-    for m in LOGFMT_PAIR.finditer(text):
-        if m.start() != pos:
+    pairs, pos, n = {}, 0, len(text)
+    match = LOGFMT_PAIR.match
+    while pos < n:
+        m = match(text, pos)  # anchored at pos: a search would rescan the line from every position
+        if m is None or m.end() == pos:
             return None
         value = m.group(2)
         if value.startswith('"'):
@@ -121,7 +123,7 @@ def logfmt(text: str) -> dict | None:
                 value = value[1:-1]
         pairs[m.group(1)] = value
         pos = m.end()
-    if pos != len(text) or not pairs or not any(k in pairs for k in ("msg", "message", "level", "lvl")):
+    if not pairs or not any(k in pairs for k in ("msg", "message", "level", "lvl")):
         return None
     return pairs
 
