@@ -194,8 +194,30 @@ class Incident:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def counts(self) -> dict[str, int]:
+        """Rows of the main tables: what this incident holds."""
+        names = ("sources", "panics", "goroutines", "logs", "spans", "profiles", "events")
+        row = self.sql("SELECT " + ", ".join(f"(SELECT count(*) FROM {n})" for n in names)).fetchall()[0]
+        return dict(zip(names, row))
+
     def __repr__(self) -> str:
-        return f"<forensics.Incident {self.path}>"
+        try:
+            held = ", ".join(f"{n} {k}" for k, n in self.counts().items())
+        except ForensicsError:
+            held = "closed"
+        return f"<forensics.Incident {self.path}: {held}>"
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        try:
+            counts = self.counts()
+        except ForensicsError:
+            return f"<p>forensics.Incident {escape(self.path)} (closed)</p>"
+        cells = "".join(f"<tr><td>{escape(k)}</td><td style='text-align:right'>{n:,}</td></tr>"
+                        for k, n in counts.items())
+        return (f"<p><b>forensics.Incident</b> <code>{escape(self.path)}</code></p>"
+                f"<table><tr><th>table</th><th>rows</th></tr>{cells}</table>")
 
 
 def open(path: str | Path = ":memory:", read_only: bool = False) -> Incident:  # noqa: A001 - fx.open is the API
