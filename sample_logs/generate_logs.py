@@ -168,31 +168,35 @@ def start_pod(events: Events, pod: str, image: str) -> None:
     events.add("Started", "Pod", pod, "Started container orders")
 
 
-def build_release(go: str, work: Path, release: str, dep: str, keep: bool = True) -> Path:
-    """Build orders at `release` against ratelimit `dep`, in a git repository (vcs stamps);
-    `keep`: write its build info, go.mod and go.sum under cluster/deploys/buildinfo."""
-    src = work / f"src-{release}"
-    shutil.copytree(SERVICE, src)
+def build_release(go: str, work: Path, release: str, dep: str | dict[str, str], keep: bool = True,
+                  source: Path = SERVICE, name: str = "orders", dest: Path | None = None) -> Path:
+    """Build `source` (default: orders) at `release` against `dep` (ratelimit's version, or
+    {module: version}), in a git repository (vcs stamps); `keep`: write its build info, go.mod
+    and go.sum into `dest` (default cluster/deploys/buildinfo) as <name>-<release>.*."""
+    src = work / f"src-{name}-{release}"
+    shutil.copytree(source, src, ignore=shutil.ignore_patterns("deps"))
     env = generate.go_env(work)
-    subprocess.run([go, "mod", "edit", f"-require={generate.DEP_MODULE}@{dep}"], cwd=src, env=env, check=True)
+    requires = dep if isinstance(dep, dict) else {generate.DEP_MODULE: dep}
+    for module, version in requires.items():
+        subprocess.run([go, "mod", "edit", f"-require={module}@{version}"], cwd=src, env=env, check=True)
     subprocess.run([go, "mod", "tidy"], cwd=src, env=env, check=True)
     git_env = dict(env, GIT_AUTHOR_NAME="sre", GIT_AUTHOR_EMAIL="sre@example.com", GIT_COMMITTER_NAME="sre",
                    GIT_COMMITTER_EMAIL="sre@example.com", GIT_AUTHOR_DATE="2026-03-10T09:00:00Z",
                    GIT_COMMITTER_DATE="2026-03-10T09:00:00Z")
-    for cmd in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", f"orders {release}"], ["tag", release]):
+    for cmd in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", f"{name} {release}"], ["tag", release]):
         subprocess.run(["git", *cmd], cwd=src, env=git_env, check=True)
-    exe = work / f"orders-{release}"
+    exe = work / f"{name}-{release}"
     subprocess.run([go, "build", "-ldflags", f"-X main.release={release}", "-o", str(exe), "."],
                    cwd=src, env=dict(env, CGO_ENABLED="0"), check=True)
     if not keep:
         return exe
-    dest = OUT / "deploys" / "buildinfo"
+    dest = dest or OUT / "deploys" / "buildinfo"
     dest.mkdir(parents=True, exist_ok=True)
     info = subprocess.run([go, "version", "-m", str(exe)], capture_output=True, check=True).stdout
     # The first line names the binary by its path in the build's temporary directory.
-    (dest / f"orders-{release}.txt").write_bytes(info.replace(str(exe).encode(), f"orders-{release}".encode()))
-    for name in ("go.mod", "go.sum"):
-        shutil.copy(src / name, dest / f"orders-{release}.{name}")
+    (dest / f"{name}-{release}.txt").write_bytes(info.replace(str(exe).encode(), f"{name}-{release}".encode()))
+    for file in ("go.mod", "go.sum"):
+        shutil.copy(src / file, dest / f"{name}-{release}.{file}")
     return exe
 
 
@@ -201,9 +205,9 @@ def write(path: Path, lines: list[bytes]) -> None:
     path.write_bytes(b"".join(lines))
 
 
-def pod_dir(pod: str, container: str) -> Path:
+def pod_dir(pod: str, container: str, root: Path = OUT) -> Path:
     uid = uuid.uuid5(uuid.NAMESPACE_DNS, pod)
-    return OUT / "var" / "log" / "pods" / f"{NAMESPACE}_{pod}_{uid}" / container
+    return root / "var" / "log" / "pods" / f"{NAMESPACE}_{pod}_{uid}" / container
 
 
 def main() -> int:

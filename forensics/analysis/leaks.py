@@ -44,8 +44,10 @@ _RUNTIME = "(function LIKE 'runtime.%' OR function LIKE 'internal/runtime/%')"
 
 SITE_COUNTS_SQL = f"""
 WITH snap AS (
-    SELECT dump_id, d.ts, coalesce(d.service, '') AS service, {_FORM} AS form
-    FROM dumps d JOIN sources src USING (source_id) WHERE {_SNAPSHOT} {{where}}
+    SELECT dump_id, d.ts, coalesce(d.service, ss.service, '') AS service, {_FORM} AS form
+    FROM dumps d JOIN sources src USING (source_id)
+    LEFT JOIN source_services ss ON ss.source_id = d.source_id  -- dumps/<pod>/...: whose the file is
+    WHERE {_SNAPSHOT} {{where}}
 ),
 ends AS (
     SELECT dump_id, goroutine_seq,
@@ -97,11 +99,12 @@ def goroutine_growth(store: Store, service: str | None = None, min_snapshots: in
     """
     import pandas as pd
 
-    where, params = ("AND d.service = ?", [service]) if service is not None else ("", None)
+    where, params = ("AND coalesce(d.service, ss.service) = ?", [service]) if service is not None else ("", None)
     counts = store.query(SITE_COUNTS_SQL.format(where=where), params).df()
     snaps = store.query(
-        f"SELECT coalesce(d.service, '') AS service, {_FORM} AS form, dump_id, d.ts FROM dumps d "
-        f"JOIN sources src USING (source_id) WHERE {_SNAPSHOT} "
+        f"SELECT coalesce(d.service, ss.service, '') AS service, {_FORM} AS form, dump_id, d.ts FROM dumps d "
+        f"JOIN sources src USING (source_id) LEFT JOIN source_services ss ON ss.source_id = d.source_id "
+        f"WHERE {_SNAPSHOT} "
         f"{where} ORDER BY d.ts NULLS FIRST, dump_id", params).df()
     columns = ["service", "form", "by", "site", "snapshots", "first_ts", "last_ts", "first", "last", "peak",
                "growth", "per_minute", "leak", "counts"]

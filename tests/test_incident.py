@@ -1,0 +1,56 @@
+"""The sample incident (sample_logs/incident/bundle): the etcd client upgrade
+must be blamed, with the right module, and the decoy upgrade, the other
+service's deploy and the rollback cleared."""
+from __future__ import annotations
+
+import pytest
+
+import forensics as fx
+
+from conftest import SAMPLES
+
+BUNDLE = SAMPLES / "incident" / "bundle"
+ETCD = "go.etcd.io/etcd/client/v3"
+
+
+@pytest.fixture(scope="module")
+def incident(tmp_path_factory):
+    db = fx.open(tmp_path_factory.mktemp("incident") / "i.duckdb")
+    summary = db.ingest(BUNDLE)
+    assert not summary.problems, summary.problems
+    return db
+
+
+def test_the_etcd_client_upgrade_is_blamed(incident):
+    df = incident.correlate()
+    top = df.iloc[0]
+    assert (top["service"], top["version"], bool(top["significant"])) == ("orders", "v2.5.0", True)
+    assert top["suspect_modules"] == [ETCD]
+    assert f"{ETCD} v3.4.27 → v3.5.9" in top["change"]
+    flagged = {e["kind"] for e in top["evidence"] if e["flagged"]}
+    assert {"goroutines", "latency"} <= flagged
+    assert f"{ETCD}.(*Client).Watch goroutines" in top["verdict"] and "(*lessor).recvKeepAlive" in top["verdict"]
+    assert top["onset"] is not None
+    others = df.iloc[1:]
+    assert not others["significant"].any()
+    decoy = others[others["change"].str.contains("github.com/acme/ratelimit v1.5.0 → v1.6.0")]
+    assert len(decoy) == 1 and decoy.iloc[0]["suspect_modules"] == []
+    assert "payments" in set(others["service"])
+
+
+def test_the_crash_is_in_the_new_client(incident):
+    rows = incident.sql("""
+        SELECT p.top_function, f.module_version, d.pod FROM panics p JOIN dumps d USING (dump_id)
+        JOIN goroutines g ON g.dump_id = p.dump_id AND g.goroutine_id = p.goroutine_id
+        JOIN frames f ON f.dump_id = g.dump_id AND f.goroutine_seq = g.seq AND f.depth = 0""").fetchall()
+    assert rows and {r[0] for r in rows} == {f"{ETCD}.(*lessor).recvKeepAlive"}
+    assert {r[1] for r in rows} == {"v3.5.9"} and all(r[2].startswith("orders-7c9d8e6f5-") for r in rows)
+    restarts = incident.timeline(kinds=["restart"])
+    # every restart follows a crash; the last crash may end its pod's time (no restart after it)
+    assert 1 <= len(restarts) <= len(rows) and restarts["summary"].str.contains("after a crash").all()
+
+
+def test_the_leak_is_found_in_the_snapshots(incident):
+    growth = incident.goroutine_growth("orders")
+    leaks = growth[growth["leak"] & (growth["by"] == "creation")]
+    assert f"{ETCD}.(*Client).Watch" in set(leaks["site"])
