@@ -65,8 +65,18 @@ class Incident:
             ts = datetime.fromisoformat(ts.replace("Z", "+00:00"))
         if ts is not None and ts.tzinfo is not None:
             ts = datetime.utcfromtimestamp(ts.timestamp())
-        return _ingest(self.store, [str(p) for p in paths], service=service, version=version, ts=ts,
-                       jobs=jobs, progress=progress, limits=limits, stdin=stdin)
+        bar = _notebook_bar() if progress is None else None
+        if bar is not None:
+            def progress(result: SourceResult) -> None:
+                bar.update(result.bytes)
+                bar.set_postfix_str(f"{bar.n_files + 1} files", refresh=False)
+                bar.n_files += 1
+        try:
+            return _ingest(self.store, [str(p) for p in paths], service=service, version=version, ts=ts,
+                           jobs=jobs, progress=progress, limits=limits, stdin=stdin)
+        finally:
+            if bar is not None:
+                bar.close()
 
     def sql(self, query: str, params: list | None = None):
         """Run SQL against the incident tables; the result has ``.df()``."""
@@ -218,6 +228,21 @@ class Incident:
                         for k, n in counts.items())
         return (f"<p><b>forensics.Incident</b> <code>{escape(self.path)}</code></p>"
                 f"<table><tr><th>table</th><th>rows</th></tr>{cells}</table>")
+
+
+def _notebook_bar():
+    """A notebook progress bar (tqdm's widget) over ingested bytes, when running in a Jupyter kernel."""
+    try:
+        from IPython import get_ipython
+
+        if get_ipython() is None or "IPKernelApp" not in get_ipython().config:
+            return None
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    bar = tqdm(total=None, unit="B", unit_scale=True, desc="ingest", leave=False)
+    bar.n_files = 0
+    return bar
 
 
 def open(path: str | Path = ":memory:", read_only: bool = False) -> Incident:  # noqa: A001 - fx.open is the API

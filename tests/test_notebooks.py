@@ -48,6 +48,8 @@ def test_notebook_runs(path):
         assert needle in text, needle
     if path.stem in ("02-incident-timeline", "04-goroutines-and-profiles"):
         assert any("image/png" in o.get("data", {}) for o in outs)
+    if path.stem == "01-quickstart":  # ingest shows a progress bar (a tqdm widget) in a notebook
+        assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outs)
 
 
 def test_the_template_runs_with_papermill(tmp_path):
