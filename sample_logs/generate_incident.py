@@ -18,13 +18,16 @@ goroutine dumps (debug=2 and debug=1) and heap, mutex and CPU profiles into
 the bundle; its stdout and stderr are framed as the kubelet's CRI files,
 restarts numbered as the kubelet numbers them. Deploy records name each
 release's `go version -m` output; Kubernetes events are serialized by the
-kubernetes client.
+kubernetes client; one v2.5.0 pod is traced (runtime/trace, exported by
+`go tool trace`), and opentelemetry-sdk's OTLP JSON file exporter writes a
+span per logged request.
 
     python sample_logs/generate_incident.py      # about three minutes
 """
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import os
@@ -39,6 +42,7 @@ from pathlib import Path
 
 import generate
 import generate_logs as gl
+import generate_traces as gt
 
 HERE = Path(__file__).resolve().parent
 INCIDENT = HERE / "incident"
@@ -79,14 +83,18 @@ class Cluster:
         self.deploys.append({"ts": gl.rfc3339nano(datetime.now(timezone.utc)), "service": service,
                              "version": version, "image": IMAGE.format(service, version), "buildinfo": buildinfo})
 
-    def pod(self, exe: Path, pod: str, image: str, seconds: float, seed: int, container: str = "orders") -> None:
-        """Run a pod until `seconds` have passed, restarting its container after each crash."""
+    def pod(self, exe: Path, pod: str, image: str, seconds: float, seed: int, container: str = "orders",
+            trace: Path | None = None) -> None:
+        """Run a pod until `seconds` have passed, restarting its container after each crash;
+        `trace`: its first run records an execution trace there."""
         def life():
             gl.start_pod(self.events, pod, image)
             end, restart = time.time() + seconds, 0
             while time.time() < end - 1:
                 argv = [str(exe), "-duration", f"{end - time.time():.1f}s", "-rate", "10", "-pod", pod,
                         "-out", str(OUT), "-seed", str(seed * 100 + restart), "-cpu", "3s"]
+                if trace is not None and restart == 0:
+                    argv += ["-trace", str(trace)]
                 rc, recs = gl.run(argv, dict(os.environ, GOMAXPROCS="2", GOTRACEBACK="single"))
                 gl.write(gl.pod_dir(pod, container, OUT) / f"{restart}.log", gl.cri_lines(recs))
                 if rc == 0:
@@ -106,6 +114,45 @@ class Cluster:
         for t in self.threads:
             t.join()
         self.threads = []
+
+
+def spans_of_requests(out: Path, releases: dict[str, str]) -> None:
+    """OTLP JSON, written by opentelemetry-sdk's file exporter, of every request
+    the orders pods logged: a server span as long as the request, and the
+    etcd read inside it; each pod's release is the service.version."""
+    from opentelemetry.exporter.otlp.json.file import FileSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
+
+    out.mkdir(parents=True, exist_ok=True)
+    for log in sorted((OUT / "var" / "log" / "pods").glob("shop_orders-*/orders/*.log")):
+        pod = log.parts[-3].split("_")[1]
+        release = releases[pod.rsplit("-", 1)[0]]
+        provider = TracerProvider(resource=Resource.create({"service.name": "orders", "service.version": release,
+                                                            "k8s.pod.name": pod, "k8s.namespace.name": gl.NAMESPACE}))
+        provider.add_span_processor(BatchSpanProcessor(FileSpanExporter(str(out / f"{pod}.jsonl"))))
+        tracer = provider.get_tracer("forensics.samples.incident", "1.0")
+        for line in log.read_text().splitlines():
+            _, stream, tag, text = line.split(" ", 3)
+            if stream != "stdout" or tag != "F" or not text.startswith("{"):
+                continue
+            rec = json.loads(text)
+            if "latency_ms" not in rec:
+                continue
+            end = int(rec["ts"] * 1e9)
+            start = end - int(rec["latency_ms"] * 1e6)
+            span = tracer.start_span(f"GET {rec['path']}", kind=SpanKind.SERVER, start_time=start, attributes={
+                "http.request.method": "GET", "http.route": rec["path"], "http.response.status_code": rec["status"],
+                "request.id": rec["request_id"]})
+            inner = tracer.start_span("etcd Get", kind=SpanKind.CLIENT, context=set_span_in_context(span),
+                                      start_time=start + (end - start) // 10, attributes={"db.system": "etcd"})
+            inner.end(end_time=end - (end - start) // 10)
+            if rec["status"] >= 500:
+                span.set_status(Status(StatusCode.ERROR, rec["msg"]))
+            span.end(end_time=end)
+        provider.shutdown()
 
 
 def main() -> int:
@@ -130,9 +177,11 @@ def main() -> int:
         for n, (release, seconds) in enumerate((("v2.3.0", PHASE), ("v2.4.0", PHASE), ("v2.5.0", 2 * PHASE),
                                                 ("v2.4.0", PHASE))):
             c.deploy("orders", release, f"buildinfo/orders-{release}.txt")
+            trace = work / "trace.out" if release == "v2.5.0" else None
+            trace_started = datetime.now(timezone.utc)
             for i, suffix in enumerate(("a", "b")):
                 c.pod(exes[release], f"{pods[release]}-{suffix}{n}x{i}", IMAGE.format("orders", release), seconds,
-                      seed=10 * n + i)
+                      seed=10 * n + i, trace=trace if i == 0 else None)
             if release == "v2.5.0":
                 time.sleep(PHASE / 3)
                 # An unrelated service deploys near the incident.
@@ -140,6 +189,16 @@ def main() -> int:
                 _, recs = gl.run([str(payments), "-requests", "200", "-pause", "20ms", "-seed", "9"])
                 gl.write(gl.pod_dir("payments-6c5d4b3a2-p7q8r", "payments", OUT) / "0.log", gl.cri_lines(recs))
             c.wait()
+            if trace is not None and trace.exists():
+                # What `go tool trace` (of the toolchain that built it) serves at /jsontrace; the
+                # file name carries the time the trace started, which anchors its relative times.
+                dest = OUT / "trace" / f"orders-trace-{trace_started:%Y%m%dT%H%M%SZ}.json"
+                dest.parent.mkdir(parents=True)
+                with open(dest, "wb") as out:
+                    gt.export_jsontrace(go, trace, work, out)
+                dest.with_suffix(".json.gz").write_bytes(gzip.compress(dest.read_bytes(), mtime=0))
+                dest.unlink()
+    spans_of_requests(OUT / "spans", {p: r for r, p in pods.items()})
     c.events.write(OUT / "k8s" / "events.json")
     with open(OUT / "deploys" / "deploys.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=["ts", "service", "version", "image", "buildinfo"])

@@ -54,3 +54,17 @@ def test_the_leak_is_found_in_the_snapshots(incident):
     growth = incident.goroutine_growth("orders")
     leaks = growth[growth["leak"] & (growth["by"] == "creation")]
     assert f"{ETCD}.(*Client).Watch" in set(leaks["site"])
+
+
+def test_the_bundle_holds_every_kind_of_evidence(incident):
+    kinds = dict(incident.sql("SELECT kind, count(*) FROM sources WHERE status = 'ok' GROUP BY kind").fetchall())
+    for kind in ("log", "go_crash", "pprof", "pprof_text", "chrome_trace", "otlp", "deploys", "buildinfo",
+                 "k8s_events", "go_mod", "go_sum"):
+        assert kinds.get(kind, 0) > 0 or kind == "go_crash", (kind, kinds)
+    anchor = incident.sql("SELECT ts_source FROM trace_files").fetchall()
+    assert anchor == [("path",)]
+    lat = incident.latency(every=None)
+    assert set(lat["service"]) == {"orders"} and lat["requests"].sum() > 1000
+    versions = {v for (v,) in incident.sql("SELECT DISTINCT json_extract_string(resource, '$.\"service.version\"') "
+                                             "FROM spans").fetchall()}
+    assert versions == {"v2.3.0", "v2.4.0", "v2.5.0"}

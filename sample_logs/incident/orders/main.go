@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"time"
 
 	"github.com/acme/ratelimit"
@@ -71,7 +72,15 @@ func main() {
 	every := flag.Duration("collect", 2*time.Second, "time between goroutine dumps")
 	cpu := flag.Duration("cpu", 6*time.Second, "CPU profile of the first seconds")
 	seed := flag.Int64("seed", 1, "random seed")
+	traceOut := flag.String("trace", "", "write an execution trace of the first seconds here")
+	traceFor := flag.Duration("trace-for", 3*time.Second, "how long to trace")
 	flag.Parse()
+	if *traceOut != "" {
+		if f, err := os.Create(*traceOut); err == nil {
+			trace.Start(f)
+			time.AfterFunc(*traceFor, func() { trace.Stop(); f.Close() })
+		}
+	}
 	runtime.SetMutexProfileFraction(5)
 	rng := rand.New(rand.NewSource(*seed))
 	logJSON("info", "starting", "release", release, "go", runtime.Version(), "pod", *pod)
