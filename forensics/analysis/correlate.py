@@ -68,18 +68,28 @@ def _of(df: pd.DataFrame, service: str, start=None, end=None) -> pd.DataFrame:
 
 
 def _span(ev_: Evidence, service: str) -> tuple[datetime | None, datetime | None]:
-    """First and last time anything is known of a service."""
-    times = [d["ts"] for d in (ev_.panics, ev_.restarts, ev_.log_counts, ev_.latencies, ev_.goroutines,
-                               ev_.profile_shares, ev_.deploys) if d is not None and not d.empty
-             for d in [d[d["service"] == service]] if not d.empty]
-    if not times:
+    """First and last time anything is known of a service (a log-count row covers its second)."""
+    frames = [_of(d, service) for d in (ev_.panics, ev_.restarts, ev_.log_counts, ev_.latencies, ev_.goroutines,
+                                        ev_.profile_shares, ev_.deploys)]
+    frames = [f for f in frames if f is not None and not f.empty]
+    if not frames:
         return None, None
-    lo = min(t.min() for t in times)
-    hi = max(t.max() for t in times)
-    if not ev_.log_counts.empty:
-        hi = max(hi, _of(ev_.log_counts, service)["ts"].max() + timedelta(minutes=1)
-                 if not _of(ev_.log_counts, service).empty else hi)
+    lo = min(f["ts"].min() for f in frames)
+    hi = max(f["ts"].max() for f in frames)
+    logs = _of(ev_.log_counts, service)
+    if logs is not None and not logs.empty:
+        hi = max(hi, logs["ts"].max() + timedelta(seconds=1))
     return lo, hi
+
+
+def _bucket_counts(df: pd.DataFrame, service: str, lo, step: timedelta, n: int, weight: str | None = None):
+    """Rows (or the sum of `weight`) of a service per bucket of `step` from `lo`, n buckets; None without rows."""
+    d = _of(df, service)
+    if d is None or d.empty:
+        return None
+    idx = ((d["ts"] - lo) / step).astype(int).clip(0, n - 1)
+    s = (d[weight] if weight else pd.Series(1, index=d.index)).groupby(idx).sum()
+    return s.reindex(range(n), fill_value=0).to_numpy()
 
 
 def _duration(seconds: float) -> str:
@@ -244,21 +254,13 @@ def onsets(ev_: Evidence, bucket: timedelta | None = None) -> pd.DataFrame:
         n = max(int((hi - lo) / step) + 1, 1)
         edges = [lo + i * step for i in range(n + 1)]
 
-        def counts(df, weight=None):
-            d = _of(df, service)
-            if d is None or d.empty:
-                return None
-            idx = ((d["ts"] - lo) / step).astype(int).clip(0, n - 1)
-            s = (d[weight] if weight else pd.Series(1, index=d.index)).groupby(idx).sum()
-            return s.reindex(range(n), fill_value=0).to_numpy()
-
         # Exposure: panics per bucket the service was seen running (it logged), errors per log record.
-        total = counts(ev_.log_counts, "total")
+        total = _bucket_counts(ev_.log_counts, service, lo, step, n, "total")
         alive = (total > 0).astype(float) if total is not None else None
         series = []
-        if (c := counts(ev_.panics)) is not None:
+        if (c := _bucket_counts(ev_.panics, service, lo, step, n)) is not None:
             series.append(("panics", c, "poisson", edges, alive if alive is not None and alive[c > 0].all() else None))
-        if (c := counts(ev_.log_counts, "errors")) is not None:
+        if (c := _bucket_counts(ev_.log_counts, service, lo, step, n, "errors")) is not None:
             series.append(("error logs", c, "poisson", edges, total))
         lat = _of(ev_.latencies, service)
         if lat is not None and not lat.empty:
