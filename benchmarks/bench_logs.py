@@ -21,15 +21,12 @@ Target (issue 5): at least 50 MB/s, peak RSS under 1 GB whatever the size.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
-from common import measure, newest_go
+from common import ingest_beside_floor, newest_go
 
 import generate  # noqa: E402  (sample_logs, on the path through common)
 import generate_logs  # noqa: E402
@@ -72,26 +69,12 @@ def cri_log(mb: int) -> Path:
 
 
 def frame(argv: list[str], out, stop_at: int | None) -> None:
-    """Run the service and write its lines as CRI records as they arrive."""
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    lock = threading.Lock()
+    """Run the service and write its lines as CRI records as they arrive (until `stop_at` bytes)."""
+    def write(now, stream: str, line: bytes) -> bool:
+        out.writelines(generate_logs.cri_lines([(now, stream, line)]))
+        return stop_at is None or out.tell() < stop_at
 
-    def pump(pipe, stream: str) -> None:
-        for line in pipe:
-            records = generate_logs.cri_lines([(datetime.now(timezone.utc), stream, line.rstrip(b"\n"))])
-            with lock:
-                out.writelines(records)
-                if stop_at is not None and out.tell() >= stop_at:
-                    proc.kill()
-                    return
-
-    threads = [threading.Thread(target=pump, args=(proc.stdout, "stdout")),
-               threading.Thread(target=pump, args=(proc.stderr, "stderr"))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    proc.wait()
+    generate_logs.stream_lines(argv, write)
 
 
 def main() -> int:
@@ -99,16 +82,8 @@ def main() -> int:
     ap.add_argument("--mb", type=int, default=1024, help="size of the CRI log in MB")
     opts = ap.parse_args()
     started = time.time()
-    path = cri_log(opts.mb)
-    size_mb = path.stat().st_size / 1e6
-    with tempfile.TemporaryDirectory(prefix="fx-bench-db-") as tmp:
-        ours = measure([sys.executable, "-m", "forensics.cli", "ingest", str(path), "--db", str(Path(tmp) / "b.duckdb"),
-                        "-q"])
-    floor = measure([sys.executable, "-c", FLOOR, str(path)])
-    print(f"\nCRI-framed JSON logs (sample_logs/service): {path.name}, {size_mb:.1f} MB")
-    print(f"{'':40} {'seconds':>8} {'MB/s':>8} {'peak RSS MiB':>13}")
-    for name, (dt, rss, rc) in (("forensics ingest (parse + DuckDB)", ours), ("split + orjson.loads floor", floor)):
-        print(f"{name:40} {dt:8.2f} {size_mb / dt:8.1f} {rss:13.0f}{'' if rc in (0, 3) else f'  (exit {rc})'}")
+    size_mb, ours, floor = ingest_beside_floor("CRI-framed JSON logs (sample_logs/service)", cri_log(opts.mb), FLOOR,
+                                               "split + orjson.loads floor", ok=(0, 3))
     print(f"ratio forensics / floor: {ours[0] / floor[0]:.2f}x time; target 50 MB/s: "
           f"{'met' if size_mb / ours[0] >= 50 else 'NOT met'}; peak RSS under 1 GiB: "
           f"{'yes' if ours[1] < 1024 else 'NO'}")

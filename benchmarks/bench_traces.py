@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "sample_logs"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import generate_traces  # noqa: E402  (builds the tracer and exports its trace)
-from common import measure, newest_go  # noqa: E402
+from common import ingest_beside_floor, newest_go  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -98,15 +98,7 @@ def otlp_lines(spans: int) -> Path:
 
 
 def compare(label: str, path: Path, floor: str) -> None:
-    size_mb = path.stat().st_size / 1e6
-    with tempfile.TemporaryDirectory(prefix="fx-bench-db-") as tmp:
-        ours = measure([sys.executable, "-m", "forensics.cli", "ingest", str(path), "--db", str(Path(tmp) / "b.duckdb"),
-                        "-q"])
-    peer = measure([sys.executable, "-c", floor, str(path)])
-    print(f"\n{label}: {path.name}, {size_mb:.1f} MB")
-    print(f"{'':40} {'seconds':>8} {'MB/s':>8} {'peak RSS MiB':>13}")
-    for name, (dt, rss, rc) in (("forensics ingest (parse + DuckDB)", ours), ("orjson.loads floor", peer)):
-        print(f"{name:40} {dt:8.2f} {size_mb / dt:8.1f} {rss:13.0f}{'' if rc == 0 else f'  (exit {rc})'}")
+    size_mb, ours, peer = ingest_beside_floor(label, path, floor, "orjson.loads floor")
     print(f"ratio forensics / floor: {ours[0] / peer[0]:.2f}x time; peak RSS {ours[1]:.0f} MiB "
           f"({ours[1] * 1.048576 / size_mb:.2f}x the file size)")
 

@@ -38,3 +38,22 @@ def measure(argv: list[str], timeout: float | None = None) -> tuple[float, float
                          check=True)
     dt, rss_kb, rc = out.stdout.split()
     return float(dt), int(rss_kb) / 1024, int(rc)
+
+
+def ingest_beside_floor(label: str, path: Path, floor: str, floor_name: str,
+                        ok: tuple[int, ...] = (0,)) -> tuple[float, tuple, tuple]:
+    """`forensics ingest` of `path` into a new database, then the Python code
+    `floor` (given the path as argv[1]), each in a fresh process; prints both
+    rows (seconds, MB/s, peak RSS) and returns (MB, ours, floor's measure)."""
+    import tempfile
+
+    size_mb = path.stat().st_size / 1e6
+    with tempfile.TemporaryDirectory(prefix="fx-bench-db-") as tmp:
+        ours = measure([sys.executable, "-m", "forensics.cli", "ingest", str(path), "--db", str(Path(tmp) / "b.duckdb"),
+                        "-q"])
+    peer = measure([sys.executable, "-c", floor, str(path)])
+    print(f"\n{label}: {path.name}, {size_mb:.1f} MB")
+    print(f"{'':40} {'seconds':>8} {'MB/s':>8} {'peak RSS MiB':>13}")
+    for name, (dt, rss, rc) in (("forensics ingest (parse + DuckDB)", ours), (floor_name, peer)):
+        print(f"{name:40} {dt:8.2f} {size_mb / dt:8.1f} {rss:13.0f}{'' if rc in ok else f'  (exit {rc})'}")
+    return size_mb, ours, peer

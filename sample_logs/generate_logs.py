@@ -64,17 +64,20 @@ def rfc3339nano(ts: datetime) -> str:
     return ts.strftime("%Y-%m-%dT%H:%M:%S") + (f".{frac}" if frac else "") + "Z"
 
 
-def run(argv: list[str], env: dict | None = None) -> tuple[int, list[tuple[datetime, str, bytes]]]:
-    """Run a program; every line of stdout and stderr with the time it arrived."""
+def stream_lines(argv: list[str], on_line, env: dict | None = None) -> int:
+    """Run a program and call on_line(time, stream, line) for every line of its
+    stdout and stderr, one at a time, as it arrives; when on_line returns
+    False the program is killed. Returns its exit status."""
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    records: list[tuple[datetime, str, bytes]] = []
     lock = threading.Lock()
 
     def pump(pipe, stream: str) -> None:
         for line in pipe:
             now = datetime.now(timezone.utc)
             with lock:
-                records.append((now, stream, line.rstrip(b"\n")))
+                if on_line(now, stream, line.rstrip(b"\n")) is False:
+                    proc.kill()
+                    return
 
     threads = [threading.Thread(target=pump, args=(proc.stdout, "stdout")),
                threading.Thread(target=pump, args=(proc.stderr, "stderr"))]
@@ -82,8 +85,15 @@ def run(argv: list[str], env: dict | None = None) -> tuple[int, list[tuple[datet
         t.start()
     for t in threads:
         t.join()
+    return proc.wait()
+
+
+def run(argv: list[str], env: dict | None = None) -> tuple[int, list[tuple[datetime, str, bytes]]]:
+    """Run a program; every line of stdout and stderr with the time it arrived."""
+    records: list[tuple[datetime, str, bytes]] = []
+    rc = stream_lines(argv, lambda now, stream, line: records.append((now, stream, line)), env)
     records.sort(key=lambda r: r[0])
-    return proc.wait(), records
+    return rc, records
 
 
 def cri_lines(records) -> list[bytes]:
