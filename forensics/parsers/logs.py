@@ -326,8 +326,20 @@ class _Reader:
             self.payload(ts, None, stream, text, base + i)
         self.lineno += len(lines)
 
+    def hold(self, stream: str | None, ts, lineno: int, part: str) -> None:
+        """A record the runtime cut (CRI P record, Docker line over 16 KiB): kept until its stream's next whole one."""
+        self.partial.setdefault(stream, (ts, lineno, []))[2].append(part)
+
+    def joined(self, stream: str | None, ts, lineno: int, text: str) -> tuple:
+        """(time, first line, text) of a whole record, with the parts held before it on its stream."""
+        if stream not in self.partial:
+            return ts, lineno, text
+        ts, first, parts = self.partial.pop(stream)
+        parts.append(text)
+        return ts, first, "".join(parts)
+
     def cri(self, lines: list[str]) -> None:
-        lineno, payload, partial = self.lineno, self.payload, self.partial
+        lineno = self.lineno
         for line in lines:
             lineno += 1
             parts = line.split(" ", 3)
@@ -338,17 +350,10 @@ class _Reader:
             ts, stream, tag = parts[0], parts[1], parts[2]
             text = parts[3] if len(parts) == 4 else ""
             if tag == "P":
-                if stream in partial:
-                    partial[stream][2].append(text)
-                else:
-                    partial[stream] = (ts, lineno, [text])
+                self.hold(stream, ts, lineno, text)
                 continue
-            first = lineno
-            if stream in partial:
-                ts, first, done = partial.pop(stream)
-                done.append(text)
-                text = "".join(done)
-            payload(ts, None, stream, text, first)
+            ts, first, text = self.joined(stream, ts, lineno, text)
+            self.payload(ts, None, stream, text, first)
         self.lineno = lineno
 
     def docker(self, lines: list[str]) -> None:
@@ -366,13 +371,9 @@ class _Reader:
                 self.error(f'expected a Docker json-file record {{"log", "stream", "time"}}: {exc}', lineno, line)
                 continue
             if not text.endswith("\n"):  # a record cut at 16 KiB: the line goes on in the next
-                held = self.partial.setdefault(stream, (ts, lineno, []))
-                held[2].append(text)
+                self.hold(stream, ts, lineno, text)
                 continue
-            first = lineno
-            if stream in self.partial:
-                ts, first, parts = self.partial.pop(stream)
-                text = "".join(parts) + text
+            ts, first, text = self.joined(stream, ts, lineno, text)
             self.payload(ts, None, stream, text[:-1], first)
         self.lineno = lineno
 
