@@ -61,10 +61,7 @@ class Incident:
         """
         if isinstance(paths, (str, Path)):
             paths = [paths]
-        if isinstance(ts, str):
-            ts = datetime.fromisoformat(ts.replace("Z", "+00:00"))
-        if ts is not None and ts.tzinfo is not None:
-            ts = datetime.utcfromtimestamp(ts.timestamp())
+        ts = _timeline.naive_utc(ts)
         bar = _notebook_bar() if progress is None else None
         if bar is not None:
             def progress(result: SourceResult) -> None:

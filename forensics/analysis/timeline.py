@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 SEVERITIES = ("critical", "error", "warning", "info")
 
 
-def _when(value) -> datetime | None:
+def naive_utc(value) -> datetime | None:
     """A naive UTC datetime from a datetime or an ISO 8601 string (Z or an offset converted)."""
     if value is None:
         return None
@@ -32,10 +32,10 @@ def timeline_filter(start=None, end=None, services: str | Iterable[str] | None =
     where, params = ["TRUE"], []
     if start is not None:
         where.append("ts >= ?")
-        params.append(_when(start))
+        params.append(naive_utc(start))
     if end is not None:
         where.append("ts <= ?")
-        params.append(_when(end))
+        params.append(naive_utc(end))
     if services is not None:
         services = [services] if isinstance(services, str) else list(services)
         # Deploys of other services stay out; rows with no service (unattributed logs) too.
