@@ -56,3 +56,21 @@ def db(tmp_path):
 
 def which(tool: str) -> str | None:
     return shutil.which(tool)
+
+
+@pytest.fixture(scope="session")
+def cluster_database(tmp_path_factory) -> Path:
+    """sample_logs/cluster ingested once per session; test modules open copies of it (cluster_copy)."""
+    path = tmp_path_factory.mktemp("cluster") / "cluster.duckdb"
+    db = fx.open(path)
+    summary = db.ingest(SAMPLES / "cluster")
+    assert not summary.problems, summary.problems
+    db.close()
+    return path
+
+
+def cluster_copy(cluster_database: Path, tmp_path_factory, name: str) -> Path:
+    """A private copy of the cluster database (tests may close or change theirs)."""
+    dest = tmp_path_factory.mktemp(name) / "c.duckdb"
+    shutil.copy(cluster_database, dest)
+    return dest

@@ -17,15 +17,12 @@ from forensics.analysis import evidence as ev
 from forensics.analysis.correlate import Evidence, correlate
 from forensics.cli import main
 
-from conftest import SAMPLES
+from conftest import cluster_copy
 
 
 @pytest.fixture(scope="module")
-def cluster_db(tmp_path_factory):
-    path = tmp_path_factory.mktemp("corr") / "c.duckdb"
-    db = fx.open(path)
-    db.ingest(SAMPLES / "cluster")
-    return db
+def cluster_db(cluster_database, tmp_path_factory):
+    return fx.open(cluster_copy(cluster_database, tmp_path_factory, "corr"))
 
 
 def test_the_sample_rollout_blames_ratelimit(cluster_db):

@@ -16,7 +16,7 @@ import forensics as fx
 from forensics.parsers import logs as logparser
 from forensics.parsers.logline import json_fields, kubernetes_identity, level_of, parse_plain
 
-from conftest import SAMPLES
+from conftest import SAMPLES, cluster_copy
 
 CLUSTER = SAMPLES / "cluster"
 PODS = sorted((CLUSTER / "var" / "log" / "pods").rglob("*.log*"))
@@ -39,10 +39,8 @@ def cri_records(data: bytes) -> list[tuple[int, str, str, str]]:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    db = fx.open(tmp_path_factory.mktemp("cluster") / "c.duckdb")
-    db.ingest(CLUSTER)
-    return db
+def cluster(cluster_database, tmp_path_factory):
+    return fx.open(cluster_copy(cluster_database, tmp_path_factory, "logs"))
 
 
 @pytest.mark.parametrize("path", PODS, ids=lambda p: "/".join(p.parts[-3:]))

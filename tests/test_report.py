@@ -15,7 +15,7 @@ from click.testing import CliRunner
 import forensics as fx
 from forensics.cli import main
 
-from conftest import SAMPLES
+from conftest import SAMPLES, cluster_copy
 
 sys.path.insert(0, str(SAMPLES))
 import generate  # noqa: E402
@@ -26,12 +26,8 @@ HOSTILE = "<script>alert(1)</script> | `tick` <img src=x onerror=alert(2)>"
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    path = tmp_path_factory.mktemp("report") / "c.duckdb"
-    db = fx.open(path)
-    db.ingest(SAMPLES / "cluster")
-    db.close()
-    return path
+def cluster(cluster_database, tmp_path_factory):
+    return cluster_copy(cluster_database, tmp_path_factory, "report")
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import forensics as fx
 from forensics.analysis.timeline import md_cell
 from forensics.cli import main
 
-from conftest import SAMPLES
+from conftest import SAMPLES, cluster_copy
 
 CLUSTER = SAMPLES / "cluster"
 BUILDINFO = CLUSTER / "deploys" / "buildinfo"
@@ -24,11 +24,8 @@ DEPLOYS = CLUSTER / "deploys" / "deploys.csv"
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    db = fx.open(tmp_path_factory.mktemp("tl") / "c.duckdb")
-    summary = db.ingest(CLUSTER)
-    assert not summary.problems, summary.problems
-    return db
+def cluster(cluster_database, tmp_path_factory):
+    return fx.open(cluster_copy(cluster_database, tmp_path_factory, "tl"))
 
 
 def deploy_rows() -> list[dict]:
