@@ -9,7 +9,7 @@ import re
 from datetime import datetime, timezone
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import forensics as fx
@@ -236,6 +236,7 @@ def test_column_wise_cri_reader_equals_line_by_line(path, monkeypatch):
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cut=st.integers(0, 40_000), junk=st.sampled_from([b"", b"\xff\xfe", b"not a record\n", b"{\"half\": ",
                                                       b"2026-03-14T11:07:03Z stdout F {\"level\": 3}\n"]))
+@example(cut=176, junk=b"2026-03-14T11:07:03Z stdout F {\"level\": 3}\n")  # a time that only starts well
 def test_column_wise_cri_reader_equals_line_by_line_on_damage(cut, junk):
     import forensics.parsers.logs as mod
     data = CRASHED[1].read_bytes()

@@ -27,12 +27,10 @@ from . import MAX_LINE
 from .logline import LEVELS
 
 # "<RFC 3339 time> <stream> <F|P> <text>": the kubelet's CRI log line
-# (k8s.io/cri-client/pkg/logs: parseCRILog).
-CRI_FIELDS = r"^(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)) (?P<stream>stdout|stderr) " \
-             r"(?P<tag>[FP]) (?P<text>.*)$"
+# (k8s.io/cri-client/pkg/logs: parseCRILog). Its time, as both readers check it.
+CRI_TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)"
 _STREAMS = pa.array(["stdout", "stderr"])
 _TAGS = pa.array(["F", "P"])
-_TS_SHAPE = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d"
 # What the bulk reader takes from a JSON payload; every other field is
 # skipped here (it stays in attributes, the payload as written).
 _JSON_SCHEMA = pa.schema([(k, pa.string()) for k in ("level", "lvl", "severity", "msg", "message")])
@@ -64,13 +62,13 @@ def cri_records(lines: pa.StringArray) -> tuple[dict[str, pa.Array] | None, list
     are no CRI record (ts, stream and tag None, text the line)); None when
     the block holds a partial (P) record, for the line-by-line reader."""
     # Four fields at the first three spaces; a line is a record when they have
-    # the right shape (the time is read in bulk later; a bad one is reported then).
+    # the right shape (the same as logs.CRI_LINE checks line by line).
     parts = pc.split_pattern(lines, " ", max_splits=3)
     four = pc.equal(pc.list_value_length(parts), 4)
     safe = pc.if_else(four, parts, pa.scalar(["", "", "", ""], parts.type))
     ts, stream, tag, text = (pc.list_element(safe, i) for i in range(4))
     matched = pc.and_(pc.and_(four, pc.is_in(stream, value_set=_STREAMS)),
-                      pc.and_(pc.is_in(tag, value_set=_TAGS), pc.match_substring_regex(ts, _TS_SHAPE)))
+                      pc.and_(pc.is_in(tag, value_set=_TAGS), pc.match_substring_regex(ts, f"^{CRI_TIME}$")))
     if pc.any(pc.and_(matched, pc.equal(tag, "P"))).as_py():
         return None
     is_json = pc.and_(pc.and_(matched, pc.equal(tag, "F")),

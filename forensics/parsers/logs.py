@@ -57,7 +57,7 @@ from .logline import (GO_LOG, KLOG, LEVELS, PRIORITIES, RFC3339_START, json_fiel
 
 BATCH = 65_536
 BULK = True  # CRI blocks column-wise (cri_bulk); the tests compare with the line-by-line reader
-CRI_LINE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d) (?:stdout|stderr) [FP] ")
+CRI_LINE = re.compile(cri_bulk.CRI_TIME + r" (?:stdout|stderr) [FP] ")
 STREAMS = {"stdout": 1, "stderr": 2}
 STREAM_NAMES = [None, "stdout", "stderr"]
 # crashdump columns holding line numbers of its input (frames.line is a source code line)
