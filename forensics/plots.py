@@ -62,15 +62,16 @@ _KIND_STYLE = {"deploy": ("v", "#2a9d8f"), "upgrade": ("d", "#8ab17d"), "restart
 _SIGNATURE_COLOURS = ["#d62828", "#6a040f", "#e85d04", "#9d0208", "#dc2f02", "#370617"]
 
 
-def plot_timeline(db, start=None, end=None, services=None) -> Figure:
+def plot_timeline(db, start=None, end=None, services=None, rows=None) -> Figure:
     """The incident on one page: a lane per service with deploys (rollbacks
     hollow), upgrades, restarts, panics coloured by signature, dumps and
-    profiles; below, each service's error-level logs per time bucket."""
+    profiles; below, each service's error-level logs per time bucket.
+    `rows`: the timeline of that selection when the caller has it already."""
     from .analysis.timeline import timeline, timeline_filter
 
     store = _store(db)
-    df = timeline(store, start, end, services)
-    df = df[df["service"].notna()]
+    everything = rows if rows is not None else timeline(store, start, end, services)
+    df = everything[everything["service"].notna()]
     lanes = sorted(df["service"].unique())
     fig = Figure(figsize=(11, 1.1 + 0.55 * max(len(lanes), 1) + 2.4))
     top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [max(len(lanes), 1) * 0.55 + 0.6, 2.2]})
@@ -100,9 +101,8 @@ def plot_timeline(db, start=None, end=None, services=None) -> Figure:
         top.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     # Error rate: error-level logs per bucket, per service.
     where, params = timeline_filter(start, end, services)
-    span = store.query(f"SELECT min(ts), max(ts) FROM timeline WHERE {where}", params).fetchall()[0]
-    if span[0] is not None:
-        seconds = max((span[1] - span[0]).total_seconds(), 1.0)
+    if len(everything):
+        seconds = max((everything["ts"].max() - everything["ts"].min()).total_seconds(), 1.0)
         bucket = max(1, int(seconds / 60))
         rates = store.query(
             f"SELECT service, time_bucket(INTERVAL '{bucket} seconds', ts) AS t, count(*) AS n FROM logs "

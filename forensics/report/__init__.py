@@ -118,7 +118,9 @@ def build(db: "Incident", start=None, end=None, services=None, title: str | None
     if figure and len(tl):
         import io
 
-        fig = db.plot_timeline(start, end, services)
+        from ..plots import plot_timeline
+
+        fig = plot_timeline(db, start, end, services, rows=tl)
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
         png = buf.getvalue()
