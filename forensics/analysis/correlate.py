@@ -228,15 +228,15 @@ def _suspects(items: list[dict], changes: pd.DataFrame) -> list[str]:
     return found
 
 
-def _change_text(row, changes: pd.DataFrame) -> str:
+def _what_changed(changes: pd.DataFrame) -> str:
+    """The module and Go toolchain changes of a deploy, `; `-separated ("" when none are known)."""
     parts = []
     for c in changes.itertuples(index=False) if changes is not None and not changes.empty else ():
         if c.kind == "module":
             parts.append(f"{c.module} {c.from_version or '(none)'} → {c.to_version or '(none)'}")
         elif c.kind == "go":
             parts.append(f"Go {c.from_version} → {c.to_version}")
-    head = f"{row.previous_version} → {row.version}" if isinstance(row.previous_version, str) else row.version
-    return head + (f" ({'; '.join(parts)})" if parts else "")
+    return "; ".join(parts)
 
 
 def onsets(ev_: Evidence, bucket: timedelta | None = None) -> pd.DataFrame:
@@ -318,9 +318,11 @@ def correlate(ev_: Evidence, before: timedelta | None = None, after: timedelta |
                 if not mine.empty:
                     first = mine.sort_values("onset").iloc[0]
                     onset = f"{first['series']} rose at {pd.Timestamp(first['onset']).isoformat()}"
-            change = _change_text(row, changes)
-            head = f"{service} {row.version} ({change.split(' (', 1)[1][:-1]})" if " (" in change else \
-                f"{service} {change}"
+            what = _what_changed(changes)
+            release = f"{row.previous_version} → {row.version}" if isinstance(row.previous_version, str) \
+                else row.version
+            change = release + (f" ({what})" if what else "")
+            head = f"{service} {row.version} ({what})" if what else f"{service} {release}"
             if significant:
                 said = "; ".join(x["text"] for x in items if x["flagged"] or x.get("new"))
                 verdict = f"{head}: {said}" + (f"; suspects: {', '.join(suspects)}" if suspects else "")
