@@ -100,11 +100,11 @@ def sniff(head: bytes) -> tuple[str | None, str | None]:
         return span_format, None
     if chrome_trace.chrome_container(head):
         return "chrome_trace", None
-    # Logs (their dumps are cut out and read by the crash scanner), and all
-    # other text goes to the Go crash scanner: dumps hide anywhere.
     release_format = releases.release_format(head)
     if release_format:
         return release_format, None
+    # Logs (their dumps are cut out and read by the crash scanner), and all
+    # other text goes to the Go crash scanner: dumps hide anywhere.
     if logs.log_framing(head):
         return "log", None
     return "go_crash", None
