@@ -1,24 +1,34 @@
 """The forensics command line: a thin layer over the Python API.
 
-    forensics ingest PATH... --db incident.duckdb [--service S] [--version V] [--jobs N]
-    forensics timeline --db incident.duckdb [--from T] [--to T] [--service S] [--format table|csv|json|md]
-    forensics correlate --db incident.duckdb [--before MIN] [--after MIN] [--format table|json|md]
-    forensics report --db incident.duckdb -o report.html|report.md [--from T] [--to T] [--service S]
-    forensics panics --db incident.duckdb
-    forensics sql --db incident.duckdb "SELECT ..."
+Each command is an :class:`~forensics.Incident` method's name with dashes
+(``panic-signatures`` is ``db.panic_signatures()``), and every command that
+prints rows takes the same ``--format table|csv|json|md`` and ``-n/--limit``;
+time windows are ``--since``/``--until``.
+
+    forensics ingest PATH... --db incident.duckdb [--as FORMAT] [--service S] [--version V] [--jobs N]
+    forensics timeline --db incident.duckdb [--since T] [--until T] [--service S] [--format F]
+    forensics correlate --db incident.duckdb [--before MIN] [--after MIN] [--format F]
+    forensics report --db incident.duckdb -o report.html|report.md [--since T] [--until T] [--service S]
+    forensics panic-signatures --db incident.duckdb
+    forensics sql "SELECT ..." --db incident.duckdb
     forensics top --db incident.duckdb [--kind cpu] [--service S] [--version V] [--sample-type T]
     forensics diff --db incident.duckdb --kind cpu --base-version V1 --version V2
-    forensics leaks --db incident.duckdb [--service S]
-    forensics latency --db incident.duckdb [--by service,name] [--every 5min] [--slowest N]
-    forensics trace TRACE_ID --db incident.duckdb
+    forensics goroutine-growth --db incident.duckdb [--service S]
+    forensics latency --db incident.duckdb [--by service,name] [--every 5min]
+    forensics slowest-traces --db incident.duckdb [-n N]
+    forensics trace-tree TRACE_ID --db incident.duckdb
+
+Former names still work for a release, hidden from --help: ``panics``,
+``leaks`` and ``trace`` (commands), ``--from``/``--to`` (``--since``/``--until``),
+``--nodecount`` (``--limit``) and ``--format text`` (``table``).
 
 Exit status: 0 when every file parsed (or held nothing to parse), 1 when some
 were partial or failed, 2 on usage errors.
 """
 from __future__ import annotations
 
+import copy
 import sys
-from datetime import datetime
 
 import click
 from rich.console import Console
@@ -28,9 +38,12 @@ from rich.table import Table
 
 import forensics as fx
 
-from .text import printable
+from .ingest.registry import READABLE
+from .text import md_cell, printable
+from .times import naive_utc
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+ROW_FORMATS = ("table", "csv", "json", "md")
 
 
 def _safe(value) -> str:
@@ -45,32 +58,86 @@ def _open(db: str, read_only: bool = False) -> fx.Incident:
         raise click.ClickException(str(exc)) from exc
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Choice(click.Choice):
+    """A choice that also takes former spellings (hidden from --help)."""
+
+    def __init__(self, choices, aliases: dict[str, str] | None = None):
+        super().__init__(choices)
+        self.aliases = aliases or {}
+
+    def convert(self, value, param, ctx):
+        return super().convert(self.aliases.get(value, value), param, ctx)
+
+
+def _db(must_exist: bool = True):
+    return click.option("--db", required=True, type=click.Path(exists=must_exist, dir_okay=False),
+                        help="Incident database" + ("." if must_exist else " (created if missing)."))
+
+
+def _rows(default_limit: int | None = 50, table_doc: str = ""):
+    """--format and -n/--limit, the same wherever rows are printed."""
+    def wrap(f):
+        f = click.option("--limit", "-n", type=click.IntRange(0), default=None,
+                         help="Print at most N rows (0: all); default: "
+                              + (f"{default_limit} in a table, all otherwise." if default_limit else "all."))(f)
+        return click.option("--format", "fmt", type=_Choice(ROW_FORMATS, {"text": "table"}), default="table",
+                            show_default=True, help=table_doc or "How to print the rows.")(f)
+    return wrap
+
+
+def _limit(limit: int | None, fmt: str, default: int | None) -> int | None:
+    """Rows to print: the user's -n (0: all), else the table default; None for all."""
+    if limit is None:
+        return default if fmt == "table" else None
+    return limit or None
+
+
+def _window(f):
+    """--since/--until (and the hidden former names --from/--to)."""
+    for decorator in reversed([
+        click.option("--since", help="From this time (ISO 8601, UTC unless an offset is given)."),
+        click.option("--until", help="To this time (ISO 8601)."),
+        click.option("--from", "from_", hidden=True),
+        click.option("--to", "to", hidden=True),
+    ]):
+        f = decorator(f)
+    return f
+
+
+def _since_until(since, until, from_, to) -> tuple:
+    if (from_ and since) or (to and until):
+        raise click.UsageError("--from/--to are the former names of --since/--until: give one of each")
+    return since or from_, until or to
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(fx.__version__, prog_name="forensics")
 def main() -> None:
-    """Postmortems of Go services: turn crash dumps, goroutine dumps and logs
-    into one DuckDB file and query it."""
+    """Postmortems of Go services: turn crash dumps, goroutine dumps, profiles,
+    traces and logs into one DuckDB file, query it and tell which change broke it."""
 
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--db", required=True, type=click.Path(dir_okay=False), help="Incident database (created if missing).")
+@_db(must_exist=False)
+@click.option("--as", "as_format", type=click.Choice(READABLE), metavar="FORMAT",
+              help="Read every PATH as this format instead of sniffing: " + ", ".join(READABLE) + ".")
 @click.option("--service", help="Service the evidence comes from.")
 @click.option("--version", "version", help="Version of the service that produced it.")
 @click.option("--ts", help="Time of the evidence (ISO 8601, UTC if no zone); default: from log lines, else file mtime.")
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 64), help="Parser processes.")
 @click.option("--quiet", "-q", is_flag=True, help="Only the summary line and problems.")
-def ingest(paths, db, service, version, ts, jobs, quiet) -> None:
+def ingest(paths, db, as_format, service, version, ts, jobs, quiet) -> None:
     """Ingest files, directories, globs, .gz/.tar(.gz)/.zip bundles or - (stdin).
 
-    Formats are detected from content. Content already in the database is
-    skipped. Every file is recorded with its status; problems are listed with
-    the line and what was expected.
+    Formats are detected from content (or forced with --as). Content already
+    in the database is skipped. Every file is recorded with its status;
+    problems are listed with the line and what was expected.
     """
     when = None
     if ts:
         try:
-            when = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+            when = naive_utc(ts)
         except ValueError as exc:
             raise click.BadParameter(f"not an ISO 8601 time: {ts!r}", param_hint="--ts") from exc
     err = Console(stderr=True, highlight=False)
@@ -92,7 +159,7 @@ def ingest(paths, db, service, version, ts, jobs, quiet) -> None:
 
         try:
             summary = incident.ingest(list(paths), service=service, version=version, ts=when, jobs=jobs,
-                                      progress=on_result)
+                                      progress=on_result, format=as_format)
         except fx.ForensicsError as exc:
             raise click.ClickException(str(exc)) from exc
         finally:
@@ -105,26 +172,24 @@ def ingest(paths, db, service, version, ts, jobs, quiet) -> None:
     sys.exit(EXIT_PROBLEMS if summary.problems else EXIT_OK)
 
 
-@main.command()
-@click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False), help="Incident database.")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
-@click.option("--limit", "-n", default=50, show_default=True, help="Rows to show (table format).")
-def panics(db, fmt, limit) -> None:
+@main.command("panic-signatures")
+@_db()
+@_rows()
+def panic_signatures(db, fmt, limit) -> None:
     """Distinct crashes: signature, kind, message, top function, count, first/last seen, versions."""
     incident = _open(db, read_only=True)
     try:
         df = incident.panic_signatures()
     finally:
         incident.close()
-    _print_frame(df, fmt, limit, columns=["signature", "kind", "count", "top_function", "message",
-                                            "first_seen", "last_seen", "versions"])
+    _print_frame(df, fmt, _limit(limit, fmt, 50), columns=["signature", "kind", "count", "top_function", "message",
+                                                            "first_seen", "last_seen", "versions"])
 
 
 @main.command()
 @click.argument("query")
-@click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False), help="Incident database.")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
-@click.option("--limit", "-n", default=100, show_default=True, help="Rows to show (table format).")
+@_db()
+@_rows(100)
 def sql(query, db, fmt, limit) -> None:
     """Run a read-only SQL query against the incident tables."""
     incident = _open(db, read_only=True)
@@ -134,7 +199,7 @@ def sql(query, db, fmt, limit) -> None:
         raise click.ClickException(str(exc)) from exc
     finally:
         incident.close()
-    _print_frame(df, fmt, limit)
+    _print_frame(df, fmt, _limit(limit, fmt, 100))
 
 
 def _selection(profile, source, kind, service, version, since, until):
@@ -146,21 +211,23 @@ def _selection(profile, source, kind, service, version, since, until):
     return {k: v for k, v in dict(kind=kind, service=service, version=version, since=since, until=until).items() if v}
 
 
-def _report_options(f):
+def _profile_report_options(f):
     """Options shared by top and diff: what to show and how (pprof's flags)."""
     for decorator in reversed([
-        click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False), help="Incident database."),
+        _db(),
         click.option("--sample-type", "-t", help="Sample type (name, index, or pprof alias such as inuse_space); "
                                                  "default as pprof's."),
         click.option("--by", type=click.Choice(["function", "file", "line"]), default="function", show_default=True),
-        click.option("--nodecount", "-n", default=20, show_default=True, help="Rows (0: all)."),
         click.option("--cum", is_flag=True, help="Sort by cumulative value."),
         click.option("--tagfocus", multiple=True, help="Keep samples with labels matching (pprof syntax)."),
         click.option("--tagignore", multiple=True, help="Drop samples with labels matching (pprof syntax)."),
-        click.option("--format", "fmt", type=click.Choice(["text", "csv", "json"]), default="text",
-                     show_default=True, help="text is go tool pprof -top's layout."),
         click.option("--output", "-o", type=click.Path(dir_okay=False),
                      help="Also write the merged (or diffed) profile there as gzipped profile.proto."),
+        click.option("--format", "fmt", type=_Choice(ROW_FORMATS, {"text": "table"}), default="table",
+                     show_default=True, help="table is go tool pprof -top's layout."),
+        click.option("--limit", "-n", type=click.IntRange(0), default=20, show_default=True,
+                     help="Print at most N rows (0: all), as pprof's -nodecount."),
+        click.option("--nodecount", type=click.IntRange(0), default=None, hidden=True),
     ]):
         f = decorator(f)
     return f
@@ -182,18 +249,7 @@ def _selector_options(prefix: str = "", what: str = "profiles"):
     return wrap
 
 
-def _emit_report(df, fmt: str) -> None:
-    if fmt == "text":
-        if df.empty:
-            raise click.ClickException("no profile matches the selection")
-        click.echo(printable(fx.top_text(df)), nl=False)
-    elif fmt == "csv":
-        click.echo(df.to_csv(index=False), nl=False)
-    else:
-        click.echo(df.to_json(orient="records", indent=1))
-
-
-def _report(incident, fmt, output=None, **kwargs):
+def _profile_report(incident, fmt, output=None, **kwargs):
     try:
         df = incident.top(**kwargs)
         if output:
@@ -205,33 +261,42 @@ def _report(incident, fmt, output=None, **kwargs):
         raise click.ClickException(str(exc)) from exc
     finally:
         incident.close()
-    _emit_report(df, fmt)
+    if fmt == "table":
+        if df.empty:
+            raise click.ClickException("no profile matches the selection")
+        click.echo(printable(fx.top_text(df)), nl=False)
+    else:
+        _print_frame(df, fmt, None)
+
+
+def _profile_rows(limit, nodecount) -> int | None:
+    return (nodecount if nodecount is not None else limit) or None
 
 
 @main.command()
-@_report_options
+@_profile_report_options
 @_selector_options()
-def top(db, sample_type, by, nodecount, cum, tagfocus, tagignore, fmt, output, profile, source, kind, service,
+def top(db, sample_type, by, cum, tagfocus, tagignore, output, fmt, limit, nodecount, profile, source, kind, service,
         version, since, until) -> None:
     """Top functions of profiles, as `go tool pprof -top` prints them.
 
     Select one or several profiles (merged, as pprof merges them) by id,
     source path or kind/service/version/time range.
     """
-    _report(_open(db, read_only=True), fmt, output,
-            profile=_selection(profile, source, kind, service, version, since, until),
-            sample_type=sample_type, by=by, n=nodecount or None, cum=cum, tagfocus=list(tagfocus) or None,
-            tagignore=list(tagignore) or None)
+    _profile_report(_open(db, read_only=True), fmt, output,
+                    profile=_selection(profile, source, kind, service, version, since, until),
+                    sample_type=sample_type, by=by, n=_profile_rows(limit, nodecount), cum=cum,
+                    tagfocus=list(tagfocus) or None, tagignore=list(tagignore) or None)
 
 
 @main.command()
-@_report_options
+@_profile_report_options
 @_selector_options()
 @_selector_options("base-", "base")
 @click.option("--normalize", is_flag=True, help="Scale the profiles to the base's total first (pprof -normalize).")
-def diff(db, sample_type, by, nodecount, cum, tagfocus, tagignore, fmt, output, profile, source, kind, service,
-         version, since, until, base_profile, base_source, base_kind, base_service, base_version, base_since, base_until,
-         normalize) -> None:
+def diff(db, sample_type, by, cum, tagfocus, tagignore, output, fmt, limit, nodecount, profile, source, kind,
+         service, version, since, until, base_profile, base_source, base_kind, base_service, base_version, base_since,
+         base_until, normalize) -> None:
     """What changed between two sets of profiles (pprof -diff_base).
 
     Positive flat: more in the selection than in the base. A base option
@@ -243,18 +308,18 @@ def diff(db, sample_type, by, nodecount, cum, tagfocus, tagignore, fmt, output, 
     new = _selection(profile, source, kind, service, version, since, until)
     base = _selection(base_profile, base_source, base_kind or (kind if not base_source else None),
                       base_service or (service if not base_source else None), base_version, base_since, base_until)
-    _report(_open(db, read_only=True), fmt, output, profile=new, base=base, normalize=normalize, sample_type=sample_type,
-            by=by, n=nodecount or None, cum=cum, tagfocus=list(tagfocus) or None, tagignore=list(tagignore) or None)
+    _profile_report(_open(db, read_only=True), fmt, output, profile=new, base=base, normalize=normalize,
+                    sample_type=sample_type, by=by, n=_profile_rows(limit, nodecount), cum=cum,
+                    tagfocus=list(tagfocus) or None, tagignore=list(tagignore) or None)
 
 
-@main.command()
-@click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False), help="Incident database.")
+@main.command("goroutine-growth")
+@_db()
 @click.option("--service", help="Only this service.")
 @click.option("--all", "show_all", is_flag=True, help="Every site, not only the growing ones.")
 @click.option("--min-snapshots", default=3, show_default=True, help="Snapshots a leak must span.")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
-@click.option("--limit", "-n", default=50, show_default=True, help="Rows to show (table format).")
-def leaks(db, service, show_all, min_snapshots, fmt, limit) -> None:
+@_rows()
+def goroutine_growth(db, service, show_all, min_snapshots, fmt, limit) -> None:
     """Goroutine sites whose count grows across snapshots (goroutine leaks):
     per creation site and blocking frame, over the goroutine dumps and
     goroutine profiles of each service in time order."""
@@ -264,7 +329,7 @@ def leaks(db, service, show_all, min_snapshots, fmt, limit) -> None:
     finally:
         incident.close()
     leaking = df[df["leak"]] if len(df) else df
-    _print_frame(df if show_all else leaking, fmt, limit,
+    _print_frame(df if show_all else leaking, fmt, _limit(limit, fmt, 50),
                  columns=["service", "form", "by", "site", "snapshots", "first", "last", "growth", "per_minute",
                           "leak", "counts"])
     if fmt == "table" and not show_all and leaking.empty:
@@ -272,16 +337,15 @@ def leaks(db, service, show_all, min_snapshots, fmt, limit) -> None:
 
 
 @main.command()
-@click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False), help="Incident database.")
+@_db()
 @click.option("--by", default="service,name", show_default=True, help="Group by these span columns (comma-separated: "
               "service, name, kind, format).")
 @click.option("--every", default="5min", show_default=True, help="Time bucket (30s, 5min, 1h...; 'all' for none).")
 @click.option("--q", "quantiles", default="0.5,0.9,0.99", show_default=True, help="Quantiles.")
 @click.option("--service", help="Only this service.")
 @click.option("--all-spans", is_flag=True, help="Every span, not only server spans.")
-@click.option("--slowest", default=0, help="Also list the N slowest traces.")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
-@click.option("--limit", "-n", default=100, show_default=True, help="Rows to show (table format).")
+@click.option("--slowest", default=0, help="Also list the N slowest traces (as slowest-traces).")
+@_rows(100)
 def latency(db, by, every, quantiles, service, all_spans, slowest, fmt, limit) -> None:
     """Latency quantiles and error rate per service and operation over time, from spans."""
     incident = _open(db, read_only=True)
@@ -295,16 +359,31 @@ def latency(db, by, every, quantiles, service, all_spans, slowest, fmt, limit) -
         raise click.UsageError(str(exc)) from exc
     finally:
         incident.close()
-    _print_frame(_rounded(df) if fmt == "table" else df, fmt, limit)
+    rows = _limit(limit, fmt, 100)
+    _print_frame(_rounded(df) if fmt == "table" else df, fmt, rows)
     if slow is not None:
-        _print_frame(_rounded(slow) if fmt == "table" else slow, fmt, limit)
+        _print_frame(_rounded(slow) if fmt == "table" else slow, fmt, rows)
 
 
-@main.command()
+@main.command("slowest-traces")
+@_db()
+@click.option("--service", help="Only traces whose root span is of this service.")
+@_rows(10)
+def slowest_traces(db, service, fmt, limit) -> None:
+    """The longest traces: trace id, root span, duration, spans and errors."""
+    incident = _open(db, read_only=True)
+    try:
+        df = incident.slowest_traces(_limit(limit, fmt, 10) or 1_000_000, service)
+    finally:
+        incident.close()
+    _print_frame(_rounded(df) if fmt == "table" else df, fmt, None)
+
+
+@main.command("trace-tree")
 @click.argument("trace_id")
-@click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False), help="Incident database.")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
-def trace(trace_id, db, fmt) -> None:
+@_db()
+@_rows(None)
+def trace_tree(trace_id, db, fmt, limit) -> None:
     """One trace as a tree of spans: service, operation, offset and duration (ms), status."""
     incident = _open(db, read_only=True)
     try:
@@ -313,51 +392,51 @@ def trace(trace_id, db, fmt) -> None:
         incident.close()
     if df.empty:
         raise click.ClickException(f"no spans of trace {_safe(trace_id)}")
-    _print_frame(_rounded(df) if fmt == "table" else df, fmt, len(df),
+    _print_frame(_rounded(df) if fmt == "table" else df, fmt, _limit(limit, fmt, None),
                  columns=["name", "service", "kind", "offset_ms", "duration_ms", "status", "span_id"])
 
 
 @main.command()
-@click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False), help="Incident database.")
-@click.option("--from", "start", help="Start (ISO 8601, UTC unless an offset is given).")
-@click.option("--to", "end", help="End (ISO 8601).")
+@_db()
+@_window
 @click.option("--service", "services", multiple=True, help="Only this service (repeatable).")
 @click.option("--min-severity", type=click.Choice(["critical", "error", "warning", "info"]), default=None,
               help="Leave out less severe rows.")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "md"]), default="table", show_default=True)
-@click.option("--limit", "-n", default=200, show_default=True, help="Rows to show (table format).")
-def timeline(db, start, end, services, min_severity, fmt, limit) -> None:
+@_rows(200)
+def timeline(db, since, until, from_, to, services, min_severity, fmt, limit) -> None:
     """The incident timeline: deploys, upgrades, restarts, panics, error logs, dumps and profiles, in UTC."""
     from .analysis.timeline import timeline_markdown
 
+    since, until = _since_until(since, until, from_, to)
     incident = _open(db, read_only=True)
     try:
-        df = incident.timeline(start, end, list(services) or None, min_severity=min_severity)
+        df = incident.timeline(since, until, list(services) or None, min_severity=min_severity)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
     finally:
         incident.close()
+    rows = _limit(limit, fmt, 200)
     if fmt == "md":
-        click.echo(timeline_markdown(df), nl=False)
+        click.echo(timeline_markdown(df if rows is None else df.head(rows)), nl=False)
         return
-    _print_frame(df, fmt, limit, columns=["ts", "service", "version", "kind", "severity", "summary"])
+    _print_frame(df, fmt, rows, columns=["ts", "service", "version", "kind", "severity", "summary"])
 
 
 @main.command()
-@click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False), help="Incident database.")
+@_db()
 @click.option("--before", type=float, help="Minutes before each deploy to compare with (default: since the deploy before).")
 @click.option("--after", type=float, help="Minutes after each deploy (default: until the next deploy).")
 @click.option("--alpha", type=float, default=0.01, show_default=True, help="Family-wise significance per deploy.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "md"]), default="table", show_default=True)
-def correlate(db, before, after, alpha, fmt) -> None:
+@_rows(None)
+def correlate(db, before, after, alpha, fmt, limit) -> None:
     """Which upgrade broke it: deploys ranked by evidence, with suspects, onset and a verdict."""
-    from .analysis.timeline import md_cell
-
     incident = _open(db, read_only=True)
     try:
         df = incident.correlate(before, after, alpha)
     finally:
         incident.close()
+    rows = _limit(limit, fmt, None)
+    df = df if rows is None else df.head(rows)
     if fmt == "json":
         click.echo(df.to_json(orient="records", date_format="iso", indent=1, default_handler=str))
         return
@@ -371,7 +450,10 @@ def correlate(db, before, after, alpha, fmt) -> None:
         return
     shown = df.assign(suspect_modules=df["suspect_modules"].map(", ".join),
                       p_value=df["p_value"].map(lambda p: f"{p:.2g}"))
-    _print_frame(shown, "table", len(df),
+    if fmt == "csv":
+        click.echo(shown.drop(columns=["evidence"]).to_csv(index=False), nl=False)
+        return
+    _print_frame(shown, "table", None,
                  columns=["rank", "ts", "service", "change", "significant", "score", "p_value", "suspect_modules",
                           "onset"])
     for r in df.itertuples(index=False):  # verdicts in full: they are the answer
@@ -379,25 +461,37 @@ def correlate(db, before, after, alpha, fmt) -> None:
 
 
 @main.command()
-@click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False), help="Incident database.")
+@_db()
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="report.html (self-contained) or report.md.")
-@click.option("--from", "start", help="Start (ISO 8601, UTC unless an offset is given).")
-@click.option("--to", "end", help="End (ISO 8601).")
+@_window
 @click.option("--service", "services", multiple=True, help="Only this service (repeatable).")
 @click.option("--title", help="Report title.")
-def report(db, output, start, end, services, title) -> None:
+def report(db, output, since, until, from_, to, services, title) -> None:
     """The postmortem report: summary, impact, timeline, detection, suspected causes, panics, goroutines, actions."""
     if not output.endswith((".html", ".htm", ".md")):
         raise click.BadParameter("the report is .html or .md", param_hint="-o")
+    since, until = _since_until(since, until, from_, to)
     incident = _open(db, read_only=True)
     try:
-        incident.report(output, start, end, list(services) or None, title=title)
+        incident.report(output, since, until, list(services) or None, title=title)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
     finally:
         incident.close()
     click.echo(f"wrote {_safe(output)}")
+
+
+def _hidden_alias(name: str, command: click.Command) -> None:
+    """`command` also under its former `name`, for a release, hidden from --help."""
+    alias = copy.copy(command)
+    alias.hidden = True
+    alias.help = f"Former name of `{command.name}`."
+    main.add_command(alias, name)
+
+
+for _old, _new in (("panics", panic_signatures), ("leaks", goroutine_growth), ("trace", trace_tree)):
+    _hidden_alias(_old, _new)
 
 
 def _rounded(df):
@@ -411,35 +505,43 @@ def _rounded(df):
     return out
 
 
-def _print_frame(df, fmt: str, limit: int, columns: list[str] | None = None) -> None:
+def _print_frame(df, fmt: str, limit: int | None, columns: list[str] | None = None) -> None:
+    """Rows as a table (only `columns`, when given), CSV, JSON or Markdown; at most `limit` (None: all)."""
+    shown = df if limit is None else df.head(limit)
     if fmt == "csv":
-        click.echo(df.to_csv(index=False), nl=False)
+        click.echo(shown.to_csv(index=False), nl=False)
         return
     if fmt == "json":
-        click.echo(df.to_json(orient="records", date_format="iso", indent=1))
+        click.echo(shown.to_json(orient="records", date_format="iso", indent=1))
         return
     cols = [c for c in (columns or list(df.columns)) if c in df.columns]
+    if fmt == "md":
+        click.echo("| " + " | ".join(md_cell(c) for c in cols) + " |")
+        click.echo("| " + " | ".join("---" for _ in cols) + " |")
+        for row in shown[cols].itertuples(index=False):
+            click.echo("| " + " | ".join(md_cell(_cell_text(v)) for v in row) + " |")
+        return
     table = Table(show_lines=False)
     for c in cols:
         table.add_column(c, overflow="fold")
-    for row in df[cols].head(limit).itertuples(index=False):
-        table.add_row(*(_cell(v) for v in row))
+    for row in shown[cols].itertuples(index=False):
+        table.add_row(*(_safe(_cell_text(v, 120)) for v in row))
     # Piped output is read by people and grep alike: no 80-column folding.
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 240)
     console.print(table)
-    if len(df) > limit:
-        console.print(f"({len(df) - limit} more rows; --limit to see them)")
+    if len(df) > len(shown):
+        console.print(f"({len(df) - len(shown)} more rows; --limit to see them)")
 
 
-def _cell(value) -> str:
+def _cell_text(value, width: int | None = None) -> str:
     if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
         value = value.tolist()  # numpy arrays and scalars
     if isinstance(value, (list, tuple)):
-        return _safe(", ".join(map(str, value)))
+        return ", ".join(map(str, value))
     if value is None or (isinstance(value, float) and value != value):
         return ""
     text = str(value)
-    return _safe(text if len(text) <= 120 else text[:119] + "…")
+    return text if width is None or len(text) <= width else text[:width - 1] + "…"
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """Figures for notebooks and reports (matplotlib, no pyplot state).
 
->>> import forensics as fx
->>> fig = goroutine_states(fx.open())  # an empty incident still draws
+Every figure takes the incident's :class:`~forensics.db.store.Store`
+(``db.store`` of an :class:`~forensics.Incident`).
+
+>>> fig = goroutine_states(Store())  # an empty incident still draws
 >>> fig.axes[0].get_title()
 'Goroutines by state'
 """
@@ -10,17 +12,14 @@ from __future__ import annotations
 import matplotlib.dates as mdates
 from matplotlib.figure import Figure
 
-from .store import Store
+from .analysis.timeline import timeline, timeline_filter
+from .db.store import Store
 
 
-def _store(db) -> Store:
-    return db.store if hasattr(db, "store") else db
-
-
-def goroutine_states(db, dump_id: int | None = None, top: int = 15) -> Figure:
+def goroutine_states(store: Store, dump_id: int | None = None, top: int = 15) -> Figure:
     """Horizontal bars: goroutines per state (one dump, or all dumps)."""
     where = "WHERE dump_id = ?" if dump_id is not None else ""
-    df = _store(db).query(
+    df = store.query(
         # goroutine profiles (debug=0/1) do not say what a goroutine waits on
         f"SELECT coalesce(state, 'unknown (goroutine profile)') AS state, sum(count) AS n FROM goroutines {where} "
         f"GROUP BY ALL ORDER BY n DESC, state LIMIT {int(top)}",
@@ -35,10 +34,10 @@ def goroutine_states(db, dump_id: int | None = None, top: int = 15) -> Figure:
     return fig
 
 
-def goroutines_over_time(db, service: str | None = None) -> Figure:
+def goroutines_over_time(store: Store, service: str | None = None) -> Figure:
     """Goroutine count of each dump against its time: a leak climbs."""
     where = "WHERE ts IS NOT NULL" + (" AND service = ?" if service else "")
-    df = _store(db).query(
+    df = store.query(
         f"SELECT ts, total_goroutines, kind FROM dumps {where} ORDER BY ts", [service] if service else None
     ).df()
     fig = Figure(figsize=(8, 3.5))
@@ -62,15 +61,12 @@ _KIND_STYLE = {"deploy": ("v", "#2a9d8f"), "upgrade": ("d", "#8ab17d"), "restart
 _SIGNATURE_COLOURS = ["#d62828", "#6a040f", "#e85d04", "#9d0208", "#dc2f02", "#370617"]
 
 
-def plot_timeline(db, start=None, end=None, services=None, rows=None) -> Figure:
+def plot_timeline(store: Store, since=None, until=None, services=None, rows=None) -> Figure:
     """The incident on one page: a lane per service with deploys (rollbacks
     hollow), upgrades, restarts, panics coloured by signature, dumps and
     profiles; below, each service's error-level logs per time bucket.
     `rows`: the timeline of that selection when the caller has it already."""
-    from .analysis.timeline import timeline, timeline_filter
-
-    store = _store(db)
-    everything = rows if rows is not None else timeline(store, start, end, services)
+    everything = rows if rows is not None else timeline(store, since, until, services)
     df = everything[everything["service"].notna()]
     lanes = sorted(df["service"].unique())
     fig = Figure(figsize=(11, 1.1 + 0.55 * max(len(lanes), 1) + 2.4))
@@ -100,7 +96,7 @@ def plot_timeline(db, start=None, end=None, services=None, rows=None) -> Figure:
     if len(df):
         top.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     # Error rate: error-level logs per bucket, per service.
-    where, params = timeline_filter(start, end, services)
+    where, params = timeline_filter(since, until, services)
     if len(everything):
         seconds = max((everything["ts"].max() - everything["ts"].min()).total_seconds(), 1.0)
         bucket = max(1, int(seconds / 60))

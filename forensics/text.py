@@ -15,3 +15,12 @@ def printable(text: str) -> str:
     'boom\\x1b[2J\\r'
     """
     return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
+def md_cell(value) -> str:
+    """Text for a Markdown table cell: HTML special characters, pipes and
+    newlines escaped, so untrusted text (panic messages, log lines) stays text."""
+    if value is None or value != value:  # None or NaN
+        return ""
+    text = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("|", "\\|").replace("\r", " ").replace("\n", "<br>").replace("`", "\\`")

@@ -14,8 +14,9 @@ import pyarrow as pa
 import pytest
 
 import forensics as fx
-from forensics.parsers import crashdump
-from forensics.schema import TABLES
+from forensics.parsers import ParseOptions
+from forensics.parsers.dumps import scanner
+from forensics.db.schema import TABLES
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_logs"
@@ -35,7 +36,7 @@ def load_profiles() -> list[dict]:
 def parse_bytes(data: bytes, **opts) -> dict[str, pa.Table]:
     """Run the crash parser; every table it emits, as Arrow tables."""
     batches: dict[str, list] = {}
-    for name, batch in crashdump.parse(io.BytesIO(data), crashdump.ParseOptions(**opts)):
+    for name, batch in scanner.parse(io.BytesIO(data), ParseOptions(**opts)):
         batches.setdefault(name, []).append(batch)
     tables = {}
     for name in ("dumps", "panics", "goroutines", "frames", "race_accesses", "ingest_errors"):

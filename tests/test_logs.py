@@ -13,8 +13,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import forensics as fx
-from forensics.parsers import logs as logparser
-from forensics.parsers.logline import json_fields, kubernetes_identity, level_of, parse_plain
+from forensics.parsers import ParseOptions
+from forensics.parsers.logs import reader as logparser
+from forensics.parsers.logs.payloads import json_fields, kubernetes_identity, level_of, parse_plain
 
 from conftest import SAMPLES, cluster_copy
 
@@ -216,21 +217,20 @@ def test_damaged_logs_never_raise(cut, junk):
     assert out["logs"] >= before - 1
 
 
-def _rows(data: bytes) -> dict:
+def _rows(data: bytes, columnar: bool = True) -> dict:
     out = {}
-    for table, batch in logparser.parse(io.BytesIO(data)):
+    for table, batch in logparser.parse(io.BytesIO(data), ParseOptions(columnar=columnar)):
         out.setdefault(table, []).extend(batch.to_pylist())
     out["logs"] = sorted(out.get("logs", []), key=lambda r: r["line"])
     return out
 
 
 @pytest.mark.parametrize("path", CRASHED + PODS[:1], ids=lambda p: p.name)
-def test_column_wise_cri_reader_equals_line_by_line(path, monkeypatch):
+def test_column_wise_cri_reader_equals_line_by_line(path):
     data = path.read_bytes()
     data = gzip.decompress(data) if path.suffix == ".gz" else data
     bulk = _rows(data)
-    monkeypatch.setattr(logparser, "BULK", False)
-    assert _rows(data) == bulk
+    assert _rows(data, columnar=False) == bulk
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -238,12 +238,7 @@ def test_column_wise_cri_reader_equals_line_by_line(path, monkeypatch):
                                                       b"2026-03-14T11:07:03Z stdout F {\"level\": 3}\n"]))
 @example(cut=176, junk=b"2026-03-14T11:07:03Z stdout F {\"level\": 3}\n")  # a time that only starts well
 def test_column_wise_cri_reader_equals_line_by_line_on_damage(cut, junk):
-    import forensics.parsers.logs as mod
     data = CRASHED[1].read_bytes()
     damaged = data[:cut] + junk + data[cut:]
     bulk = _rows(damaged)
-    mod.BULK = False
-    try:
-        assert _rows(damaged) == bulk
-    finally:
-        mod.BULK = True
+    assert _rows(damaged, columnar=False) == bulk

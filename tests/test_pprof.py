@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import forensics as fx
-from forensics.parsers.pprof_proto import decode
+from forensics.parsers.pprof.profile import decode
 
 from conftest import SAMPLES, SHARED, load_profiles
 
@@ -161,7 +161,7 @@ def test_bad_profiles_fail_with_a_clear_error_and_no_rows(tmp_path, db):
 def test_one_stack_id_for_goroutine_and_profile_stacks():
     """Goroutine dumps and profiles hash stacks the same way, so the same
     stack can be joined across them by stack_id."""
-    from forensics.parsers.tables import frame_key, stack_hash
+    from forensics.parsers.dumps.locations import frame_key, stack_hash
 
     frames = [("main.work", "/app/main.go", 12), ("main.main", "/app/main.go", 30)]
     goroutine_side = stack_hash([frame_key(*f) for f in frames])
@@ -190,7 +190,7 @@ def test_goroutine_profiles_are_goroutine_snapshots(db):
 def test_stack_ids_are_the_hash_of_their_frames(db):
     """The vectorised fold over locations gives stack_hash of the frames, the
     id goroutine dumps use, for every stack (inlined frames included)."""
-    from forensics.parsers.tables import frame_key, stack_hash
+    from forensics.parsers.dumps.locations import frame_key, stack_hash
 
     db.ingest([p for p in PROTOS if p.name in ("cpu.pb.gz", "allocs.pb.gz", "threadcreate.pb.gz")])
     stacks = db.sql("SELECT stack_id, list((function, file, line, address, object_file) ORDER BY depth), "

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from forensics.parsers.pprof_proto import decode
+from forensics.parsers.pprof.profile import decode
 
 from test_pprof import PROTOS, TEXTS, go_tool
 from test_pprof_top import pprof

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 import forensics as fx
-from forensics.parsers.pprof_proto import decode
+from forensics.parsers.pprof.profile import decode
 
 from conftest import SAMPLES, SHARED, load_profiles
 from test_pprof import PROTOS, go_tool

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 
-from forensics.schema import markdown
+from forensics.db.schema import markdown
 
 from conftest import ROOT
 

@@ -11,8 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import forensics as fx
-from forensics.parsers import crashdump
-from forensics.schema import TABLES
+from forensics.parsers import ParseOptions
+from forensics.parsers.dumps import scanner
+from forensics.db.schema import TABLES
 
 from conftest import SAMPLES, SHARED, load_manifest, load_profiles
 
@@ -28,7 +29,7 @@ def run(data: bytes, vectorized: bool = True) -> dict[str, list[dict]]:
     """Parse; any exception other than ForensicsError fails the test."""
     out: dict[str, list] = {}
     try:
-        for name, batch in crashdump.parse(io.BytesIO(data), vectorized=vectorized):
+        for name, batch in scanner.parse(io.BytesIO(data), ParseOptions(columnar=vectorized)):
             out.setdefault(name, []).append(batch)
     except fx.ForensicsError:
         pass

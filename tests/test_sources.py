@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 
-from forensics.sources import Limits, open_sources
+from forensics.ingest.sources import Limits, open_sources
 
 from conftest import SAMPLES
 

@@ -6,10 +6,10 @@ import pyarrow as pa
 import pytest
 
 import forensics as fx
-from forensics.parsers import crashdump
-from forensics.schema import TABLES
-from forensics.spool import spool_chunks
-from forensics.store import Store
+from forensics.parsers.dumps import scanner
+from forensics.db.schema import TABLES
+from forensics.db.spool import spool_chunks
+from forensics.db.store import Store
 
 from conftest import SAMPLES
 
@@ -51,7 +51,7 @@ def test_partial_file_keeps_good_dumps(tmp_path, db):
     lines = MULTI.read_bytes().split(b"\n")
     # Another writer's log line lands between a frame and its file line,
     # inside the second goroutine dump.
-    header = next(i for i, l in enumerate(lines) if l.startswith(b"goroutine ") and i > 200)
+    header = next(i for i, line in enumerate(lines) if line.startswith(b"goroutine ") and i > 200)
     broken = lines[: header + 2] + [b"this is not a file line"] + lines[header + 2 :]
     path = tmp_path / "broken.log"
     path.write_bytes(b"\n".join(broken))
@@ -69,7 +69,7 @@ def test_partial_file_keeps_good_dumps(tmp_path, db):
 def test_database_error_rolls_the_source_back(tmp_path):
     store = Store(str(tmp_path / "x.duckdb"))
     store.query("DROP TABLE frames")  # the insert of frames will fail
-    batches = crashdump.parse(PANIC.open("rb"))
+    batches = scanner.parse(PANIC.open("rb"))
     with pytest.raises(fx.StoreError, match="frames"):
         store.write_source("x", "abc", 1, "go_crash", batches)
     for table in ("sources", "dumps", "goroutines", "panics"):
@@ -105,7 +105,7 @@ def test_a_source_loads_in_chunks_while_it_parses(tmp_path, monkeypatch):
     """Tiny chunks: every batch is loaded in its own INSERT while the parser
     thread goes on; the rows, the dictionary-encoded column and the error
     that stopped the parser all arrive, in one source."""
-    monkeypatch.setattr("forensics.spool.CHUNK_BYTES", 1)
+    monkeypatch.setattr("forensics.db.spool.CHUNK_BYTES", 1)
     store = Store(str(tmp_path / "x.duckdb"))
     schema = TABLES["ingest_errors"].arrow_schema
 

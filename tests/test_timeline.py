@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 import forensics as fx
-from forensics.analysis.timeline import md_cell
+from forensics.text import md_cell
 from forensics.cli import main
 
 from conftest import SAMPLES, cluster_copy

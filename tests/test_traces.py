@@ -220,16 +220,16 @@ def test_a_time_in_the_path_anchors_a_chrome_trace(tmp_path, db):
 
 def test_columnar_otlp_equals_the_per_span_reading():
     """The Arrow path (common shape) and the per-span path give the same rows."""
-    from forensics.parsers import otlp_arrow, spans
+    from forensics.parsers.traces import otlp, otlp_columnar, spans
 
     lines = [line for p in OTLP for line in p.read_bytes().splitlines()]
     assert len(lines) == 160 and any(b'"arrayValue"' in line for line in lines) and any(b'"events"' in line for line in lines) and any(b'"links"' in line for line in lines)
     block = b"\n".join(lines) + b"\n"
-    fast = otlp_arrow.spans_of_lines(block, first_line=1)
+    fast = otlp_columnar.spans_of_lines(block, first_line=1)
     assert fast is not None
-    rows = spans._Rows("otlp")
+    rows = spans.SpanRows("otlp")
     for n, line in enumerate(lines, 1):
-        spans._otlp_line(line, n, rows)
+        otlp.read_line(line, n, rows)
     slow = dict(rows.flush(final=True))
     fast = dict(fast)
     assert set(fast) == set(slow) == {"spans", "span_events", "span_links"}
@@ -237,4 +237,4 @@ def test_columnar_otlp_equals_the_per_span_reading():
         assert fast[table].to_pylist() == slow[table].to_pylist(), table
     # Another shape (a kvlist value) is left to the per-span path.
     odd = lines[0].replace(b'{"stringValue":"checkout"}', b'{"kvlistValue":{"values":[]}}')
-    assert otlp_arrow.spans_of_lines(odd + b"\n", 1) is None
+    assert otlp_columnar.spans_of_lines(odd + b"\n", 1) is None

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from ..store import Store
+from ..db.store import Store
 from . import evidence as ev
 
 ALPHA = 0.01

@@ -18,9 +18,9 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
-from ..parsers.pprof_proto import Profile
-from ..store import Store
-from .profiles import Selector, _marks, select_profiles
+from ..db.store import Store
+from ..parsers.pprof.profile import Profile
+from .profiles import Selector, id_marks, select_profiles
 from .tagfilter import tag_filters
 
 
@@ -41,7 +41,7 @@ class _Strings:
 def _header(store: Store, ids: list[int], msg, s: _Strings) -> list[str]:
     rows = store.query(
         f"SELECT sample_types, sample_units, period_type, period_unit, period, default_sample_type, "
-        f"epoch_ns(ts), duration_ns, comments FROM profiles WHERE profile_id IN ({_marks(ids)}) "
+        f"epoch_ns(ts), duration_ns, comments FROM profiles WHERE profile_id IN ({id_marks(ids)}) "
         f"ORDER BY ts NULLS LAST, profile_id", ids).fetchall()
     shapes = {tuple(r[0]) for r in rows}
     if len(shapes) > 1:
@@ -89,19 +89,19 @@ def export_profile(
         for group, group_ids in (("new", ids), ("base", base_ids)):
             sums = dict(store.query(
                 f"SELECT i, sum(v) FROM (SELECT unnest(values) AS v, unnest(range(len(values))) AS i "
-                f"FROM profile_samples WHERE profile_id IN ({_marks(group_ids)})) GROUP BY i", group_ids).fetchall())
+                f"FROM profile_samples WHERE profile_id IN ({id_marks(group_ids)})) GROUP BY i", group_ids).fetchall())
             totals[group] = [sums.get(i, 0) for i in range(len(types))]
         ratios = [float(b) / float(n) if n else 0.0 for n, b in zip(totals["new"], totals["base"])]
     tag_sql, tag_params = tag_filters(tagfocus, tagignore)
     all_ids = ids + base_ids
     samples = store.query(
         f"SELECT profile_id, sample_id, stack_id, values FROM profile_samples s "
-        f"WHERE profile_id IN ({_marks(all_ids)}) AND {tag_sql} ORDER BY profile_id, sample_id",
+        f"WHERE profile_id IN ({id_marks(all_ids)}) AND {tag_sql} ORDER BY profile_id, sample_id",
         all_ids + tag_params).fetchall()
     labels: dict[tuple[int, int], list] = {}
     for pid, sid, key, text, num, unit in store.query(
             f"SELECT profile_id, sample_id, key, str, num, num_unit FROM profile_labels "
-            f"WHERE profile_id IN ({_marks(all_ids)}) ORDER BY profile_id, sample_id", all_ids).fetchall():
+            f"WHERE profile_id IN ({id_marks(all_ids)}) ORDER BY profile_id, sample_id", all_ids).fetchall():
         labels.setdefault((pid, sid), []).append((key, text, num, unit))
     locations = _Locations(store, msg, s, {r[2] for r in samples if r[2]})
     base_set = set(base_ids)
@@ -145,7 +145,7 @@ class _Locations:
             ids = sorted(stack_ids)
             for row in store.query(
                     f"SELECT stack_id, function, system_name, file, line, inlined, address, object_file, start_line "
-                    f"FROM stack_frames WHERE stack_id IN ({_marks(ids)}) ORDER BY stack_id, depth", ids).fetchall():
+                    f"FROM stack_frames WHERE stack_id IN ({id_marks(ids)}) ORDER BY stack_id, depth", ids).fetchall():
                 frames.setdefault(row[0], []).append(row[1:])
         for stack_id, rows in frames.items():
             self.stacks[stack_id] = self._stack(rows)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Iterable
 
-from ..store import Store
+from ..db.store import Store
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -13,7 +13,7 @@ nanoseconds up to hours, and a unit pprof does not know is printed as is.
 from __future__ import annotations
 
 # (canonical name, aliases, factor to the base unit), smallest first, per unit type.
-_UNIT_TYPES = [
+UNIT_TYPES = [
     ([("B", ("b", "byte"), 1), ("kB", ("kb", "kbyte", "kilobyte"), 1 << 10),
       ("MB", ("mb", "mbyte", "megabyte"), 1 << 20), ("GB", ("gb", "gbyte", "gigabyte"), 1 << 30),
       ("TB", ("tb", "tbyte", "terabyte"), 1 << 40), ("PB", ("pb", "pbyte", "petabyte"), 1 << 50)],
@@ -30,7 +30,7 @@ _UNIT_TYPES = [
 _UNINTERESTING = {"count", "sample", "unit", "minimum", "auto"}
 
 
-def _sniff(units, unit: str):
+def unit_family(units, unit: str):
     unit = unit.lower()
     if len(unit) > 2 and unit.endswith("s"):
         unit = unit[:-1]
@@ -43,8 +43,8 @@ def scale(value: float, from_unit: str, to_unit: str) -> tuple[float, str]:
     if value < 0:
         v, u = scale(-value, from_unit, to_unit)
         return -v, u
-    for units, (default_name, default_factor) in _UNIT_TYPES:
-        src = _sniff(units, from_unit)
+    for units, (default_name, default_factor) in UNIT_TYPES:
+        src = unit_family(units, from_unit)
         if src is None:
             continue
         v = value * src[1]
@@ -56,7 +56,7 @@ def scale(value: float, from_unit: str, to_unit: str) -> tuple[float, str]:
             if best:
                 return v / best[1], best[0]
             return v / default_factor, default_name
-        dst = _sniff(units, to_unit)
+        dst = unit_family(units, to_unit)
         if dst is None:
             return v / default_factor, default_name
         return v / dst[1], dst[0]

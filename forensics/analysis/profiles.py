@@ -18,10 +18,10 @@ True
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING, Iterable, Union
 
-from ..store import Store
+from ..db.store import Store
+from ..times import naive_utc
 from .measurement import label, output_unit, percentage
 from .tagfilter import tag_filters
 
@@ -92,8 +92,8 @@ def select_profiles(store: Store, selector: Selector, kind: str | None = None) -
         for key, op in (("kind", "="), ("service", "="), ("version", "="), ("since", ">="), ("until", "<")):
             if selector.get(key) is not None:
                 value = selector[key]
-                if key in ("since", "until") and isinstance(value, str):
-                    value = datetime.fromisoformat(value.replace("Z", "+00:00")).replace(tzinfo=None)
+                if key in ("since", "until"):
+                    value = naive_utc(value)
                 where.append(f"{'ts' if key in ('since', 'until') else key} {op} ?")
                 params.append(value)
         unknown = set(selector) - {"kind", "service", "version", "since", "until"}
@@ -155,20 +155,20 @@ def _samples_sql(sel: Selection, normalize: bool, tags: tuple[str, list]) -> tup
     tag_sql, tag_params = tags
     new_value, new_params = value, [sel.sample_type]
     if normalize and sel.base_ids:
-        new_value = (f"round({value} * coalesce((SELECT sum({value}) {source.format(_marks(sel.base_ids))}) / "
-                     f"nullif((SELECT sum({value}) {source.format(_marks(sel.ids))}), 0), 0))::BIGINT")
+        new_value = (f"round({value} * coalesce((SELECT sum({value}) {source.format(id_marks(sel.base_ids))}) / "
+                     f"nullif((SELECT sum({value}) {source.format(id_marks(sel.ids))}), 0), 0))::BIGINT")
         new_params = [sel.sample_type, sel.sample_type, *sel.base_ids, sel.sample_type, *sel.ids]
     parts, params = [], []
     for ids, v, v_params, is_base in ((sel.ids, new_value, new_params, "false"),
                                       (sel.base_ids, f"-{value}", [sel.sample_type], "true")):
         if ids:
             parts.append(f"SELECT s.profile_id, s.sample_id, s.stack_id, {v} AS v, {is_base} AS is_base, "
-                         f"({tag_sql}) AS kept {source.format(_marks(ids))}")
+                         f"({tag_sql}) AS kept {source.format(id_marks(ids))}")
             params += v_params + tag_params + list(ids)
     return " UNION ALL ".join(parts), params
 
 
-def _marks(ids) -> str:
+def id_marks(ids) -> str:
     return ", ".join("?" * len(ids)) or "NULL"
 
 
@@ -284,7 +284,8 @@ def top(
     shown = order[:n] if n else order
     inline = _inline_labels(store, samples, params, node, shown, edge_cutoff)
     unit_out = output_unit([kept[name][0] or kept[name][1] for name in shown], g.total, unit or "")
-    fmt = (lambda v: label(v, unit or "", unit_out))
+    def fmt(v):
+        return label(v, unit or "", unit_out)
     rows, running = [], 0
     for name in shown:
         flat, cumv = kept[name]

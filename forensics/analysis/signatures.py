@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..store import Store
+from ..db.store import Store
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import regex
 
-from .measurement import _UNIT_TYPES, _sniff
+from .measurement import UNIT_TYPES, unit_family
 
 _RANGE = regex.compile(r"([+-]?[0-9]+)([[:alpha:]]+)?")
 _EXISTS = ("EXISTS (SELECT 1 FROM profile_labels l WHERE l.profile_id = s.profile_id "
@@ -33,7 +33,7 @@ def _unit_sql() -> tuple[str, str]:
             "THEN 'bytes' ELSE l.key END))")
     sniffed = f"(CASE WHEN length({unit}) > 2 AND suffix({unit}, 's') THEN left({unit}, length({unit}) - 1) ELSE {unit} END)"
     kinds, factors = [], []
-    for t, (units, _) in enumerate(_UNIT_TYPES):
+    for t, (units, _) in enumerate(UNIT_TYPES):
         for _, aliases, factor in units:
             quoted = ", ".join(f"'{a}'" for a in aliases)
             kinds.append(f"WHEN {sniffed} IN ({quoted}) THEN {t}")
@@ -43,8 +43,8 @@ def _unit_sql() -> tuple[str, str]:
 
 def _bound(number: str, unit: str | None) -> tuple[int | None, float]:
     """(unit type or None, value in the base unit) of `32kb`-like text."""
-    for t, (units, _) in enumerate(_UNIT_TYPES):
-        found = _sniff(units, unit or "")
+    for t, (units, _) in enumerate(UNIT_TYPES):
+        found = unit_family(units, unit or "")
         if found:
             return t, int(number) * found[1]
     return None, float(int(number))

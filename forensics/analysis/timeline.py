@@ -6,24 +6,16 @@
 """
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Iterable
 
-from ..store import Store
+from ..db.store import Store
+from ..text import md_cell
+from ..times import naive_utc
 
 if TYPE_CHECKING:
     import pandas as pd
 
 SEVERITIES = ("critical", "error", "warning", "info")
-
-
-def naive_utc(value) -> datetime | None:
-    """A naive UTC datetime from a datetime or an ISO 8601 string (Z or an offset converted)."""
-    if value is None:
-        return None
-    if not isinstance(value, datetime):
-        value = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return value if value.tzinfo is None else (value - value.utcoffset()).replace(tzinfo=None)
 
 
 def timeline_filter(start=None, end=None, services: str | Iterable[str] | None = None,
@@ -70,12 +62,3 @@ def timeline_markdown(df: "pd.DataFrame") -> str:
         out.append("| " + " | ".join(md_cell(v) for v in (ts, r.service, r.version, r.kind, r.severity,
                                                              r.summary)) + " |")
     return "\n".join(out) + "\n"
-
-
-def md_cell(value) -> str:
-    """Text for a Markdown table cell: HTML special characters, pipes and
-    newlines escaped, so untrusted text (panic messages, log lines) stays text."""
-    if value is None or value != value:  # None or NaN
-        return ""
-    text = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return text.replace("|", "\\|").replace("\r", " ").replace("\n", "<br>").replace("`", "\\`")

@@ -1,104 +1,39 @@
 """Parsers: pure functions from a byte stream to Arrow record batches.
 
+One subpackage per format family, each exporting ``FORMATS``, the records
+the ingest registry (:mod:`forensics.ingest.registry`) loops over:
+
+- :mod:`.dumps`: Go crash output, goroutine dumps and race reports;
+- :mod:`.pprof`: profile.proto, the ``?debug=1`` text profiles and the legacy forms pprof reads;
+- :mod:`.logs`: container, journald and plain logs (and the dumps inside them);
+- :mod:`.traces`: OTLP, Jaeger and Zipkin spans, Chrome trace-event JSON (go tool trace);
+- :mod:`.releases`: deploy records, Kubernetes events, build info, go.mod and go.sum.
+
 A parser never sees the database. It yields ``(table, pyarrow.RecordBatch)``
-pairs whose schemas are declared in :mod:`forensics.schema`; ids it emits
+pairs whose schemas are declared in :mod:`forensics.db.schema`; ids it emits
 (``dump_id``) are local to the source and the store rebases them. Problems
 with the input are not raised: they are yielded as ``ingest_errors`` rows
-(line, message, excerpt) and parsing goes on with the next block.
+(line, message, excerpt) and parsing goes on with the next block. Where a
+family has a columnar fast path, it sits beside its line-by-line twin as
+``<twin>_columnar.py`` and ``ParseOptions.columnar`` switches it off (the
+tests compare both).
 """
 from __future__ import annotations
 
 import codecs
-import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import BinaryIO, Iterator
+from datetime import datetime
+from typing import BinaryIO, Callable, Iterator
+
+import pyarrow as pa
+
+from ..db.schema import TABLES
 
 MAX_LINE = 1 << 20  # longer lines are cut here; the rest of the line is skipped
 CHUNK = 1 << 22
 EXCERPT = 200
 
-
-# An ISO 8601 time in a path: 2026-03-14T11:20:00Z, 2026-03-14T112000Z, 20260314T112000Z
-# (fraction and offset optional), in a directory or a file name.
-PATH_TIME = re.compile(r"(?<!\d)(\d{4})-?(\d{2})-?(\d{2})T(\d{2}):?(\d{2}):?(\d{2})(?:[.,](\d{1,9}))?"
-                       r"(Z|[+-]\d{2}:?\d{2})?(?!\d)")
-
-
-def path_time(path: str) -> datetime | None:
-    """The last ISO 8601 time in a path, as naive UTC.
-
-    >>> path_time("dumps/2026-03-14T112000Z/goroutines.txt")
-    datetime.datetime(2026, 3, 14, 11, 20)
-    >>> path_time("api-20260314T112000+0100.txt"), path_time("v1.2.3.txt")
-    (datetime.datetime(2026, 3, 14, 10, 20), None)
-    """
-    found = None
-    for m in PATH_TIME.finditer(path):
-        found = m
-    if found is None:
-        return None
-    y, mo, d, h, mi, sec, frac, zone = found.groups()
-    try:
-        ts = datetime(int(y), int(mo), int(d), int(h), int(mi), int(sec), int((frac or "0")[:6].ljust(6, "0")))
-    except ValueError:
-        return None
-    if zone and zone != "Z":
-        sign = 1 if zone[0] == "+" else -1
-        hours, minutes = int(zone[1:3]), int(zone[-2:])
-        ts -= sign * timedelta(hours=hours, minutes=minutes)
-    return ts
-
-
-RFC3339 = re.compile(r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9})\d*)?\s*([Zz]|[+-]\d\d:?\d\d)?")
-_EPOCH = datetime(1970, 1, 1)
-
-
-def rfc3339_ns(text: str) -> int:
-    """Nanoseconds since the epoch of an RFC 3339 time, keeping all nine
-    fraction digits (datetime keeps six); no zone means UTC.
-
-    >>> rfc3339_ns("2017-01-26T16:46:31.639875139-05:00")
-    1485467191639875139
-    """
-    m = RFC3339.fullmatch(text.strip()) if isinstance(text, str) else None
-    if m is None:
-        raise ValueError(f"{str(text)[:40]!r} is not an RFC 3339 time")
-    y, mo, d, h, mi, sec, frac, zone = m.groups()
-    ts = datetime(int(y), int(mo), int(d), int(h), int(mi), int(sec))
-    if zone and zone not in "Zz":
-        sign = 1 if zone[0] == "+" else -1
-        ts -= sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[-2:]))
-    seconds = (ts - _EPOCH) // timedelta(seconds=1)
-    return seconds * 1_000_000_000 + int((frac or "0").ljust(9, "0"))
-
-
-# time.Duration.String()'s units (Go src/time/time.go, unitMap in ParseDuration).
-_DURATION_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
-                   "m": 60_000_000_000, "h": 3_600_000_000_000}
-DURATION = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)")
-
-
-def go_duration_ns(text: str) -> int:
-    """Nanoseconds of a Go duration string (what time.ParseDuration reads).
-
-    >>> go_duration_ns("5000ns"), go_duration_ns("1m0.5s"), go_duration_ns("-1.5µs")
-    (5000, 60500000000, -1500)
-    """
-    body = text.strip() if isinstance(text, str) else ""
-    sign = -1 if body[:1] == "-" else 1
-    body = body.lstrip("+-")
-    if body == "0":
-        return 0
-    total, pos = 0, 0
-    for m in DURATION.finditer(body):
-        if m.start() != pos or m.group(1) in ("", "."):
-            break
-        total += round(float(m.group(1)) * _DURATION_UNITS[m.group(2)])
-        pos = m.end()
-    if pos == 0 or pos != len(body):
-        raise ValueError(f"{str(text)[:40]!r} is not a Go duration")
-    return sign * total
+Batches = Iterator[tuple[str, pa.RecordBatch]]
 
 
 @dataclass(frozen=True)
@@ -112,6 +47,9 @@ class ParseOptions:
     path_ts: datetime | None = None  # an ISO 8601 time in the source's path: before mtime
     path: str | None = None  # the source's name (a path, or archive!member): Kubernetes log paths say whose it is
     pod: str | None = None  # the pod of the log a dump was cut from
+    # What the registry's sniff found in the first bytes (a log framing); None: the parser finds it.
+    variant: str | None = None
+    columnar: bool = True  # the columnar fast path where the input allows it; False: line by line only
 
     def file_time(self) -> tuple[datetime | None, str | None]:
         """The time of a source that says nothing of its own: the path's, else its mtime."""
@@ -120,6 +58,42 @@ class ParseOptions:
         if self.mtime is not None:
             return self.mtime, "mtime"
         return None, None
+
+
+@dataclass(frozen=True)
+class Format:
+    """One input format, as every family exports it for the ingest registry.
+
+    ``sniff(head)`` looks at the first bytes of decompressed content and
+    returns None when they are not this format, else the variant it found
+    (a log framing; the format's own name when it has none), which the
+    parser receives as ``ParseOptions.variant``. ``parse(stream, options)``
+    yields ``(table, batch)`` pairs. A format without a parser is
+    recognised only to be recorded with ``reason``: skipped (nothing to
+    read, or its readable form is another file) or, with ``refused``,
+    failed.
+    """
+
+    name: str  # sources.kind, and the name `--as` takes
+    doc: str  # one line, for --help
+    sniff: Callable[[bytes], str | None]
+    parse: Callable[[BinaryIO, "ParseOptions"], Batches] | None = None
+    reason: Callable[[bytes], str] | None = None
+    refused: bool = False
+
+
+def record_batch(table: str, rows: list[tuple]) -> pa.RecordBatch:
+    """Row tuples in the table's column order -> one batch of its parser schema."""
+    schema = TABLES[table].arrow_schema
+    cols = list(zip(*rows)) if rows else [()] * len(schema)
+    return pa.RecordBatch.from_arrays([pa.array(c, type=f.type) for c, f in zip(cols, schema)], schema=schema)
+
+
+def dict_batch(table: str, rows: list[dict]) -> pa.RecordBatch:
+    """Rows as dicts (missing columns are NULL) -> one batch of the table's parser schema."""
+    schema = TABLES[table].arrow_schema
+    return pa.RecordBatch.from_arrays([pa.array([r.get(f.name) for r in rows], type=f.type) for f in schema],
+                                      schema=schema)
 
 
 def json_number(value, what: str, cast=float):

@@ -7,24 +7,23 @@ profile shifts and an empty action-items table. Every text that came from
 the evidence (panic messages, log lines, paths) is escaped where it is
 rendered.
 
->>> import forensics as fx
->>> "## Summary" in fx.open().report(format="md")
+>>> from forensics.db.store import Store
+>>> "## Summary" in render(build(Store()), "md")
 True
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from datetime import datetime
 
 import pandas as pd
 
 from ..analysis.correlate import correlate, evidence_from_store
 from ..analysis.leaks import goroutine_growth
-from ..analysis.timeline import timeline
-
-if TYPE_CHECKING:
-    from .. import Incident
+from ..analysis.signatures import panic_signatures
+from ..analysis.timeline import timeline, timeline_filter
+from ..db.store import Store
+from ..times import utc_now
 
 MAX_TIMELINE_ROWS = 300
 
@@ -46,11 +45,11 @@ class ReportData:
     growth: pd.DataFrame
     profile_shifts: list[str]
     figure_png: bytes | None = None
-    generated: datetime = field(default_factory=lambda: datetime.now(timezone.utc).replace(tzinfo=None))
+    generated: datetime = field(default_factory=utc_now)
 
 
-def _stack(db: "Incident", dump_id: int, goroutine_id: int | None) -> list[str]:
-    rows = db.sql("""
+def _stack(store: Store, dump_id: int, goroutine_id: int | None) -> list[str]:
+    rows = store.query("""
         SELECT f.function, f.file, f.line FROM frames f JOIN goroutines g
           ON f.dump_id = g.dump_id AND f.goroutine_seq = g.seq
         WHERE g.dump_id = ? AND g.goroutine_id = coalesce(?, g.goroutine_id)
@@ -60,8 +59,8 @@ def _stack(db: "Incident", dump_id: int, goroutine_id: int | None) -> list[str]:
     return [f"{fn}\n\t{file}:{line}" for fn, file, line in rows]
 
 
-def _impact(db: "Incident", where: str, params: list) -> pd.DataFrame:
-    return db.sql(f"""
+def _impact(store: Store, where: str, params: list) -> pd.DataFrame:
+    return store.query(f"""
         WITH t AS (SELECT * FROM timeline WHERE {where})
         SELECT s.service,
                (SELECT count(*) FROM t WHERE t.service = s.service AND kind = 'panic') AS panics,
@@ -80,36 +79,34 @@ def _impact(db: "Incident", where: str, params: list) -> pd.DataFrame:
         params).df()
 
 
-def build(db: "Incident", start=None, end=None, services=None, title: str | None = None,
+def build(store: Store, since=None, until=None, services=None, title: str | None = None,
           figure: bool = True) -> ReportData:
     """Everything the report shows, for a time window and services."""
-    from ..analysis.timeline import timeline_filter
-
-    where, params = timeline_filter(start, end, services)
-    tl = timeline(db.store, start, end, services)
+    where, params = timeline_filter(since, until, services)
+    tl = timeline(store, since, until, services)
     window = (tl["ts"].min(), tl["ts"].max()) if len(tl) else (None, None)
     names = sorted(s for s in tl["service"].dropna().unique()) if len(tl) else []
-    causes = correlate(evidence_from_store(db.store))
+    causes = correlate(evidence_from_store(store))
     if services is not None:
         wanted = [services] if isinstance(services, str) else list(services)
         causes = causes[causes["service"].isin(wanted)]
     if window[0] is not None:
         causes = causes[(causes["ts"] >= window[0]) & (causes["ts"] <= window[1])]
-    impact = _impact(db, where, params)
-    sig = db.panic_signatures()
+    impact = _impact(store, where, params)
+    sig = panic_signatures(store)
     if window[0] is not None and len(sig):
         sig = sig[(sig["last_seen"] >= window[0]) & (sig["first_seen"] <= window[1])]
     if services is not None and len(sig):
         sig = sig[sig["services"].map(lambda s: bool(set(s) & set(wanted)))]
     signatures = []
     for r in sig.head(10).itertuples(index=False):
-        gid = db.sql("SELECT goroutine_id FROM panics WHERE dump_id = ? ORDER BY seq LIMIT 1",
+        gid = store.query("SELECT goroutine_id FROM panics WHERE dump_id = ? ORDER BY seq LIMIT 1",
                      [int(r.example_dump)]).fetchall()
         signatures.append(dict(signature=r.signature, kind=r.kind, message=r.example_message, count=int(r.count),
                                top_function=r.top_function, first_seen=r.first_seen, last_seen=r.last_seen,
                                versions=list(r.versions), services=list(r.services),
-                               stack=_stack(db, int(r.example_dump), gid[0][0] if gid else None)))
-    growth = goroutine_growth(db.store)
+                               stack=_stack(store, int(r.example_dump), gid[0][0] if gid else None)))
+    growth = goroutine_growth(store)
     if len(growth) and "leak" in growth:
         growth = growth[growth["leak"]]
     summary, detection = _narrative(tl, causes, impact)
@@ -120,7 +117,7 @@ def build(db: "Incident", start=None, end=None, services=None, title: str | None
 
         from ..plots import plot_timeline
 
-        fig = plot_timeline(db, start, end, services, rows=tl)
+        fig = plot_timeline(store, since, until, services, rows=tl)
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
         png = buf.getvalue()
@@ -162,7 +159,7 @@ def _narrative(tl: pd.DataFrame, causes: pd.DataFrame, impact: pd.DataFrame) -> 
     return summary, detection
 
 
-def render(data: ReportData, format: str = "html") -> str:
+def render(data: ReportData, format: str = "html") -> str:  # noqa: A002 - as db.report(format=)
     if format == "html":
         from .html import render_html
 

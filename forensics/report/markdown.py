@@ -8,7 +8,7 @@ import re
 
 import pandas as pd
 
-from ..analysis.timeline import md_cell
+from ..text import md_cell
 
 
 def _fmt(value) -> str:

@@ -1,15 +1,15 @@
-"""pprof profiles (profile.proto) -> profiles, profile_samples, profile_labels, stacks, frame_info.
+"""profile.proto files -> profiles, profile_samples, profile_labels, stacks, frame_info.
 
 Each distinct stack of a profile is expanded once: a location with several
 lines stands for inlined calls (its last line is the caller the others were
 inlined into), so one location can give several frames. Frames get the
 package/module/version/stdlib derivation of goroutine frames
-(:mod:`forensics.parsers.golang`), and a stack's id is a hash of its frames,
+(:mod:`forensics.parsers.dumps.locations`), and a stack's id is a hash of its frames,
 so the same stack in any profile, source or goroutine dump has the same id
-(:func:`forensics.parsers.tables.stack_hash`, folded per location here).
+(:func:`forensics.parsers.dumps.locations.stack_hash`, folded per location here).
 
 >>> import io
->>> from forensics.parsers.pprof_proto import Profile, ValueType
+>>> from forensics.parsers.pprof.profile import Profile, ValueType
 >>> data = Profile(string_table=[b"", b"samples", b"count"], sample_type=[ValueType(type=1, unit=2)]).SerializeToString()
 >>> [name for name, _ in parse(io.BytesIO(data))]
 ['profiles']
@@ -17,20 +17,58 @@ so the same stack in any profile, source or goroutine dump has the same id
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
 from itertools import chain
 from typing import BinaryIO, Iterator
 
 import numpy as np
 import pyarrow as pa
 
-from ..errors import ParseError
-from ..schema import TABLES
-from . import ParseOptions
-from .golang import describe
-from .gotraceback import system_start
-from .pprof_proto import Decoded, decode
-from .tables import STACK_MULT, dict_batch, fold, fold_stacks, frame_hash, frame_key, record_batch
+from ...db.schema import TABLES
+from ...errors import ParseError
+from ...times import from_seconds
+from .. import ParseOptions, dict_batch, record_batch
+from ..dumps.locations import STACK_MULT, describe, fold, fold_stacks, frame_hash, frame_key
+from ..dumps.patterns import system_start
+from .profile import Decoded, decode, varint
+
+# profile.proto fields by number: their wire type (0 varint, 2 length-delimited).
+# comment (13) is a repeated int64: packed (2) or not (0).
+_PROFILE_WIRE = {1: {2}, 2: {2}, 3: {2}, 4: {2}, 5: {2}, 6: {2}, 7: {0}, 8: {0}, 9: {0}, 10: {0}, 11: {2},
+                 12: {0}, 13: {0, 2}, 14: {0}, 15: {0}}
+_TEXT_CONTROLS = bytes(range(0x09)) + bytes(range(0x0e, 0x20))
+
+
+def sniff_proto(head: bytes) -> str | None:
+    """`pprof` when `head` is binary and walks as profile.proto fields.
+
+    >>> from forensics.parsers.pprof.profile import Profile, ValueType
+    >>> sniff_proto(Profile(string_table=[b"", b"samples"], sample_type=[ValueType(type=1)]).SerializeToString())
+    'pprof'
+    """
+    if any(b in _TEXT_CONTROLS for b in head[:8192]) and looks_like_profile(head):
+        return "pprof"
+    return None
+
+
+def looks_like_profile(head: bytes) -> bool:
+    """The first bytes walk as profile.proto fields (right numbers and wire
+    types). Junk after 8 good fields is a corrupt profile, for the profile
+    parser to report precisely, not an unknown binary."""
+    i = fields = 0
+    try:
+        while i < len(head) and fields < 256:
+            tag, i = varint(head, i)
+            number, wire = tag >> 3, tag & 7
+            if wire not in _PROFILE_WIRE.get(number, ()):
+                return fields >= 8
+            value, i = varint(head, i)
+            if wire == 2:
+                i += value
+            fields += 1
+    except ValueError:
+        return i >= len(head) and fields > 0  # cut off mid-field by the sniff window
+    return fields > 0
+
 
 BATCH_ROWS = 1 << 16
 # Go's block and mutex profiles have the same sample types; only their text
@@ -185,7 +223,7 @@ def profile_batches(p: Decoded, opt: ParseOptions, kind: str | None = None) -> I
     if opt.ts is not None:
         ts, ts_source = opt.ts, "argument"
     elif msg.time_nanos:
-        ts, ts_source = datetime.fromtimestamp(msg.time_nanos / 1e9, tz=timezone.utc).replace(tzinfo=None), "profile"
+        ts, ts_source = from_seconds(msg.time_nanos / 1e9), "profile"
     else:
         ts, ts_source = opt.file_time()
     comments = "\n".join(p.s(c, "comment") for c in msg.comment) or None

@@ -20,7 +20,7 @@ State machine, one line at a time (``_Parser.state`` names the handler)::
     BETWEEN --any other line--> end of dump; the line is read again as TEXT
 
 Where a goroutine header starts a run of whole, well-formed goroutine blocks,
-:mod:`.goroutine_runs` reads the run column-wise instead (same result; the
+:mod:`.scanner_columnar` reads the run column-wise instead (same result; the
 tests check both readers agree on every input).
 
 A frame's function line with no file line after it, a truncated message or
@@ -43,17 +43,17 @@ from typing import BinaryIO, Iterator
 
 import pyarrow as pa
 
-from ..errors import ForensicsError
-from . import ParseOptions, excerpt, line_batches
-from .goroutine_runs import Chunk, read_run
-from .gotraceback import (
+from ...errors import ForensicsError
+from .. import ParseOptions, excerpt, line_batches
+from .patterns import (
     CHAINED_PANIC_PREFIX, CREATED_PREFIX, CREATED_RE, ELIDED_RE, FATAL_PREFIX, FILE_RE, HEADER_RE,
     MAX_MESSAGE_LINES, PANIC_PREFIX, PANIC_SUFFIX_RE, PREAMBLE_PREFIXES, RACE_BANNER, RACE_START, REGISTER_RE,
     RUNTIME_STACK, SIGNAL_HEAD_RE, SIGNAL_LINE_RE, SIGNAL_PC_RE, STACK_UNAVAILABLE, TRIGGERS, WAIT_RE,
     is_machinery, line_prefix, log_timestamp, normalize_message, signature, strip_prefix, system_start,
 )
 from .race import RaceReports
-from .tables import FLUSH_FRAMES, Locations, Rows
+from .rows import FLUSH_FRAMES, Locations, Rows
+from .scanner_columnar import Chunk, read_run
 
 
 class _Dump:
@@ -558,17 +558,17 @@ class _Parser(RaceReports, Locations):
         self.end_dump()
 
 
-def parse(
-    stream: BinaryIO, options: ParseOptions | None = None, vectorized: bool = True
-) -> Iterator[tuple[str, pa.RecordBatch]]:
+def parse(stream: BinaryIO, options: ParseOptions | None = None) -> Iterator[tuple[str, pa.RecordBatch]]:
     """Parse Go crash output / goroutine dumps from a byte stream.
 
     Yields ``(table, RecordBatch)`` for the tables dumps, panics, goroutines,
-    frames, race_accesses and ingest_errors (schemas in forensics.schema),
+    frames, race_accesses and ingest_errors (schemas in forensics.db.schema),
     in batches of bounded size: memory does not grow with the input.
+    ``options.columnar=False`` reads goroutine runs line by line too.
     """
-    p = _Parser(options or ParseOptions())
-    p.bulk = vectorized
+    opt = options or ParseOptions()
+    p = _Parser(opt)
+    p.bulk = opt.columnar
     prefix = None
     try:
         for number, lines in enumerate(line_batches(stream, p.long_line)):

@@ -28,7 +28,7 @@ trace_files says which.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 from itertools import chain
 from typing import BinaryIO, Iterator
 
@@ -37,10 +37,10 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import ParseError
-from ..schema import TABLES
-from . import ParseOptions, json_number
-from .tables import dict_batch
+from ...db.schema import TABLES
+from ...errors import ParseError
+from .. import ParseOptions, dict_batch, json_number
+from ...times import to_ns
 
 CHUNK = 4 << 20
 _BOUNDARY = re.compile(rb"\}\s*,\s*(?=\{)")  # between two events of the array
@@ -85,7 +85,7 @@ class _Events:
     per-event path, which says precisely what is wrong."""
 
     def __init__(self, anchor: datetime | None):
-        self.anchor_ns = None if anchor is None else (anchor - datetime(1970, 1, 1)) // timedelta(microseconds=1) * 1000
+        self.anchor_ns = None if anchor is None else to_ns(anchor)
         self.ev: dict[str, list] = {c: [] for c in _EVENT_COLS}
         self.ctr: dict[str, list] = {c: [] for c in _COUNTER_COLS}
         self.errors: list[dict] = []

@@ -36,7 +36,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from .errors import LimitExceeded, SourceError
+from ..errors import LimitExceeded, SourceError
+from ..times import from_seconds
 
 GZIP_MAGIC = b"\x1f\x8b"
 BZ2_MAGIC = b"BZh"
@@ -145,7 +146,7 @@ def _mtime(ts: float | None) -> datetime | None:
     if ts is None:
         return None
     try:
-        return datetime.fromtimestamp(ts, tz=timezone.utc).replace(tzinfo=None)
+        return from_seconds(ts)
     except (OverflowError, OSError, ValueError):
         return None
 

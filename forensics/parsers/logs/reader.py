@@ -10,7 +10,7 @@ Framings, detected from the first lines (:func:`log_framing`):
 - ``journald``: ``journalctl -o json``, ``__REALTIME_TIMESTAMP`` (µs),
   ``MESSAGE``, ``PRIORITY``, ``_SYSTEMD_UNIT``;
 - ``plain``: lines of JSON, logfmt, Go's log package, klog or RFC 3339-led
-  text (see :mod:`.logline`).
+  text (see :mod:`.payloads`).
 
 Two passes, so memory stays bounded whatever the size:
 
@@ -18,7 +18,7 @@ Two passes, so memory stays bounded whatever the size:
    payload line is written to a temporary file, with its runtime time in
    front (``<RFC 3339> <line>``, the prefix the dump reader strips) and its
    line number kept aside.
-2. The dump reader (:mod:`.crashdump`) reads that file: panics and goroutine
+2. The dump reader (:mod:`forensics.parsers.dumps.scanner`) reads that file: panics and goroutine
    dumps on stderr, one log record per line, become dumps with the time of
    their first line and the log's service and pod; their line numbers are
    mapped back to the source's. The lines outside dumps become ``logs``
@@ -41,7 +41,7 @@ from __future__ import annotations
 import re
 import tempfile
 from array import array
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import BinaryIO, Iterator
 
 import numpy as np
@@ -49,18 +49,21 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import ForensicsError
-from ..schema import TABLES
-from . import CHUNK, MAX_LINE, ParseOptions, cri_bulk, crashdump, excerpt, line_batches, rfc3339_ns
-from .logline import (GO_LOG, KLOG, LEVELS, PRIORITIES, RFC3339_START, json_fields, kubernetes_identity, level_of,
+from ...db.schema import TABLES
+from ...errors import ForensicsError
+from ...times import from_ns, rfc3339_ns, rfc3339_text, to_ns
+from .. import CHUNK, MAX_LINE, ParseOptions, excerpt, line_batches
+from ..dumps import scanner
+from . import reader_columnar
+from .payloads import (GO_LOG, KLOG, LEVELS, PRIORITIES, RFC3339_START, json_fields, kubernetes_identity, level_of,
                       parse_plain)
 
 BATCH = 65_536
-BULK = True  # CRI blocks column-wise (cri_bulk); the tests compare with the line-by-line reader
-CRI_LINE = re.compile(cri_bulk.CRI_TIME + r" (?:stdout|stderr) [FP] ")
+CRI_LINE = re.compile(reader_columnar.CRI_TIME + r" (?:stdout|stderr) [FP] ")
 STREAMS = {"stdout": 1, "stderr": 2}
+FRAMINGS = ("cri", "docker", "journald", "plain")
 STREAM_NAMES = [None, "stdout", "stderr"]
-# crashdump columns holding line numbers of its input (frames.line is a source code line)
+# dump scanner columns holding line numbers of its input (frames.line is a source code line)
 _LINE_COLUMNS = {"dumps": ("start_line", "end_line"), "goroutines": ("line",), "ingest_errors": ("line",)}
 
 
@@ -121,7 +124,7 @@ class _Logs:
         self.opt, self.identity = opt, identity
         self.service = opt.service or identity.get("container")
         self.rows: list[tuple] = []
-        # Whole-JSON CRI records found column-wise (cri_bulk): (ts, stream, text, line) arrays.
+        # Whole-JSON CRI records found column-wise (reader_columnar): (ts, stream, text, line) arrays.
         self.json_parts: list[tuple[pa.Array, ...]] = []
         self.json_count = 0
         self.records, self.first_ns, self.last_ns = 0, None, None
@@ -146,7 +149,7 @@ class _Logs:
     def _json_batches(self) -> Iterator[pa.RecordBatch]:
         parts, self.json_parts, self.json_count = self.json_parts, [], 0
         ts, stream, text, line = (pa.concat_arrays([p[i] for p in parts]) for i in range(4))
-        fields = cri_bulk.json_fields(text)
+        fields = reader_columnar.json_fields(text)
         if fields is None:  # not all plain objects with string fields: one by one
             for t, st, tx, ln in zip(ts.to_pylist(), stream.to_pylist(), text.to_pylist(), line.to_pylist()):
                 try:
@@ -168,8 +171,7 @@ class _Logs:
         if isinstance(ts_text, pa.Array) or any(t is not None for t in ts_text):
             ns = pc.coalesce(_rfc3339_column(ts_text), ns)
         if self.opt.ts is not None:  # the ingest's ts overrides times in the text, as for dumps
-            ns = pa.array([int((self.opt.ts - datetime(1970, 1, 1)) / timedelta(microseconds=1)) * 1000] * n,
-                          pa.int64())
+            ns = pa.array([to_ns(self.opt.ts)] * n, pa.int64())
         valid = pc.drop_null(ns)
         if len(valid):
             lo, hi = pc.min_max(valid).values()
@@ -277,7 +279,7 @@ class _Reader:
             self.payload(ts, None, stream_name, "".join(parts), first)
 
     def _cri_blocks(self, stream: BinaryIO):
-        """Blocks of whole lines, column-wise where they allow it (cri_bulk).
+        """Blocks of whole lines, column-wise where they allow it (reader_columnar).
         Returns None at the end, or the rest of the stream for the
         line-by-line reader when a line has no end in sight (over MAX_LINE)."""
         carry = b""
@@ -302,8 +304,8 @@ class _Reader:
                 return None
 
     def _cri_block(self, block: bytes) -> None:
-        lines = cri_bulk.split_block(block)
-        records = cri_bulk.cri_records(lines) if lines is not None and not self.partial and BULK else None
+        lines = reader_columnar.split_block(block)
+        records = reader_columnar.cri_records(lines) if lines is not None and not self.partial and self.opt.columnar else None
         if records is None:
             # Odd bytes, a line over MAX_LINE or partial records: line by line.
             text = block.decode("utf-8", "replace").replace("\r\n", "\n").split("\n")[:-1]
@@ -444,23 +446,22 @@ _LEVEL_CODES = sorted(set(LEVELS.values()))
 
 
 def _rfc3339(ns: int | None) -> str:
-    if ns is None:
-        return "0001-01-01T00:00:00Z"
-    seconds, frac = divmod(ns, 1_000_000_000)
-    return (datetime(1970, 1, 1) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S") + f".{frac:09d}Z"
+    return "0001-01-01T00:00:00Z" if ns is None else rfc3339_text(ns)
 
 
 def parse(stream: BinaryIO, options: ParseOptions | None = None) -> Iterator[tuple[str, pa.RecordBatch]]:
     """Parse a log stream: yields logs, log_files, the dump tables and ingest_errors."""
     opt = options or ParseOptions()
-    head, broken = b"", None
-    try:
-        while len(head) < 65536 and (piece := stream.read(8192)):
-            head += piece
-    except ForensicsError as exc:  # a stream cut short: read what came, then report it
-        broken = exc
-    framing = log_framing(head) or "plain"
-    stream = _Prepended(head, stream, broken)
+    framing = opt.variant if opt.variant in FRAMINGS else None
+    if framing is None:  # not sniffed by the registry (a direct call, or --as log): find the framing here
+        head, broken = b"", None
+        try:
+            while len(head) < 65536 and (piece := stream.read(8192)):
+                head += piece
+        except ForensicsError as exc:  # a stream cut short: read what came, then report it
+            broken = exc
+        framing = log_framing(head) or "plain"
+        stream = _Prepended(head, stream, broken)
     identity = kubernetes_identity(opt.path)
     logs = _Logs(opt, identity)
     reader = _Reader(opt, framing, logs)
@@ -490,9 +491,9 @@ def _spilled(reader: _Reader, logs: _Logs, identity: dict) -> Iterator[tuple[str
     spill.seek(0)
     line_of = pa.array(reader.line_of, pa.int64())
     dump_opt = ParseOptions(service=logs.service, version=opt.version, ts=opt.ts, mtime=opt.mtime,
-                            path_ts=opt.path_ts, path=opt.path, pod=identity.get("pod"))
+                            path_ts=opt.path_ts, path=opt.path, pod=identity.get("pod"), columnar=opt.columnar)
     ranges: list[tuple[int, int]] = []
-    for table, batch in crashdump.parse(spill, dump_opt):
+    for table, batch in scanner.parse(spill, dump_opt):
         if table == "dumps":
             ranges += zip(batch.column("start_line").to_pylist(), batch.column("end_line").to_pylist())
         yield table, _map_lines(batch, line_of, _LINE_COLUMNS.get(table, ()))
@@ -559,7 +560,7 @@ def _map_lines(batch: pa.RecordBatch, line_of: pa.Array, mapped: tuple[str, ...]
 
 def _log_file(reader: _Reader, logs: _Logs, identity: dict, dump_lines: int) -> pa.RecordBatch:
     def ts(ns):
-        return None if ns is None else datetime(1970, 1, 1) + timedelta(microseconds=ns // 1000)
+        return None if ns is None else from_ns(ns)
 
     row = {"framing": reader.framing, "service": logs.service, "namespace": identity.get("namespace"),
            "pod": identity.get("pod"), "container": identity.get("container"), "restart": identity.get("restart"),

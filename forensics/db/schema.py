@@ -1,8 +1,8 @@
 """The incident database schema, declared once.
 
-DuckDB DDL (used by :mod:`forensics.store`), the Arrow schemas parsers emit
+DuckDB DDL (used by :mod:`forensics.db.store`), the Arrow schemas parsers emit
 and ``docs/schema.md`` are all generated from :data:`TABLES`; a test checks the
-document is current (``python -m forensics.schema > docs/schema.md``).
+document is current (``python -m forensics.db.schema > docs/schema.md``).
 
 Parsers emit every column of a table except ``source_id``, which the store
 adds; ``dump_id`` values from a parser are local to its source (0, 1, ...)
@@ -76,7 +76,7 @@ TABLES: dict[str, Table] = {
             path VARCHAR Path as given; archive members are `bundle.tgz!path/in/bundle`, stdin is `-`.
             sha256 VARCHAR SHA-256 of the bytes as stored (before gzip decompression).
             size BIGINT Size in bytes as stored.
-            kind VARCHAR Detected format (`go_crash`, `pprof` for profile.proto, `pprof_text` for debug=1 and other text profiles, `pprof_legacy` for binary CPU profiles), from content, not the file name; NULL when unrecognised.
+            kind VARCHAR Format, a name of the format registry (`forensics ingest --help` lists them: `go_crash`, `pprof` for profile.proto, `pprof_text` for debug=1 and other text profiles, `log`, `otlp`, `deploys`...), sniffed from content, not the file name, or forced with `--as`; NULL when unrecognised.
             status VARCHAR `ok`, `partial` (some blocks failed, the good ones are kept), `failed` (unreadable, corrupt, binary, nothing parsed) or `skipped` (empty, or text holding no evidence forensics reads).
             error VARCHAR Summary of what went wrong, NULL when ok.
             service VARCHAR Service given at ingest.
@@ -465,8 +465,8 @@ def markdown() -> str:
     out = [
         "# Incident database schema",
         "",
-        f"Schema version {SCHEMA_VERSION}, generated from `forensics/schema.py` by "
-        "`python -m forensics.schema > docs/schema.md`. All times are UTC.",
+        f"Schema version {SCHEMA_VERSION}, generated from `forensics/db/schema.py` by "
+        "`python -m forensics.db.schema > docs/schema.md`. All times are UTC.",
         "",
         "Join a goroutine to its frames on `(dump_id, seq)` = `(dump_id, goroutine_seq)`; "
         "`goroutine_id` also works except for GOTRACEBACK=crash dumps, which repeat ids.",

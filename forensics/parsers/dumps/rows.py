@@ -1,4 +1,4 @@
-"""Rows a parser emits: small tables as tuples, frames through interned locations.
+"""Rows the dump scanner emits: small tables as tuples, frames through interned locations.
 
 Frames repeat a few thousand locations millions of times, so a location
 (function, file, line, inlined) is interned once with its derived package,
@@ -12,83 +12,13 @@ import hashlib
 import numpy as np
 import pyarrow as pa
 
-from ..schema import TABLES
-from .golang import describe
-from .gotraceback import is_machinery, system_start
+from ...db.schema import TABLES
+from .. import record_batch
+from .locations import describe, fold, frame_hash, frame_key, stack_id_of
+from .patterns import is_machinery, system_start
 
 LOC_COLUMNS = ["function", "package", "file", "line", "module", "module_version", "is_stdlib", "inlined"]
 FLUSH_FRAMES = 1 << 17
-
-
-def record_batch(table: str, rows: list[tuple]) -> pa.RecordBatch:
-    """Row tuples in the table's column order -> one batch of its parser schema."""
-    schema = TABLES[table].arrow_schema
-    cols = list(zip(*rows)) if rows else [()] * len(schema)
-    return pa.RecordBatch.from_arrays([pa.array(c, type=f.type) for c, f in zip(cols, schema)], schema=schema)
-
-
-def dict_batch(table: str, rows: list[dict]) -> pa.RecordBatch:
-    """Rows as dicts (missing columns are NULL) -> one batch of the table's parser schema."""
-    schema = TABLES[table].arrow_schema
-    return pa.RecordBatch.from_arrays([pa.array([r.get(f.name) for r in rows], type=f.type) for f in schema],
-                                      schema=schema)
-
-
-def frame_key(function: str | None, file: str | None, line: int | None, address: int = 0,
-              binary: str | None = None) -> str:
-    """What identifies a frame in a stack hash (binary and address when unsymbolized)."""
-    return f"{function}\t{file}\t{line}" if function else f"{binary or ''}@{address:x}"
-
-
-# Stack ids fold per-frame hashes leaf first, Horner-style modulo 2**64:
-# h = h * STACK_MULT + frame_hash. A fold can be continued, so a profile
-# location (several inlined frames) folds into (M**k, partial hash) once and
-# stacks of locations fold with NumPy, column-wise (fold_stacks).
-STACK_MULT = 0x9E3779B97F4A7C15  # odd: multiplication mod 2**64 is invertible
-_MASK = (1 << 64) - 1
-
-
-def frame_hash(key: str) -> int:
-    """64-bit hash of one frame key (unsigned)."""
-    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little")
-
-
-def fold(hashes, start: int = 0) -> int:
-    """Continue the stack fold over frame hashes (unsigned 64-bit)."""
-    h = start
-    for fh in hashes:
-        h = (h * STACK_MULT + fh) & _MASK
-    return h
-
-
-def stack_id_of(folded: int) -> int:
-    """The signed stack id of a non-empty stack's fold (never 0)."""
-    return (folded - (1 << 64) if folded >= 1 << 63 else folded) or 1
-
-
-def stack_hash(frame_keys: list[str]) -> int:
-    """Stack id shared by goroutine and profile stacks: a fold of the frame
-    keys' hashes, leaf first; 0 is the empty stack and no other stack gets 0."""
-    if not frame_keys:
-        return 0
-    return stack_id_of(fold(frame_hash(k) for k in frame_keys))
-
-
-def fold_stacks(mult: np.ndarray, add: np.ndarray, items: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Stack ids of many stacks at once: stack i is items[o_i:o_i+lengths[i]]
-    (indexes into mult/add, each item a run of frames folded as h*mult+add).
-    Equal to stack_hash of the stacks' frame keys; 0 for empty stacks."""
-    n = len(lengths)
-    h = np.zeros(n, dtype=np.uint64)
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if n else np.zeros(0, np.int64)
-    with np.errstate(over="ignore"):
-        for depth in range(int(lengths.max()) if n else 0):
-            live = np.nonzero(lengths > depth)[0]
-            item = items[starts[live] + depth]
-            h[live] = h[live] * mult[item] + add[item]
-    ids = h.view(np.int64).copy()
-    ids[(ids == 0) & (lengths > 0)] = 1
-    return ids
 
 
 def _column(values, type_: pa.DataType, n: int) -> pa.Array:
@@ -129,7 +59,7 @@ class Locations:
         self.loc_frame_hash: list[int] = []  # frame_hash of each location's frame key
         self.loc_np = (np.zeros(0, np.uint64), np.zeros(0, bool), np.zeros(0, bool))  # see loc_arrays
         self.stack_ids: dict[tuple, int] = {}
-        self.extra: list[tuple[str, pa.RecordBatch]] = []  # batches built by goroutine_runs
+        self.extra: list[tuple[str, pa.RecordBatch]] = []  # batches built by scanner_columnar
         # Frame columns: dump, goroutine seq, goroutine id, depth, loc, args, offset.
         self.fr: list[list] = [[] for _ in range(7)]
 

@@ -11,7 +11,7 @@ parser reads chunk k+1 (DuckDB and Arrow's kernels release the GIL, so on
 two cores this hides most of the load time of a big file).
 
 >>> import pyarrow as pa, tempfile
->>> from forensics.schema import TABLES
+>>> from forensics.db.schema import TABLES
 >>> batch = pa.RecordBatch.from_pylist([], schema=TABLES["ingest_errors"].arrow_schema)
 >>> sp = spool([("ingest_errors", batch)], tempfile.mkdtemp())
 >>> sp.rows, list(sp.files)
@@ -28,7 +28,7 @@ from typing import Iterable, Iterator
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from .errors import ForensicsError
+from ..errors import ForensicsError
 from .schema import TABLES
 
 CHUNK_BYTES = 64 << 20  # spooled Arrow bytes handed to the store at a time

@@ -23,8 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from . import MAX_LINE
-from .logline import LEVELS
+from .. import MAX_LINE
+from .payloads import LEVELS
 
 # "<RFC 3339 time> <stream> <F|P> <text>": the kubelet's CRI log line
 # (k8s.io/cri-client/pkg/logs: parseCRILog). Its time, as both readers check it.

@@ -9,7 +9,7 @@ race_accesses row.
 """
 from __future__ import annotations
 
-from .gotraceback import RACE_ACCESS_RE, RACE_BANNER, RACE_CREATED_RE, RACE_FILE_RE, TRIGGERS, is_machinery
+from .patterns import RACE_ACCESS_RE, RACE_BANNER, RACE_CREATED_RE, RACE_FILE_RE, TRIGGERS, is_machinery
 
 
 class RaceReports:

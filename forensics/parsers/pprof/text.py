@@ -20,7 +20,7 @@ unsampled with the Poisson correction of scaleHeapSample at rate
 multiplied by the sampling period. Unlike pprof, which drops them, the
 symbol lines give each frame its function, file and line, and goroutine
 labels are kept. The result is a profile.proto message handed to
-:func:`forensics.parsers.pprof.profile_batches`, so text and proto
+:func:`.proto.profile_batches`, so text and proto
 profiles land in the same rows (and a goroutine profile in `goroutines`).
 A malformed sample line is reported in ``ingest_errors`` and skipped.
 
@@ -38,12 +38,12 @@ from typing import BinaryIO, Iterator
 
 import pyarrow as pa
 
-from ..errors import ParseError
-from . import ParseOptions, excerpt, line_batches
-from .pprof import profile_batches
-from .pprof_legacy import THREADZ_START, assign_mappings, is_memory_map_sentinel, parse_memory_map, parse_threadz
-from .pprof_proto import Decoded, Profile
-from .tables import dict_batch
+from ...errors import ParseError
+from .. import ParseOptions, dict_batch, excerpt, line_batches
+from .builder import ProfileBuilder
+from .legacy import THREADZ_START, parse_threadz
+from .mapping import assign_mappings, is_memory_map_sentinel, parse_memory_map
+from .proto import profile_batches
 
 # pprof profile/legacy_profile.go: countStartRE, countRE, heapHeaderRE,
 # heapSampleRE, contentionSampleRE.
@@ -83,62 +83,6 @@ def text_profile_kind(head: bytes) -> str | None:
     if first.startswith("--- heapz "):
         return "java"  # parse() says it is not read
     return None
-
-
-class ProfileBuilder:
-    """A profile.proto message under construction: interned strings,
-    functions and locations."""
-
-    def __init__(self):
-        self.msg = Profile()
-        self.strings: dict[str, int] = {}
-        self.functions: dict[tuple[str, str], int] = {}
-        self.locations: dict[tuple, int] = {}
-        self.s("")
-
-    def s(self, text: str) -> int:
-        idx = self.strings.get(text)
-        if idx is None:
-            idx = self.strings[text] = len(self.strings)
-            self.msg.string_table.append(text.encode())
-        return idx
-
-    def location(self, address: int, function: str | None = None, file: str = "", line: int = 0) -> int:
-        key = (address, function, file, line)
-        lid = self.locations.get(key)
-        if lid is None:
-            lid = self.locations[key] = len(self.locations) + 1
-            loc = self.msg.location.add(id=lid, address=address)
-            if function is not None:
-                fkey = (function, file)
-                fid = self.functions.get(fkey)
-                if fid is None:
-                    fid = self.functions[fkey] = len(self.functions) + 1
-                    self.msg.function.add(id=fid, name=self.s(function), system_name=self.s(function),
-                                          filename=self.s(file))
-                loc.line.add(function_id=fid, line=line)
-        return lid
-
-    def types(self, period_type: tuple[str, str], period: int, *types: tuple[str, str]) -> None:
-        self.msg.period_type.type, self.msg.period_type.unit = self.s(period_type[0]), self.s(period_type[1])
-        self.msg.period = period
-        for t, u in types:
-            self.msg.sample_type.add(type=self.s(t), unit=self.s(u))
-
-    def sample(self, values: list[int], addresses: list[int], symbols: list[tuple], labels: dict, num: dict,
-               adjust: bool = True) -> None:
-        if symbols:
-            locs = [self.location(*sym) for sym in symbols]
-        else:  # unsymbolized: pprof moves each return address back onto its call
-            locs = [self.location((a - 1) % (1 << 64) if adjust else a) for a in addresses]
-        sample = self.msg.sample.add(location_id=locs, value=values)
-        for k, v in labels.items():
-            sample.label.add(key=self.s(k), str=self.s(v))
-        for k, v in num.items():
-            sample.label.add(key=self.s(k), num=v)
-
-    def decoded(self) -> Decoded:
-        return Decoded(self.msg, list(self.strings))
 
 
 def scale_heap_sample(count: int, size: int, rate: int) -> tuple[int, int]:
@@ -204,7 +148,7 @@ class _TextProfile:
         self.state = "attributes" if self.family == "contention" else "samples"
 
     def line(self, lineno: int, line: str) -> None:
-        if self.family == "threadz":  # read whole by pprof_legacy.parse_threadz
+        if self.family == "threadz":  # read whole by legacy.parse_threadz
             self.lines.append(line)
             return
         stripped = line.strip()

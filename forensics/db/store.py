@@ -1,6 +1,6 @@
-"""The incident database: one DuckDB file. The only module that talks to DuckDB.
+"""The incident database: one DuckDB file. With the rest of :mod:`forensics.db`, the only code that talks to DuckDB.
 
-Creates and versions the schema declared in :mod:`forensics.schema`, writes
+Creates and versions the schema declared in :mod:`forensics.db.schema`, writes
 each source in one transaction from the Arrow batches its parser yields, and
 runs queries.
 
@@ -14,14 +14,15 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Iterable
 
 import duckdb
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from .errors import StoreError
+from ..errors import StoreError
+from ..times import utc_now
 from .schema import SCHEMA_VERSION, TABLES, VIEWS
 from .spool import Spooled, spool_chunks
 
@@ -131,7 +132,7 @@ class Store:
         """Insert one source and everything its parser yields, atomically.
 
         The parser's batches are spooled to disk in chunks (see
-        :func:`forensics.spool.spool_chunks`) by a thread while earlier
+        :func:`forensics.db.spool.spool_chunks`) by a thread while earlier
         chunks are loaded, with one INSERT per table and chunk, all in one
         transaction: memory stays bounded whatever the size of the source.
         A parser that stops with an error keeps what it yielded before: the
@@ -195,7 +196,7 @@ class Store:
             con.execute(
                 "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [source_id, path, sha256, size, result.kind, result.status, result.error, service, version, mtime,
-                 _now()],
+                 utc_now()],
             )
             con.execute("COMMIT")
         except (duckdb.Error, pa.ArrowException) as exc:
@@ -275,7 +276,3 @@ def _rollback(con) -> None:
         con.execute("ROLLBACK")
     except duckdb.Error:
         pass
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)

@@ -1,7 +1,7 @@
 """Vectorised reading of runs of well-formed goroutine blocks.
 
 A goroutine dump of 100,000 goroutines is a million lines of one regular
-shape. :mod:`forensics.parsers.crashdump` reads input line by line; when it
+shape. :mod:`.scanner` reads input line by line; when it
 meets a goroutine header it hands the rest of the current chunk to
 :func:`read_run`, which classifies every line with Arrow compute (RE2), keeps
 the longest prefix that the line-by-line reader would read the same way (by a
@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 # Line types.
 OTHER, HEADER, FUNC, FILE, CREATED, CFILE, ELIDED, UNAVAILABLE, BLANK = range(9)
 
-# RE2 forms of the line-by-line reader's patterns (crashdump.HEADER_RE etc.);
+# RE2 forms of the line-by-line reader's patterns (patterns.HEADER_RE etc.);
 # each accepts a subset of what that reader accepts.
 HEADER_RE2 = (
     r"^goroutine (?P<id>\d+)(?: gp=(?P<gp>0x[0-9a-f]+) m=(?P<m>\d+|nil)(?: mp=0x[0-9a-f]+)?)? "

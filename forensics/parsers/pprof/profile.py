@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 
-from ..errors import ParseError
+from ...errors import ParseError
 
 _F = descriptor_pb2.FieldDescriptorProto
 _INT64, _UINT64, _BOOL, _BYTES, _MSG = _F.TYPE_INT64, _F.TYPE_UINT64, _F.TYPE_BOOL, _F.TYPE_BYTES, _F.TYPE_MESSAGE

@@ -1,9 +1,10 @@
-"""Go naming conventions shared by every parser of Go stacks.
+"""Where a Go frame is: naming conventions shared by every parser of Go stacks.
 
 A stack frame carries a symbol name (``github.com/acme/x.(*T).M``) and a file
 path. From those two strings this module derives what postmortem queries
 group by: the Go package, the module and its version, and whether the frame
-is standard library.
+is standard library. It also gives frames and stacks their ids
+(:func:`stack_hash`), the same in goroutine dumps and profiles.
 
 >>> loc = describe("github.com/acme/ratelimit.(*Limiter).Do",
 ...                "/go/pkg/mod/github.com/acme/ratelimit@v1.5.0/limiter.go")
@@ -12,9 +13,12 @@ is standard library.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from functools import lru_cache
 from typing import NamedTuple
+
+import numpy as np
 
 # Top-level path elements of `go list std` for Go 1.19 and 1.27 (plus the
 # std-vendored `vendor/` tree). A package whose first element is one of these
@@ -125,3 +129,62 @@ def describe(function: str, file: str | None) -> Location:
             if v:
                 module = _vendor_module(v.group(1))
     return Location(function, package, file, module, version, False)
+
+
+# --- frame and stack identity, shared with profiles ---------------------------
+
+def frame_key(function: str | None, file: str | None, line: int | None, address: int = 0,
+              binary: str | None = None) -> str:
+    """What identifies a frame in a stack hash (binary and address when unsymbolized)."""
+    return f"{function}\t{file}\t{line}" if function else f"{binary or ''}@{address:x}"
+
+
+# Stack ids fold per-frame hashes leaf first, Horner-style modulo 2**64:
+# h = h * STACK_MULT + frame_hash. A fold can be continued, so a profile
+# location (several inlined frames) folds into (M**k, partial hash) once and
+# stacks of locations fold with NumPy, column-wise (fold_stacks).
+STACK_MULT = 0x9E3779B97F4A7C15  # odd: multiplication mod 2**64 is invertible
+_MASK = (1 << 64) - 1
+
+
+def frame_hash(key: str) -> int:
+    """64-bit hash of one frame key (unsigned)."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little")
+
+
+def fold(hashes, start: int = 0) -> int:
+    """Continue the stack fold over frame hashes (unsigned 64-bit)."""
+    h = start
+    for fh in hashes:
+        h = (h * STACK_MULT + fh) & _MASK
+    return h
+
+
+def stack_id_of(folded: int) -> int:
+    """The signed stack id of a non-empty stack's fold (never 0)."""
+    return (folded - (1 << 64) if folded >= 1 << 63 else folded) or 1
+
+
+def stack_hash(frame_keys: list[str]) -> int:
+    """Stack id shared by goroutine and profile stacks: a fold of the frame
+    keys' hashes, leaf first; 0 is the empty stack and no other stack gets 0."""
+    if not frame_keys:
+        return 0
+    return stack_id_of(fold(frame_hash(k) for k in frame_keys))
+
+
+def fold_stacks(mult: np.ndarray, add: np.ndarray, items: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Stack ids of many stacks at once: stack i is items[o_i:o_i+lengths[i]]
+    (indexes into mult/add, each item a run of frames folded as h*mult+add).
+    Equal to stack_hash of the stacks' frame keys; 0 for empty stacks."""
+    n = len(lengths)
+    h = np.zeros(n, dtype=np.uint64)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if n else np.zeros(0, np.int64)
+    with np.errstate(over="ignore"):
+        for depth in range(int(lengths.max()) if n else 0):
+            live = np.nonzero(lengths > depth)[0]
+            item = items[starts[live] + depth]
+            h[live] = h[live] * mult[item] + add[item]
+    ids = h.view(np.int64).copy()
+    ids[(ids == 0) & (lengths > 0)] = 1
+    return ids

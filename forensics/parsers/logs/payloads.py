@@ -24,11 +24,11 @@ Levels are normalized to debug, info, warn, error, fatal and panic.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime
 
 import orjson
 
-from . import RFC3339, rfc3339_ns
+from ...times import EPOCH, RFC3339, rfc3339_ns, utc_now
 
 # Level names as Go's loggers spell them (zap: dpanic; logrus: warning,
 # trace; slog: WARN, ERROR+2 style offsets are cut at the sign) and
@@ -58,7 +58,6 @@ RFC3339_START = re.compile(RFC3339.pattern + r"\s")
 LEVEL_WORD = re.compile(r"\[?([A-Za-z]{1,11})\]?:?(?:\s+|$)")
 LOGFMT_PAIR = re.compile(r'([^\s="]+)=("(?:[^"\\]|\\.)*"|[^\s"]*)(?:\s+|$)')
 
-_EPOCH = datetime(1970, 1, 1)
 
 
 def level_of(value) -> str | None:
@@ -130,7 +129,7 @@ def logfmt(text: str) -> dict | None:
 
 def _ns(y, mo, d, h, mi, s, frac) -> int | None:
     try:
-        seconds = (datetime(int(y), int(mo), int(d), int(h), int(mi), int(s)) - _EPOCH).total_seconds()
+        seconds = (datetime(int(y), int(mo), int(d), int(h), int(mi), int(s)) - EPOCH).total_seconds()
     except ValueError:
         return None
     return int(seconds) * 1_000_000_000 + int((frac or "0").ljust(9, "0")[:9])
@@ -145,7 +144,7 @@ def parse_plain(text: str, year: int | None = None) -> tuple[int | None, str | N
         ts, rest, fmt = _ns(*m.groups()), text[m.end():], "golog"
     elif (m := KLOG.match(text)) is not None:
         lv, mo, d, h, mi, s, frac = m.groups()
-        ts = _ns(year or datetime.now(timezone.utc).year, mo, d, h, mi, s, frac)
+        ts = _ns(year or utc_now().year, mo, d, h, mi, s, frac)
         return ts, KLOG_LEVELS[lv], text[m.end():], None, "klog"
     elif (m := RFC3339_START.match(text)) is not None:
         try:

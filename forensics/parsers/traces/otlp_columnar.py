@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from ..schema import TABLES
+from ...db.schema import TABLES
 
 _SCALAR = [("stringValue", pa.string()), ("intValue", pa.string()), ("doubleValue", pa.float64()),
            ("boolValue", pa.bool_())]

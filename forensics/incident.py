@@ -1,0 +1,261 @@
+"""The facade: an incident database to ingest evidence into, query and analyse.
+
+Every method is a thin call into a lower layer (ingest, analysis, report,
+plots) with the incident's :class:`~forensics.db.store.Store`; the CLI's
+commands are these methods' names with dashes.
+
+>>> import forensics as fx, tempfile, os
+>>> db = fx.open(os.path.join(tempfile.mkdtemp(), "incident.duckdb"))
+>>> db.sql("SELECT count(*) FROM panics").fetchall()
+[(0,)]
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, Callable
+
+from .analysis import profiles as _profiles
+from .analysis import go_trace as _go_trace
+from .analysis import correlate as _correlate
+from .analysis import latency as _latency
+from .analysis import timeline as _timeline
+from .analysis.export import export_profile as _export_profile
+from .analysis.leaks import goroutine_growth as _goroutine_growth
+from .analysis.signatures import panic_signatures as _panic_signatures
+from .db.store import SourceResult, Store
+from .errors import ForensicsError
+from .ingest import IngestSummary, Limits
+from .ingest import ingest as _ingest
+from .times import naive_utc
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Incident", "open"]
+
+
+class Incident:
+    """An incident database: ingest evidence, query it, analyse it."""
+
+    def __init__(self, path: str | Path = ":memory:", read_only: bool = False):
+        self.store = Store(str(path), read_only=read_only)
+        self.path = str(path)
+
+    def ingest(
+        self,
+        paths: str | Path | list[str | Path],
+        service: str | None = None,
+        version: str | None = None,
+        ts: datetime | str | None = None,
+        jobs: int = 1,
+        progress: Callable[[SourceResult], None] | None = None,
+        limits: Limits | None = None,
+        stdin: BinaryIO | None = None,
+        format: str | None = None,  # noqa: A002 - the registry's word, as `forensics ingest --as`
+    ) -> IngestSummary:
+        """Ingest files, directories, globs, archives or "-" (stdin).
+
+        `ts` (datetime or ISO string, UTC) dates every dump found; without it
+        dumps take the time of the log line before them, else the file mtime.
+        `format` forces a registered format (``forensics.ingest.READABLE``,
+        e.g. ``"go_crash"``) where sniffing would guess wrong.
+        """
+        if isinstance(paths, (str, Path)):
+            paths = [paths]
+        ts = naive_utc(ts)
+        bar = _notebook_bar() if progress is None else None
+        if bar is not None:
+            def progress(result: SourceResult) -> None:
+                bar.update(result.bytes)
+                bar.set_postfix_str(f"{bar.n_files + 1} files", refresh=False)
+                bar.n_files += 1
+        try:
+            return _ingest(self.store, [str(p) for p in paths], service=service, version=version, ts=ts,
+                           jobs=jobs, progress=progress, limits=limits, stdin=stdin, format=format)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def sql(self, query: str, params: list | None = None):
+        """Run SQL against the incident tables; the result has ``.df()``."""
+        return self.store.query(query, params)
+
+    def panic_signatures(self) -> "pd.DataFrame":
+        """Distinct crashes with counts, first/last seen and versions."""
+        return _panic_signatures(self.store)
+
+    def top(self, profile=None, sample_type: str | int | None = None, by: str = "function", n: int | None = 20,
+            cum: bool = False, **options) -> "pd.DataFrame":
+        """`go tool pprof -top` of one profile or several merged.
+
+        `profile`: a profile_id, a list of them, a source path, or a filter
+        dict (kind, service, version, since, until). `sample_type`: a name,
+        an index or an alias (inuse_space, alloc_objects...). `by`:
+        function, file or line. Options: base (a selection to subtract, as
+        -diff_base), normalize, tagfocus, tagignore (pprof syntax or a
+        dict), kind. ``print(fx.top_text(df))`` prints it as pprof does.
+        """
+        return _profiles.top(self.store, profile, sample_type, by=by, n=n, cum=cum, **options)
+
+    def diff(self, profile, base, sample_type: str | int | None = None, normalize: bool = False,
+             **options) -> "pd.DataFrame":
+        """`go tool pprof -diff_base=BASE -top PROFILE`: what grew (flat > 0)
+        or shrank from `base` to `profile` (either may be a set of profiles,
+        e.g. ``{"service": "api", "version": "v1.9.0", "kind": "cpu"}``);
+        percentages are of the base total. `normalize` scales `profile` to
+        the base's total first."""
+        return _profiles.top(self.store, profile, sample_type, base=base, normalize=normalize, **options)
+
+    def export_profile(self, profile, path: str | Path, base=None, normalize: bool = False, **options) -> int:
+        """Write the selected profiles (merged; minus `base` as a pprof diff;
+        filtered by tagfocus/tagignore) to `path` as gzipped profile.proto,
+        which go tool pprof and Pyroscope open. Returns the samples written."""
+        return _export_profile(self.store, profile, path, base=base, normalize=normalize, **options)
+
+    def goroutine_growth(self, service: str | None = None, min_snapshots: int = 3) -> "pd.DataFrame":
+        """Goroutines per creation site and blocking frame across successive
+        snapshots (dumps and goroutine profiles) of a service; `leak` flags
+        sites whose count only grows. See :mod:`forensics.analysis.leaks`."""
+        return _goroutine_growth(self.store, service, min_snapshots)
+
+    def latency(self, by=("service", "name"), every: str | None = "5min", q=(0.5, 0.9, 0.99), **filters
+                ) -> "pd.DataFrame":
+        """Latency quantiles (ms), requests and error rate of server spans per
+        service and operation (`by`) and time bucket (`every`, e.g. "5min";
+        None for all time). Filters: service, kind (None: every span), since,
+        until."""
+        return _latency.latency(self.store, by, every, q, **filters)
+
+    def slowest_traces(self, n: int = 10, service: str | None = None) -> "pd.DataFrame":
+        """The n longest traces with their root span, spans and errors."""
+        return _latency.slowest_traces(self.store, n, service)
+
+    def trace_tree(self, trace_id: str) -> "pd.DataFrame":
+        """One trace as an indented tree of spans, with offsets and durations."""
+        return _latency.trace_tree(self.store, trace_id)
+
+    def goroutine_time(self, source_id: int | None = None) -> "pd.DataFrame":
+        """Go execution traces: running time per goroutine start function."""
+        return _go_trace.goroutine_time(self.store, source_id)
+
+    def gc_time(self, source_id: int | None = None) -> "pd.DataFrame":
+        """Go execution traces: time in GC, mark assists and sweeps."""
+        return _go_trace.gc_time(self.store, source_id)
+
+    def counter_series(self, name: str = "Goroutines", source_id: int | None = None) -> "pd.DataFrame":
+        """Go execution traces (or any Chrome trace): a counter's series over time."""
+        return _go_trace.counter_series(self.store, name, source_id)
+
+    def timeline(self, since=None, until=None, services=None, kinds=None, min_severity=None, *, start=None,
+                 end=None) -> "pd.DataFrame":
+        """The incident timeline (the `timeline` view): deploys, upgrades, restarts,
+        panics, error logs, dumps and profiles in time order, UTC, from
+        `since` to `until` (`start`/`end`: their former names).
+
+        >>> open().timeline(services=["orders"]).empty
+        True
+        """
+        since, until = _window(since, until, start, end)
+        return _timeline.timeline(self.store, since, until, services, kinds, min_severity)
+
+    def plot_timeline(self, since=None, until=None, services=None, *, start=None, end=None):
+        """The timeline as a matplotlib Figure: a lane per service, error logs per time bucket below."""
+        from .plots import plot_timeline
+
+        since, until = _window(since, until, start, end)
+        return plot_timeline(self.store, since, until, services)
+
+    def correlate(self, before=None, after=None, alpha: float = _correlate.ALPHA) -> "pd.DataFrame":
+        """Which change broke it: every deploy ranked by the evidence that its
+        service got worse after it (panics per signature, restarts, error-log
+        share, latency, goroutine growth, CPU shares), each item with its test
+        and p-value, suspect modules from the stacks, the onset of each
+        regression, and a verdict sentence. `before`/`after` (timedelta or
+        minutes) cap the windows, which otherwise run from the deploy before
+        to the deploy after.
+
+        >>> open().correlate().empty
+        True
+        """
+        def minutes(x):
+            return timedelta(minutes=x) if isinstance(x, (int, float)) else x
+
+        return _correlate.correlate(_correlate.evidence_from_store(self.store), minutes(before), minutes(after),
+                                    alpha)
+
+    def report(self, path: str | Path | None = None, since=None, until=None, services=None,
+               format: str | None = None, title: str | None = None, *, start=None, end=None) -> str:  # noqa: A002
+        """The postmortem report (summary, impact, timeline, detection, suspected
+        causes, panic signatures with a stack, goroutine growth, profile shifts,
+        action items) as self-contained HTML or Markdown; written to `path` when
+        given (format from its suffix: .html or .md). Returns the text."""
+        from . import report as _report
+
+        since, until = _window(since, until, start, end)
+        fmt = format or ("md" if path is not None and str(path).endswith(".md") else "html")
+        text = _report.render(_report.build(self.store, since, until, services, title, figure=fmt == "html"), fmt)
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> "Incident":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def counts(self) -> dict[str, int]:
+        """Rows of the main tables: what this incident holds."""
+        names = ("sources", "panics", "goroutines", "logs", "spans", "profiles", "events")
+        row = self.sql("SELECT " + ", ".join(f"(SELECT count(*) FROM {n})" for n in names)).fetchall()[0]
+        return dict(zip(names, row))
+
+    def __repr__(self) -> str:
+        try:
+            held = ", ".join(f"{n} {k}" for k, n in self.counts().items())
+        except ForensicsError:
+            held = "closed"
+        return f"<forensics.Incident {self.path}: {held}>"
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        try:
+            counts = self.counts()
+        except ForensicsError:
+            return f"<p>forensics.Incident {escape(self.path)} (closed)</p>"
+        cells = "".join(f"<tr><td>{escape(k)}</td><td style='text-align:right'>{n:,}</td></tr>"
+                        for k, n in counts.items())
+        return (f"<p><b>forensics.Incident</b> <code>{escape(self.path)}</code></p>"
+                f"<table><tr><th>table</th><th>rows</th></tr>{cells}</table>")
+
+
+def _window(since, until, start, end) -> tuple:
+    """since/until, or the former names start/end of the same window."""
+    if (start is not None and since is not None) or (end is not None and until is not None):
+        raise TypeError("give since/until (start/end are their former names), not both")
+    return (since if since is not None else start), (until if until is not None else end)
+
+
+def _notebook_bar():
+    """A notebook progress bar (tqdm's widget) over ingested bytes, when running in a Jupyter kernel."""
+    try:
+        from IPython import get_ipython
+
+        if get_ipython() is None or "IPKernelApp" not in get_ipython().config:
+            return None
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    bar = tqdm(total=None, unit="B", unit_scale=True, desc="ingest", leave=False)
+    bar.n_files = 0
+    return bar
+
+
+def open(path: str | Path = ":memory:", read_only: bool = False) -> Incident:  # noqa: A001 - fx.open is the API
+    """Open (creating if missing) the incident database at `path`."""
+    return Incident(path, read_only=read_only)

@@ -1,0 +1,17 @@
+"""Ingest: sources (paths, globs, archives, stdin, bounded decompression),
+sniffing against the format registry, and the pipeline that hands each
+source's parser output to the store.
+
+- :mod:`.sources`: what is read, unpacked within :class:`Limits`;
+- :mod:`.registry`: every format, in the order sniffing tries them;
+- :mod:`.sniff`: which format a source's first bytes are;
+- :mod:`.pipeline`: hash, skip what is in, detect, parse (in worker processes with ``jobs``), store.
+"""
+from __future__ import annotations
+
+from .pipeline import IngestSummary, ingest
+from .registry import FORMATS, READABLE, REGISTRY
+from .sniff import detect, sniff
+from .sources import Limits
+
+__all__ = ["FORMATS", "READABLE", "REGISTRY", "IngestSummary", "Limits", "detect", "ingest", "sniff"]
