@@ -82,6 +82,18 @@ class Format:
     refused: bool = False
 
 
+def classified_as(classify: Callable[[bytes], str | None], name: str) -> Callable[[bytes], str | None]:
+    """A Format's sniff from a family's classifier, which names one of several formats:
+    `name` where the classifier says `name`, else None.
+
+    >>> classified_as(lambda head: "b" if head else None, "b")(b"x")
+    'b'
+    """
+    def sniff(head: bytes) -> str | None:
+        return name if classify(head) == name else None
+    return sniff
+
+
 def record_batch(table: str, rows: list[tuple]) -> pa.RecordBatch:
     """Row tuples in the table's column order -> one batch of its parser schema."""
     schema = TABLES[table].arrow_schema

@@ -5,7 +5,7 @@ import csv
 
 import orjson
 
-from .. import Format
+from .. import Format, classified_as
 from .builds import BUILDINFO_HEAD, GO_MOD_MODULE, GO_SUM_LINE, parse_buildinfo, parse_go_mod, parse_go_sum
 from .deploys import deploy_columns, parse_deploys, parse_k8s_events
 
@@ -40,18 +40,14 @@ def release_format(head: bytes) -> str | None:
     return None
 
 
-def _sniff(name: str):
-    def sniff(head: bytes) -> str | None:
-        return name if release_format(head) == name else None
-    return sniff
-
-
-BUILDINFO = Format("buildinfo", "`go version -m` output", sniff=_sniff("buildinfo"), parse=parse_buildinfo)
-K8S_EVENTS = Format("k8s_events", "Kubernetes events (kubectl get events -o json)", sniff=_sniff("k8s_events"),
+BUILDINFO = Format("buildinfo", "`go version -m` output", sniff=classified_as(release_format, "buildinfo"),
+                   parse=parse_buildinfo)
+K8S_EVENTS = Format("k8s_events", "Kubernetes events (kubectl get events -o json)",
+                    sniff=classified_as(release_format, "k8s_events"),
                     parse=parse_k8s_events)
-GO_SUM = Format("go_sum", "go.sum", sniff=_sniff("go_sum"), parse=parse_go_sum)
-GO_MOD = Format("go_mod", "go.mod", sniff=_sniff("go_mod"), parse=parse_go_mod)
+GO_SUM = Format("go_sum", "go.sum", sniff=classified_as(release_format, "go_sum"), parse=parse_go_sum)
+GO_MOD = Format("go_mod", "go.mod", sniff=classified_as(release_format, "go_mod"), parse=parse_go_mod)
 DEPLOYS = Format("deploys", "deploy records (CSV or JSON lines: ts, service, version[, image, buildinfo])",
-                 sniff=_sniff("deploys"), parse=parse_deploys)
+                 sniff=classified_as(release_format, "deploys"), parse=parse_deploys)
 
 FORMATS = (BUILDINFO, K8S_EVENTS, GO_SUM, GO_MOD, DEPLOYS)

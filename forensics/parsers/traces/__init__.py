@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from .. import Format
+from .. import Format, classified_as
 from . import chrome, jaeger, otlp, zipkin
 from .spans import span_format
 
@@ -21,21 +21,16 @@ from .spans import span_format
 GO_TRACE_HEADER = re.compile(rb"go 1\.\d+ trace\x00")
 
 
-def _span_sniff(name: str):
-    def sniff(head: bytes) -> str | None:
-        return name if span_format(head) == name else None
-    return sniff
-
-
 GO_TRACE = Format("go_trace", "Go execution traces (binary): recorded as skipped, with a pointer to their JSON",
                   sniff=lambda head: "go_trace" if GO_TRACE_HEADER.match(head) else None,
                   reason=lambda head: ("a Go execution trace (binary): forensics reads the JSON that `go tool trace` "
                                        "serves at /jsontrace, ingest that instead"))
 OTLP = Format("otlp", "OTLP JSON spans (a resourceSpans document or JSON lines of them)",
-              sniff=_span_sniff("otlp"), parse=otlp.parse_otlp)
+              sniff=classified_as(span_format, "otlp"), parse=otlp.parse_otlp)
 JAEGER = Format("jaeger", "Jaeger JSON (UI/API, Elasticsearch documents, api_v2)",
-                sniff=_span_sniff("jaeger"), parse=jaeger.parse_jaeger)
-ZIPKIN = Format("zipkin", "Zipkin v2 JSON spans", sniff=_span_sniff("zipkin"), parse=zipkin.parse_zipkin)
+                sniff=classified_as(span_format, "jaeger"), parse=jaeger.parse_jaeger)
+ZIPKIN = Format("zipkin", "Zipkin v2 JSON spans", sniff=classified_as(span_format, "zipkin"),
+                parse=zipkin.parse_zipkin)
 CHROME_TRACE = Format("chrome_trace", "Chrome trace-event JSON (go tool trace's /jsontrace)",
                       sniff=lambda head: "chrome_trace" if chrome.chrome_container(head) else None,
                       parse=chrome.parse)
