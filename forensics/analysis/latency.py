@@ -14,7 +14,7 @@ from ..db.store import Store
 if TYPE_CHECKING:
     import pandas as pd
 
-_BY = {"service", "name", "kind", "format"}
+_BY = {"service", "version", "pod", "instance", "name", "kind", "format"}
 _EVERY = re.compile(r"^\s*(\d+)\s*(s|sec|second|seconds|m|min|minute|minutes|h|hour|hours|d|day|days)\s*$")
 _UNITS = {"s": "second", "sec": "second", "m": "minute", "min": "minute", "h": "hour", "d": "day"}
 
@@ -35,19 +35,26 @@ def interval(every: str) -> str:
 
 def latency(store: Store, by: Iterable[str] | str = ("service", "name"), every: str | None = "5min",
             q: Iterable[float] = (0.5, 0.9, 0.99), service: str | None = None, kind: str | None = "server",
-            since=None, until=None) -> "pd.DataFrame":
+            since=None, until=None, version: str | None = None) -> "pd.DataFrame":
     """Latency quantiles (ms) and error rate of spans per `by` columns and
     time bucket (`every`; None: one row per group over all time). By
     default only server spans count (a request's latency as its callers see
-    it); kind=None takes every span. Columns: bucket, the by columns,
-    requests, errors, error_rate, p50_ms... (one per q), max_ms."""
+    it); kind=None takes every span. `version`, `pod` and `instance` are
+    each span's release and origin as span_releases resolves them (its
+    resource, its pod, the deploys). Columns: bucket, the by columns,
+    requests, errors, error_rate, p50_ms... (one per q), max_ms.
+
+    >>> import forensics as fx
+    >>> list(latency(fx.open().store, by=("service", "version"), every=None).columns)[:4]
+    ['bucket', 'service', 'version', 'requests']
+    """
     by = [by] if isinstance(by, str) else list(by)
     bad = set(by) - _BY
     if bad:
         raise ValueError(f"by must be among {sorted(_BY)}, not {sorted(bad)}")
     qs = [float(x) for x in q]
     where, params = ["duration_ns IS NOT NULL", "start_ts IS NOT NULL"], []
-    for column, value in (("service", service), ("kind", kind)):
+    for column, value in (("service", service), ("kind", kind), ("version", version)):
         if value is not None:
             where.append(f"{column} = ?")
             params.append(value)
@@ -63,7 +70,8 @@ def latency(store: Store, by: Iterable[str] | str = ("service", "name"), every: 
     sql = f"""
         SELECT bucket, {keys}, count(*) AS requests, count(*) FILTER (WHERE status_code = 'error') AS errors,
                errors / requests AS error_rate, {quantiles}, max(duration_ns) / 1e6 AS max_ms
-        FROM (SELECT *, {bucket} AS bucket FROM spans WHERE {' AND '.join(where)})
+        FROM (SELECT *, {bucket} AS bucket FROM (SELECT *, ts AS start_ts FROM span_releases)
+              WHERE {' AND '.join(where)})
         GROUP BY bucket, {keys} ORDER BY bucket, {keys}"""
     return store.query(sql, params).df()
 

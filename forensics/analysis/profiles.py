@@ -17,6 +17,8 @@ True
 """
 from __future__ import annotations
 
+import numbers
+
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Union
 
@@ -82,8 +84,8 @@ def select_profiles(store: Store, selector: Selector, kind: str | None = None) -
     """
     if selector is None:
         selector = {}
-    if isinstance(selector, int):
-        where, params = ["profile_id = ?"], [selector]
+    if isinstance(selector, numbers.Integral) and not isinstance(selector, bool):
+        where, params = ["profile_id = ?"], [int(selector)]  # a numpy integer from a DataFrame too
     elif isinstance(selector, str):
         where, params = ["source_id IN (SELECT source_id FROM sources WHERE path = ? OR path LIKE ?)"], [
             selector, f"%/{selector}"]
@@ -94,7 +96,9 @@ def select_profiles(store: Store, selector: Selector, kind: str | None = None) -
                 value = selector[key]
                 if key in ("since", "until"):
                     value = naive_utc(value)
-                where.append(f"{'ts' if key in ('since', 'until') else key} {op} ?")
+                # service and version as resolved (profile_releases): from the path, the pod, the deploys
+                column = {"since": "p.ts", "until": "p.ts", "kind": "p.kind"}.get(key, "r." + key)
+                where.append(f"{column} {op} ?")
                 params.append(value)
         unknown = set(selector) - {"kind", "service", "version", "since", "until"}
         if unknown:
@@ -105,9 +109,10 @@ def select_profiles(store: Store, selector: Selector, kind: str | None = None) -
             return []
         where, params = [f"profile_id IN ({', '.join('?' * len(ids))})"], ids
     if kind is not None:
-        where.append("kind = ?")
+        where.append("p.kind = ?")
         params.append(kind)
-    sql = f"SELECT profile_id FROM profiles WHERE {' AND '.join(where) or 'true'} ORDER BY ts NULLS FIRST, profile_id"
+    sql = (f"SELECT profile_id FROM profiles p JOIN profile_releases r USING (profile_id, source_id, ts) "
+           f"WHERE {' AND '.join(where) or 'true'} ORDER BY p.ts NULLS FIRST, profile_id")
     return [r[0] for r in store.query(sql, params).fetchall()]
 
 

@@ -17,13 +17,17 @@ SELECT
     count(DISTINCT p.dump_id) AS count,
     min(p.ts) AS first_seen,
     max(p.ts) AS last_seen,
-    coalesce(list(DISTINCT p.version ORDER BY p.version) FILTER (WHERE p.version IS NOT NULL), []) AS versions,
-    coalesce(list(DISTINCT p.service ORDER BY p.service) FILTER (WHERE p.service IS NOT NULL), []) AS services,
+    coalesce(list(DISTINCT r.version ORDER BY semver_key(r.version), r.version) FILTER (WHERE r.version IS NOT NULL),
+             []) AS versions,
+    arg_min(r.version, p.ts) AS first_seen_version,
+    coalesce(list(DISTINCT r.service ORDER BY r.service) FILTER (WHERE r.service IS NOT NULL), []) AS services,
+    count(DISTINCT r.instance) AS instances,
     min(p.dump_id) AS example_dump,
     any_value(s.path ORDER BY p.dump_id) AS example_source,
     any_value(p.message ORDER BY p.dump_id) AS example_message
 FROM panics p
 JOIN dumps d USING (dump_id)
+JOIN dump_releases r USING (dump_id)  -- the release that ran: from the row, its pod, the deploys
 JOIN sources s ON s.source_id = d.source_id
 GROUP BY p.signature
 ORDER BY count DESC, first_seen NULLS LAST, p.signature
@@ -32,8 +36,13 @@ ORDER BY count DESC, first_seen NULLS LAST, p.signature
 
 def panic_signatures(store: Store) -> "pd.DataFrame":
     """One row per distinct crash: signature, kind, message (numbers
-    normalised), top_function, count of dumps, first/last seen, versions,
-    services and an example dump.
+    normalised), top_function, count of dumps, first/last seen, the
+    releases it was seen in (`versions`, resolved as in dump_releases) and
+    the first (`first_seen_version`), services, instances and an example dump.
+
+    >>> import forensics as fx
+    >>> list(panic_signatures(fx.open().store).columns)[:6]
+    ['signature', 'kind', 'message', 'top_function', 'count', 'first_seen']
     """
     df = store.query(PANIC_SIGNATURES_SQL).df()
     for col in ("versions", "services"):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 _ARROW = {
     "BIGINT": pa.int64(),
@@ -70,7 +70,7 @@ TABLES: dict[str, Table] = {
     for t in [
         _t(
             "sources",
-            "One row per ingested file or archive member. Re-ingesting content with the same sha256 is a no-op.",
+            "One row per ingested file or archive member. An artefact is its bytes and its origin: re-ingesting one with the same sha256 and origin (loose or inside an archive) is a no-op, while the same bytes from another pod, restart or time are another source.",
             """
             source_id BIGINT Sequential id.
             path VARCHAR Path as given; archive members are `bundle.tgz!path/in/bundle`, stdin is `-`.
@@ -83,6 +83,10 @@ TABLES: dict[str, Table] = {
             version VARCHAR Version given at ingest.
             mtime TIMESTAMP Modification time of the file or archive member (UTC).
             ingested_at TIMESTAMP When the source was ingested (UTC).
+            origin VARCHAR Where the artefact came from, as its path says (`namespace=..;pod=..;container=..;restart=..;time=..`; the time given at ingest when the path has none); '' when nothing says. Part of the artefact's identity with sha256.
+            pod VARCHAR Kubernetes pod named by the path: a kubelet log path, or a directory or file name shaped like a Deployment's pod (`orders-7c9d8e6f5-x2k9p`).
+            container VARCHAR Container of a Kubernetes log path.
+            restart INTEGER Restart count of a kubelet log path (`<container>/<restart>.log`).
             """,
             ("source_id",),
         ),

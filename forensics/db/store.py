@@ -79,15 +79,21 @@ class Store:
             return  # _check_version says so
         # Every version so far only added tables, columns and views: creating
         # what is missing migrates an older database.
+        older = found is not None and int(found) < SCHEMA_VERSION
+        if older:
+            # DuckDB alters no table an index depends on; version 7 keys sources on (sha256, origin).
+            con.execute("DROP INDEX IF EXISTS sources_sha256")
         for table in TABLES.values():
             con.execute(table.ddl())
-            for column in table.columns if found is not None and int(found) < SCHEMA_VERSION else ():
+            for column in table.columns if older else ():
                 con.execute(f"ALTER TABLE {table.name} ADD COLUMN IF NOT EXISTS {column.name} {column.type}")
+        if older and int(found) < 7:
+            con.execute("UPDATE sources SET origin = '' WHERE origin IS NULL")  # identity by bytes alone, as then
         if found is not None and int(found) < 4:
             _split_stack_frames(con)
         for _, sql in VIEWS.values():
             con.execute(sql)
-        con.execute("CREATE UNIQUE INDEX IF NOT EXISTS sources_sha256 ON sources (sha256)")
+        con.execute("CREATE UNIQUE INDEX IF NOT EXISTS sources_artefact ON sources (sha256, origin)")
         con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
 
     def _check_version(self) -> None:
@@ -111,8 +117,11 @@ class Store:
         except duckdb.Error as exc:
             raise StoreError(str(exc)) from exc
 
-    def has_content(self, sha256: str) -> bool:
-        return _one(self.con, "SELECT count(*) FROM sources WHERE sha256 = ?", [sha256])[0] > 0
+    def ingested(self, sha256: str, origin: str = "") -> tuple[int, str] | None:
+        """(source_id, path) of the artefact already ingested with these bytes and origin, else None."""
+        rows = self.con.execute("SELECT source_id, path FROM sources WHERE sha256 = ? AND origin = ? LIMIT 1",
+                                [sha256, origin]).fetchall()
+        return rows[0] if rows else None
 
     # --- writes -----------------------------------------------------------
     def write_source(
@@ -128,6 +137,7 @@ class Store:
         failure: str | None = None,
         status: str = "failed",
         spooled: "Spooled | None" = None,
+        origin=None,
     ) -> SourceResult:
         """Insert one source and everything its parser yields, atomically.
 
@@ -138,9 +148,11 @@ class Store:
         A parser that stops with an error keeps what it yielded before: the
         source becomes `partial` (or `failed` if nothing parsed) with that
         error recorded. A database error rolls the whole source back.
-        `spooled` is a source already spooled by a worker process.
+        `spooled` is a source already spooled by a worker process; `origin`
+        (a :class:`forensics.ingest.origin.Origin`) what its path says of
+        where it came from: its key is part of the artefact's identity.
         """
-        args = (path, sha256, size, kind, service, version, mtime, failure, status)
+        args = (path, sha256, size, kind, service, version, mtime, failure, status, origin)
         if spooled is not None:
             return self._bounded_load([spooled], *args)
         with tempfile.TemporaryDirectory(prefix="forensics-spool-") as tmp:
@@ -170,7 +182,7 @@ class Store:
             self.con.execute("RESET memory_limit")
 
     def _load(self, chunks: Iterable[Spooled], path, sha256, size, kind, service, version, mtime, failure,
-              status) -> SourceResult:
+              status, origin) -> SourceResult:
         con = self.con
         result = SourceResult(path, "ok", kind, bytes=size)
         try:
@@ -194,9 +206,10 @@ class Store:
             if result.status == "skipped" and failure is None:
                 result.kind = None  # read as text, but nothing in it was recognised
             con.execute(
-                "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [source_id, path, sha256, size, result.kind, result.status, result.error, service, version, mtime,
-                 utc_now()],
+                 utc_now(), origin.key if origin else "", getattr(origin, "pod", None),
+                 getattr(origin, "container", None), getattr(origin, "restart", None)],
             )
             con.execute("COMMIT")
         except (duckdb.Error, pa.ArrowException) as exc:

@@ -4,6 +4,8 @@ them. Documented in docs/schema.md with the tables.
 """
 from __future__ import annotations
 
+from .origins import ORIGIN_VIEWS
+
 # name -> (doc, CREATE OR REPLACE statement); created in this order.
 VIEWS: dict[str, tuple[str, str]] = {
     "stack_frames": (
@@ -71,17 +73,11 @@ FROM d WINDOW w AS (PARTITION BY service ORDER BY ts, source_id, line)""",
         """CREATE OR REPLACE MACRO version_at(svc, t) AS
 (SELECT arg_max(e.version, e.ts) FROM events e WHERE e.kind = 'deploy' AND e.service = svc AND e.ts <= t)""",
     ),
-    "pod_versions": (
-        "The version each pod ran: the one deployed when its first log record was written (a pod keeps its version for life, so during a rollout old and new pods are told apart).",
-        """CREATE OR REPLACE VIEW pod_versions AS
-SELECT pod, any_value(service) AS service, version_at(any_value(service), min(first_ts)) AS version, min(first_ts) AS started
-FROM log_files WHERE pod IS NOT NULL GROUP BY pod""",
-    ),
-    "running_version": (
-        "The version a row most likely came from: its pod's version when it has a pod, else the service's version at its time.",
-        """CREATE OR REPLACE MACRO running_version(svc, p, t) AS
-coalesce((SELECT any_value(v.version) FROM pod_versions v WHERE v.pod = p), version_at(svc, t))""",
-    ),
+})
+
+VIEWS.update(ORIGIN_VIEWS)  # what was running: source_origins ... span_releases
+
+VIEWS.update({
     "module_versions": (
         "Module versions of each release: build info, go.mod or go.sum rows with the service and version given at ingest or by the deploy record that names the file. `kind` says where a row comes from (main/dep: build info; require/indirect: go.mod; sum: go.sum).",
         """CREATE OR REPLACE VIEW module_versions AS
@@ -132,12 +128,18 @@ changes AS (
                JOIN go b ON b.service = p.service AND b.version = p.version
   WHERE a.go_version <> b.go_version
   UNION ALL
-  SELECT p.ts, p.service, 'module', coalesce(a.module, b.module), a.module_version, b.module_version,
+  SELECT p.ts, p.service, 'module', m.module, a.module_version, b.module_version,
          p.previous_version, p.version, p.rollback
   FROM pairs p
-  JOIN (SELECT * FROM rel) a ON a.service = p.service AND a.version = p.previous_version
-  FULL JOIN (SELECT * FROM rel) b ON b.service = p.service AND b.version = p.version AND b.module = a.module
+  JOIN (SELECT DISTINCT service, version, module FROM rel) m
+    ON m.service = p.service AND m.version IN (p.previous_version, p.version)
+  LEFT JOIN rel a ON a.service = p.service AND a.version = p.previous_version AND a.module = m.module
+  LEFT JOIN rel b ON b.service = p.service AND b.version = p.version AND b.module = m.module
+  -- both releases' module sets must be known: an unknown set is no evidence of additions or removals
   WHERE a.module_version IS DISTINCT FROM b.module_version
+    AND EXISTS (SELECT 1 FROM rel x WHERE x.service = p.service AND x.version = p.previous_version)
+    AND EXISTS (SELECT 1 FROM rel x WHERE x.service = p.service AND x.version = p.version)
+  GROUP BY ALL
 )
 SELECT ts, service, kind, module, from_version, to_version,
        CASE WHEN from_version IS NULL THEN 'added' WHEN to_version IS NULL THEN 'removed'
@@ -150,24 +152,11 @@ FROM changes""",
 
 VIEWS.update({
     "source_services": (
-        "Whose each source is when nothing inside it says: a path component (directory or file name without its extensions) that names a known pod (from logs and events) or service (from logs, deploys and events).",
-        """CREATE OR REPLACE VIEW source_services AS
-WITH known AS (
-  SELECT pod AS name, service, pod, 2 AS weight FROM log_files WHERE pod IS NOT NULL AND service IS NOT NULL
-  UNION SELECT pod, service, pod, 2 FROM events WHERE pod IS NOT NULL AND service IS NOT NULL
-  UNION SELECT service, service, NULL, 1 FROM log_files WHERE service IS NOT NULL
-  UNION SELECT service, service, NULL, 1 FROM events WHERE service IS NOT NULL
-),
-parts AS (
-  SELECT source_id, unnest(string_split(replace(path, '!', '/'), '/')) AS part FROM sources
-)
-SELECT p.source_id, arg_max(k.service, k.weight * 1000 + length(k.name)) AS service,
-       arg_max(k.pod, k.weight * 1000 + length(k.name)) AS pod
-FROM parts p JOIN known k ON p.part = k.name OR split_part(p.part, '.', 1) = k.name
-GROUP BY p.source_id""",
+        "Whose each source is (service and pod): source_origins, kept under its former name.",
+        """CREATE OR REPLACE VIEW source_services AS SELECT source_id, service, pod FROM source_origins""",
     ),
     "timeline": (
-        "The incident timeline: deploys and what each changed (upgrades), restarts (a container log numbered above 0, noting the crash that ended the run before), Kubernetes events, panics and fatal errors (one row each, with their signature), races, error-level logs (counted per service, pod and minute), goroutine dumps and profiles. `version` is the row's own, else its pod's, else the service's at that time. `ref_table`/`ref_id` point at the row it came from.",
+        "The incident timeline: deploys and what each changed (upgrades), restarts (a container log numbered above 0, noting the crash that ended the run before), Kubernetes events, panics and fatal errors (one row each, with their signature), races, error-level logs (counted per service, pod and minute), goroutine dumps and profiles. `version` is the row's release, resolved as in dump_releases (its own, its pod's, else the service's at that time). `ref_table`/`ref_id` point at the row it came from.",
         """CREATE OR REPLACE VIEW timeline AS
 WITH crash AS (
   SELECT d.source_id, any_value(d.message) AS message FROM dumps d
@@ -188,49 +177,51 @@ rows AS (
          'upgrades', service || ':' || to_release || ':' || kind || ':' || coalesce(module, '')
   FROM upgrades WHERE kind <> 'release'
   UNION ALL
-  SELECT lf.first_ts, 'restart', lf.service, NULL, lf.pod,
-         CASE WHEN c.message IS NOT NULL THEN 'error' ELSE 'warning' END,
-         'restart ' || lf.restart || ' of ' || lf.pod || '/' || lf.container
-           || coalesce(' after a crash: ' || c.message, ''),
-         'log_files', CAST(lf.source_id AS VARCHAR)
-  FROM log_files lf
-  LEFT JOIN log_files prev ON prev.pod = lf.pod AND prev.container = lf.container AND prev.restart = lf.restart - 1
+  SELECT i.started, 'restart', i.service, NULL, i.pod,
+         CASE WHEN any_value(c.message) IS NOT NULL THEN 'error' ELSE 'warning' END,
+         'restart ' || i.restart || ' of ' || i.pod || '/' || i.container
+           || coalesce(' after a crash: ' || any_value(c.message), ''),
+         'log_files', CAST(i.source_ids[1] AS VARCHAR)
+  FROM instances i
+  -- the run before may span rotated files: one restart row whatever their number
+  LEFT JOIN log_files prev ON prev.pod = i.pod AND prev.container = i.container AND prev.restart = i.restart - 1
   LEFT JOIN crash c ON c.source_id = prev.source_id
-  WHERE lf.restart > 0 AND lf.first_ts IS NOT NULL
+  WHERE i.restart > 0
+  GROUP BY i.started, i.service, i.pod, i.restart, i.container, i.source_ids
   UNION ALL
   SELECT ts, 'k8s', service, version, pod,
          CASE WHEN json_extract_string(attributes, '$.type') = 'Warning' THEN 'warning' ELSE 'info' END,
          summary, 'events', source_id || ':' || coalesce(CAST(line AS VARCHAR), '')
   FROM events WHERE kind = 'k8s'
   UNION ALL
-  SELECT d.ts, CASE WHEN p.kind = 'race' THEN 'race' ELSE 'panic' END, coalesce(d.service, ss.service), d.version,
-         coalesce(d.pod, ss.pod), CASE WHEN p.kind = 'race' THEN 'error' ELSE 'critical' END,
+  SELECT d.ts, CASE WHEN p.kind = 'race' THEN 'race' ELSE 'panic' END, r.service, r.version,
+         r.pod, CASE WHEN p.kind = 'race' THEN 'error' ELSE 'critical' END,
          p.kind || ': ' || left(split_part(p.message, chr(10), 1), 200) || coalesce(' in ' || p.top_function, '')
            || ' [' || p.signature || ']',
          'dumps', CAST(d.dump_id AS VARCHAR)
-  FROM panics p JOIN dumps d USING (dump_id) LEFT JOIN source_services ss ON ss.source_id = d.source_id
+  FROM panics p JOIN dumps d USING (dump_id) JOIN dump_releases r USING (dump_id)
   WHERE p.seq = 0
   UNION ALL
-  SELECT min(l.ts), 'errors', coalesce(l.service, ss.service), any_value(l.version), l.pod, 'error',
+  SELECT min(l.ts), 'errors', l.service, l.version, l.pod, 'error',
          count(*) || ' ' || CASE WHEN count(*) = 1 THEN 'error log' ELSE 'error logs' END
            || ', first: ' || left(arg_min(l.message, l.ts), 200),
          'logs', arg_min(l.source_id || ':' || l.line, l.ts)
-  FROM logs l LEFT JOIN source_services ss ON ss.source_id = l.source_id AND l.service IS NULL
+  FROM log_releases l
   WHERE l.level IN ('error', 'fatal', 'panic') AND l.ts IS NOT NULL
-  GROUP BY coalesce(l.service, ss.service), l.pod, time_bucket(INTERVAL 1 minute, l.ts)
+  GROUP BY l.service, l.version, l.pod, time_bucket(INTERVAL 1 minute, l.ts)
   UNION ALL
-  SELECT d.ts, 'goroutines', coalesce(d.service, ss.service), d.version, coalesce(d.pod, ss.pod), 'info',
+  SELECT d.ts, 'goroutines', r.service, r.version, r.pod, 'info',
          CASE d.kind WHEN 'goroutine_profile' THEN 'goroutine profile: ' ELSE 'goroutine dump: ' END
            || (SELECT sum(g.count) FROM goroutines g WHERE g.dump_id = d.dump_id) || ' goroutines',
          'dumps', CAST(d.dump_id AS VARCHAR)
-  FROM dumps d LEFT JOIN source_services ss ON ss.source_id = d.source_id
+  FROM dumps d JOIN dump_releases r USING (dump_id)
   WHERE d.kind IN ('goroutines', 'goroutine_profile')
   UNION ALL
-  SELECT pr.ts, 'profile', coalesce(pr.service, ss.service), pr.version, ss.pod, 'info',
+  SELECT pr.ts, 'profile', r.service, r.version, r.pod, 'info',
          pr.kind || ' profile, ' || pr.n_samples || ' samples'
            || coalesce(', ' || round(pr.duration_ns / 1e9, 1) || ' s', ''),
          'profiles', CAST(pr.profile_id AS VARCHAR)
-  FROM profiles pr LEFT JOIN source_services ss ON ss.source_id = pr.source_id
+  FROM profiles pr JOIN profile_releases r USING (profile_id)
 )
 SELECT ts, kind, service, coalesce(version, running_version(service, pod, ts)) AS version, pod, severity, summary,
        ref_table, ref_id

@@ -1,6 +1,7 @@
 """The ingest pipeline: sources -> sniff (the format registry) -> parser -> store.
 
-Each source is hashed first; content already in the database is skipped.
+Each source is hashed first; an artefact already in the database (the same
+bytes from the same origin, see :mod:`.origin`) is skipped.
 Its format is detected from content, its parser streams Arrow batches and
 the store writes them in one transaction. With ``jobs > 1`` parsing runs in
 worker processes that write spool files (:mod:`forensics.db.spool`), and this
@@ -24,6 +25,7 @@ from ..db.store import SourceResult, Store
 from ..errors import ForensicsError
 from ..parsers import Format, ParseOptions
 from ..times import path_time
+from .origin import origin
 from .registry import readable
 from .sniff import Detected, detect
 from .sources import SNIFF_BYTES, Limits, Source, open_sources
@@ -61,7 +63,7 @@ class IngestSummary:
         return (
             f"{len(self.results)} files ({size / 1e6:.1f} MB): {self.count('ok')} ok, "
             f"{self.count('partial')} partial, {self.count('failed')} failed, {self.count('skipped')} skipped, "
-            f"{self.count('duplicate')} already ingested; {self.rows('dumps')} dumps, "
+            f"{self.count('duplicate')} already ingested (same bytes and origin); {self.rows('dumps')} dumps, "
             f"{self.rows('panics')} panics, {self.rows('goroutines')} goroutines, "
             f"{self.rows('ingest_errors')} parse errors"
         )
@@ -111,7 +113,7 @@ def ingest(
     """
     forced = readable(format) if format is not None else None
     summary = IngestSummary()
-    seen: set[str] = set()
+    seen: dict[tuple[str, str], tuple] = {}  # (sha256, origin key) of this call -> (None, path)
     # The database itself may sit among the evidence (`forensics ingest . --db x.duckdb`).
     own = {os.path.realpath(store.path + suffix) for suffix in ("", ".wal")} if store.path != ":memory:" else set()
 
@@ -123,9 +125,11 @@ def ingest(
     def prepare(source: Source):
         """(source, sha, fmt, variant) to parse, or a callable recording a source with
         nothing to parse (failed, skipped, duplicate): called in input order."""
+        where = origin(source.name, ts)
+
         def record(sha=None, fmt=None, failure=None, status="failed"):
             return lambda: store.write_source(source.name, sha, source.size, fmt, [], service, version,
-                                              source.mtime, failure=failure, status=status)
+                                              source.mtime, failure=failure, status=status, origin=where)
 
         if source.error:
             return record(failure=source.error)
@@ -135,9 +139,12 @@ def ingest(
             sha = source.sha256()
         except OSError as exc:
             return record(failure=f"cannot read: {exc}")
-        if sha in seen or store.has_content(sha):
-            return lambda: SourceResult(source.name, "duplicate", bytes=source.size)
-        seen.add(sha)
+        identity = (sha, where.key)
+        first = seen.get(identity) or store.ingested(*identity)
+        if first is not None:
+            why = f"same bytes and origin as {first[1]}" + (f" (source {first[0]})" if first[0] else "")
+            return lambda: SourceResult(source.name, "duplicate", error=why, bytes=source.size)
+        seen[identity] = (None, source.name)
         found = _detect(source, forced)
         if isinstance(found, str):
             return record(sha, None, found)
@@ -153,7 +160,7 @@ def ingest(
 
     def write(source: Source, sha: str, fmt: str, batches=(), spooled: Spooled | None = None) -> SourceResult:
         return store.write_source(source.name, sha, source.size, fmt, batches, service, version, source.mtime,
-                                  spooled=spooled)
+                                  spooled=spooled, origin=origin(source.name, ts))
 
     with open_sources(paths, limits=limits, stdin=stdin) as sources:
         if jobs <= 1:
@@ -182,7 +189,8 @@ def ingest(
                             spooled = fut.result()
                         except Exception as exc:  # noqa: BLE001 - a dead worker fails one source only
                             done(store.write_source(src.name, sha, src.size, fmt, [], service, version, src.mtime,
-                                                    failure=f"parser process failed: {exc}"))
+                                                    failure=f"parser process failed: {exc}",
+                                                    origin=origin(src.name, ts)))
                         else:
                             done(write(src, sha, fmt, spooled=spooled))
                         shutil.rmtree(outdir, ignore_errors=True)
