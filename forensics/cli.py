@@ -8,6 +8,7 @@ time windows are ``--since``/``--until``.
     forensics ingest PATH... --db incident.duckdb [--as FORMAT] [--service S] [--version V] [--jobs N]
     forensics timeline --db incident.duckdb [--since T] [--until T] [--service S] [--format F]
     forensics correlate --db incident.duckdb [--before MIN] [--after MIN] [--format F]
+    forensics releases --db incident.duckdb [--service S]
     forensics report --db incident.duckdb -o report.html|report.md [--since T] [--until T] [--service S]
     forensics panic-signatures --db incident.duckdb
     forensics sql "SELECT ..." --db incident.duckdb
@@ -322,7 +323,8 @@ def diff(db, sample_type, by, cum, tagfocus, tagignore, output, fmt, limit, node
 def goroutine_growth(db, service, show_all, min_snapshots, fmt, limit) -> None:
     """Goroutine sites whose count grows across snapshots (goroutine leaks):
     per creation site and blocking frame, over the goroutine dumps and
-    goroutine profiles of each service in time order."""
+    goroutine profiles of each instance (pod and restart) in time order;
+    the rows with no instance merge a site's instances."""
     incident = _open(db, read_only=True)
     try:
         df = incident.goroutine_growth(service=service, min_snapshots=min_snapshots)
@@ -330,8 +332,8 @@ def goroutine_growth(db, service, show_all, min_snapshots, fmt, limit) -> None:
         incident.close()
     leaking = df[df["leak"]] if len(df) else df
     _print_frame(df if show_all else leaking, fmt, _limit(limit, fmt, 50),
-                 columns=["service", "form", "by", "site", "snapshots", "first", "last", "growth", "per_minute",
-                          "leak", "counts"])
+                 columns=["service", "instance", "version", "by", "site", "snapshots", "first", "last", "peak",
+                          "growth", "leak", "onset"])
     if fmt == "table" and not show_all and leaking.empty:
         Console(stderr=True).print("no goroutine site grows across snapshots")
 
@@ -339,20 +341,21 @@ def goroutine_growth(db, service, show_all, min_snapshots, fmt, limit) -> None:
 @main.command()
 @_db()
 @click.option("--by", default="service,name", show_default=True, help="Group by these span columns (comma-separated: "
-              "service, name, kind, format).")
+              "service, version, pod, instance, name, kind, format).")
 @click.option("--every", default="5min", show_default=True, help="Time bucket (30s, 5min, 1h...; 'all' for none).")
 @click.option("--q", "quantiles", default="0.5,0.9,0.99", show_default=True, help="Quantiles.")
 @click.option("--service", help="Only this service.")
+@click.option("--version", "version", help="Only this release (as resolved: span, pod, deploys).")
 @click.option("--all-spans", is_flag=True, help="Every span, not only server spans.")
 @click.option("--slowest", default=0, help="Also list the N slowest traces (as slowest-traces).")
 @_rows(100)
-def latency(db, by, every, quantiles, service, all_spans, slowest, fmt, limit) -> None:
+def latency(db, by, every, quantiles, service, version, all_spans, slowest, fmt, limit) -> None:
     """Latency quantiles and error rate per service and operation over time, from spans."""
     incident = _open(db, read_only=True)
     try:
         df = incident.latency(by=[b.strip() for b in by.split(",") if b.strip()],
                               every=None if every == "all" else every,
-                              q=[float(x) for x in quantiles.split(",")], service=service,
+                              q=[float(x) for x in quantiles.split(",")], service=service, version=version,
                               kind=None if all_spans else "server")
         slow = incident.slowest_traces(slowest, service) if slowest else None
     except ValueError as exc:
@@ -448,7 +451,7 @@ def correlate(db, before, after, alpha, fmt, limit) -> None:
                      ", ".join(r.suspect_modules), r.verdict)
             click.echo("| " + " | ".join(md_cell(c) for c in cells) + " |")
         return
-    shown = df.assign(suspect_modules=df["suspect_modules"].map(", ".join),
+    shown = df.assign(suspect_modules=df["suspect_modules"].map(", ".join), cleared=df["cleared"].map("; ".join),
                       p_value=df["p_value"].map(lambda p: f"{p:.2g}"))
     if fmt == "csv":
         click.echo(shown.drop(columns=["evidence"]).to_csv(index=False), nl=False)
@@ -458,6 +461,30 @@ def correlate(db, before, after, alpha, fmt, limit) -> None:
                           "onset"])
     for r in df.itertuples(index=False):  # verdicts in full: they are the answer
         click.echo(f"{r.rank}. {_safe(r.verdict)}")
+
+
+@main.command()
+@_db()
+@click.option("--service", help="Only this service.")
+@_rows(None)
+def releases(db, service, fmt, limit) -> None:
+    """Release health: per service and release, when it ran, its pods and instances, requests,
+    p50/p99 and error rate, panics (new, regressed, resolved), restarts, goroutine peak and growing
+    sites, and its biggest CPU and heap shifts."""
+    incident = _open(db, read_only=True)
+    try:
+        df = incident.releases(service)
+    finally:
+        incident.close()
+    for col in ("new_signatures", "regressed_signatures", "resolved_signatures", "growing_sites"):
+        df[col] = df[col].map(lambda xs: ", ".join(xs) if fmt != "json" else xs)
+    if fmt == "table":
+        df = df.assign(new=df["new_signatures"].map(lambda s: len(s.split(", ")) if s else 0),
+                       p99_ms=df["p99_ms"].map(lambda x: f"{x:.3g}" if x == x and x is not None else ""),
+                       error_rate=df["error_rate"].map(lambda x: f"{x:.1%}" if x == x and x is not None else ""))
+    _print_frame(df, fmt, _limit(limit, fmt, None),
+                 columns=["service", "version", "first_seen", "instances", "requests", "p99_ms", "error_rate",
+                          "panics", "new", "restarts", "goroutine_peak"] if fmt == "table" else None)
 
 
 @main.command()

@@ -184,6 +184,19 @@ class Incident:
         return _correlate.correlate(_correlate.evidence_from_store(self.store), minutes(before), minutes(after),
                                     alpha)
 
+    def releases(self, service: str | None = None) -> "pd.DataFrame":
+        """Release health, one row per service and release: when it ran, pods
+        and instances, requests, p50/p99 and error rate, panics by signature
+        (new, regressed, resolved), restarts, goroutine peak and growing
+        sites, the biggest CPU and heap shifts. See :mod:`forensics.analysis.releases`.
+
+        >>> open().releases().empty
+        True
+        """
+        from .analysis.releases import releases
+
+        return releases(self.store, service)
+
     def report(self, path: str | Path | None = None, since=None, until=None, services=None,
                format: str | None = None, title: str | None = None, *, start=None, end=None) -> str:  # noqa: A002
         """The postmortem report (summary, impact, timeline, detection, suspected

@@ -1,95 +1,56 @@
-"""Which change broke it: every deploy compared with the release before it.
+"""Which change broke it: every release compared with the release it replaced,
+every symptom blamed on the deploy that brought its code in.
 
-For each deploy of a service (with what it changed, from the `upgrades`
-view) the service's behaviour after it (until the next deploy, or `after`)
-is compared with before it (since the deploy before, or `before`), item by
-item, each with a one-sided test (:mod:`.evidence`): panics per signature,
-restarts, the share of error-level logs, request latency (logs with a
-latency field, and server spans), goroutines per creation site, and CPU
-profile shares per function. A deploy is flagged when its smallest p-value,
-Bonferroni-corrected for the number of items tested, is below `alpha`.
-Stacks of worse panics and growing goroutines name suspects: modules (and
-the Go toolchain, for runtime frames) that this deploy changed.
-Change-point detection on each service's panic, error, p99 and goroutine
-series dates when a regression started, whatever the deploys, and links it
-to the last deploy of that service before it.
+Evidence is gathered per release, from the instances that ran it
+whenever they ran (rolling deploys overlap old and new pods): for each
+deploy of a service, what the instances of the new release did is compared
+with what the instances of the release it replaced did, item by item, each
+with a one-sided test (:mod:`.evidence`): panics per signature (a signature
+never seen in an earlier release is new), restarts, the share of
+error-level logs, request latency (logs with a latency field, and server
+spans), goroutines per creation site rising across an instance's snapshots
+(:mod:`.leaks`), and CPU and heap shares per function. p-values are
+Bonferroni-corrected over a deploy's items; `alpha` decides.
 
-The statistics run on a :class:`Evidence` bundle of plain DataFrames, which
-:func:`evidence_from_store` reads with SQL; tests build bundles by hand.
+Then each item finds its owner (:mod:`.attribution`):
+
+- an item whose stack runs through `module@version` belongs to the deploy
+  that first brought that version into the service, which may be an
+  earlier one; the deploy it was measured at is cleared of it (the Go
+  toolchain likewise for crashes inside the runtime);
+- a shift that only lasts through the rollout (restarting pods) is a
+  rollout blip, not a regression of the release;
+- latency explained by calls into another service (its server spans under
+  this one's) points to that service, and this one is cleared of it;
+- latency, errors and restarts follow the strongest stack-bearing item
+  measured with them.
+
+The verdict ranks deploys by what they own: the release, suspect modules
+with both versions, evidence (statistic, p-value, instances and files),
+the onset of the first symptom, and why the others were cleared.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pandas as pd
 
-from ..db.store import Store
+from . import attribution as at
 from . import evidence as ev
+from .gather import NO_CREATOR, Evidence, evidence_from_store, profile_shares
+from .leaks import rise_start, rises
+
+__all__ = ["ALPHA", "Evidence", "correlate", "evidence_from_store"]
 
 ALPHA = 0.01
-NO_CREATOR = "(no creator)"  # goroutines.created_by is NULL
+BLIP_MARGIN = timedelta(minutes=5)  # after the last old pod stopped, the rollout is still settling
+COLUMNS = ["rank", "ts", "service", "version", "previous_version", "change", "suspect_modules", "significant",
+           "score", "p_value", "onset", "evidence", "verdict", "cleared"]
 
 
-@dataclass
-class Evidence:
-    """What correlation looks at, per service, as DataFrames (ts naive UTC):
-
-    - deploys: ts, service, version, previous_version
-    - changes: ts, service, kind, module, from_version, to_version (the upgrades view)
-    - panics: ts, service, signature, message, top_function, functions (list of frame functions)
-    - restarts: ts, service
-    - log_counts: ts (start of a second), service, errors, total
-    - latencies: ts, service, ms, origin (`logs` or `spans`)
-    - goroutines: ts, service, pod, site, count (one row per snapshot and creation site)
-    - profile_shares: ts, service, function, samples, total (CPU profiles)
-    """
-
-    deploys: pd.DataFrame
-    changes: pd.DataFrame = field(default_factory=pd.DataFrame)
-    panics: pd.DataFrame = field(default_factory=pd.DataFrame)
-    restarts: pd.DataFrame = field(default_factory=pd.DataFrame)
-    log_counts: pd.DataFrame = field(default_factory=pd.DataFrame)
-    latencies: pd.DataFrame = field(default_factory=pd.DataFrame)
-    goroutines: pd.DataFrame = field(default_factory=pd.DataFrame)
-    profile_shares: pd.DataFrame = field(default_factory=pd.DataFrame)
-
-
-def _of(df: pd.DataFrame, service: str, start=None, end=None) -> pd.DataFrame:
-    if df is None or df.empty:
-        return df if df is not None else pd.DataFrame()
-    out = df[df["service"] == service]
-    if start is not None:
-        out = out[out["ts"] >= start]
-    if end is not None:
-        out = out[out["ts"] < end]
-    return out
-
-
-def _span(ev_: Evidence, service: str) -> tuple[datetime | None, datetime | None]:
-    """First and last time anything is known of a service (a log-count row covers its second)."""
-    frames = [_of(d, service) for d in (ev_.panics, ev_.restarts, ev_.log_counts, ev_.latencies, ev_.goroutines,
-                                        ev_.profile_shares, ev_.deploys)]
-    frames = [f for f in frames if f is not None and not f.empty]
-    if not frames:
-        return None, None
-    lo = min(f["ts"].min() for f in frames)
-    hi = max(f["ts"].max() for f in frames)
-    logs = _of(ev_.log_counts, service)
-    if logs is not None and not logs.empty:
-        hi = max(hi, logs["ts"].max() + timedelta(seconds=1))
-    return lo, hi
-
-
-def _bucket_counts(df: pd.DataFrame, service: str, lo, step: timedelta, n: int, weight: str | None = None):
-    """Rows (or the sum of `weight`) of a service per bucket of `step` from `lo`, n buckets; None without rows."""
-    d = _of(df, service)
-    if d is None or d.empty:
-        return None
-    idx = ((d["ts"] - lo) / step).astype(int).clip(0, n - 1)
-    s = (d[weight] if weight else pd.Series(1, index=d.index)).groupby(idx).sum()
-    return s.reindex(range(n), fill_value=0).to_numpy()
+def _p(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
 
 
 def _duration(seconds: float) -> str:
@@ -100,300 +61,422 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def _p(p: float) -> str:
-    return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
+def _frame(df) -> pd.DataFrame:
+    return df if df is not None else pd.DataFrame()
 
 
-def _items(ev_: Evidence, service: str, b0, t, a1, start=None) -> list[dict]:
-    """Evidence items of one deploy: before = [b0, t), after = [t, a1);
-    `start`: since when the service is known (a new panic signature was not
-    seen in all that time)."""
-    tb, ta = (t - b0).total_seconds(), (a1 - t).total_seconds()
-    items = []
-    # Panics, per signature.
-    panics = _of(ev_.panics, service, b0, a1)
-    seen_before = set(_of(ev_.panics, service, None, t)["signature"]) if not ev_.panics.empty else set()
-    history = (t - start).total_seconds() if start is not None and start < b0 else tb
-    for sig, rows in (panics.groupby("signature") if not panics.empty else ()):
-        nb, na = int((rows["ts"] < t).sum()), int((rows["ts"] >= t).sum())
-        if na == 0:
+def _prepare(ev_: Evidence) -> Evidence:
+    """Every frame with `version` (the service's release by time where a row
+    has none) and `instance` (one per release where unknown)."""
+    deploys = ev_.deploys.sort_values("ts")
+    out = {}
+    for name in ("panics", "restarts", "log_counts", "latencies", "goroutines", "profile_shares", "calls"):
+        df = _frame(getattr(ev_, name)).copy()
+        if df.empty:
+            out[name] = df
             continue
-        new = sig not in seen_before
-        exposure = history if new else tb  # never seen while the service ran: all that time is the baseline
-        ratio, p = ev.rate_increase(nb, exposure, na, ta)
-        first = rows.iloc[0]
-        text = (f"{'new panic' if new else 'panic'} '{first['message'].splitlines()[0][:80]}' in "
-                f"{first['top_function']} x{na} in {_duration(ta)} "
-                f"({'none' if nb == 0 else f'x{nb}'} in {_duration(exposure)} before, {_p(p)})")
-        items.append(dict(kind="panic", key=sig, before=nb, after=na, statistic=ratio, p=p, new=new, text=text,
-                          functions=_functions(first)))
+        if "version" not in df:
+            df["version"] = None
+        missing = df["version"].isna()
+        if missing.any() and not deploys.empty:
+            by_time = pd.merge_asof(df.loc[missing, ["ts", "service"]].reset_index().sort_values("ts"),
+                                    deploys[["ts", "service", "version"]], on="ts", by="service")
+            df.loc[by_time["index"], "version"] = by_time["version"].to_numpy()
+        if "instance" not in df:
+            df["instance"] = None
+        df["instance"] = df["instance"].where(df["instance"].notna(), df["service"] + "@" + df["version"].astype(str))
+        out[name] = df
+    return Evidence(ev_.deploys, _frame(ev_.changes), modules=_frame(ev_.modules), instances=_frame(ev_.instances),
+                    **out)
+
+
+def _exposure(ev_: Evidence, service: str, version: str) -> float:
+    """Seconds the instances of a release ran (summed), else the time its rows span."""
+    inst = ev_.instances
+    if not inst.empty:
+        mine = inst[(inst["service"] == service) & (inst["version"] == version)]
+        if len(mine):
+            return float((mine["ended"] - mine["started"]).dt.total_seconds().clip(lower=1).sum())
+    lo = hi = None
+    for df in (ev_.log_counts, ev_.latencies, ev_.panics, ev_.goroutines, ev_.restarts):
+        if df.empty:
+            continue
+        rows = df[(df["service"] == service) & (df["version"] == version)]
+        if len(rows):
+            lo = min(lo, rows["ts"].min()) if lo is not None else rows["ts"].min()
+            hi = max(hi, rows["ts"].max()) if hi is not None else rows["ts"].max()
+    return max((hi - lo).total_seconds(), 1.0) if lo is not None else 0.0
+
+
+def _rows(df: pd.DataFrame, service: str, version: str, keep=None) -> pd.DataFrame:
+    if df.empty:
+        return df
+    rows = df[(df["service"] == service) & (df["version"] == version)]
+    return rows[keep(rows)] if keep is not None and len(rows) else rows
+
+
+def _instances(rows: pd.DataFrame) -> list[str]:
+    return sorted({str(x) for x in rows["instance"].dropna()}) if "instance" in rows else []
+
+
+def _items(ev_: Evidence, service: str, new: str, old: str, earlier: set[str], keep_new=None, keep_old=None,
+           exposure=None) -> list[dict]:
+    """Evidence items of release `new` against `old` (rows filtered by keep_*;
+    `earlier`: releases of the service deployed before `new`)."""
+    e_new, e_old = exposure or (_exposure(ev_, service, new), _exposure(ev_, service, old))
+    items = []
+    if e_new <= 0 or e_old <= 0:
+        return items
+    # Panics, per signature.
+    pn, po = _rows(ev_.panics, service, new, keep_new), _rows(ev_.panics, service, old, keep_old)
+    if not pn.empty:
+        history = ev_.panics[(ev_.panics["service"] == service) & ev_.panics["version"].isin(earlier)]
+        seen = set(history["signature"])
+        e_hist = sum(_exposure(ev_, service, v) for v in earlier) or e_old
+        for sig, rows in pn.groupby("signature"):
+            na, nb = len(rows), int((po["signature"] == sig).sum()) if not po.empty else 0
+            is_new = sig not in seen
+            ratio, p = ev.rate_increase(nb if not is_new else 0, e_hist if is_new else e_old, na, e_new)
+            first = rows.sort_values("ts").iloc[0]
+            text = (f"{'new panic' if is_new else 'panic'} '{str(first['message']).splitlines()[0][:80]}' in "
+                    f"{first['top_function']} x{na} in {_duration(e_new)} of {new} "
+                    f"({'never before' if is_new else f'x{nb} in {_duration(e_old)} of {old}'}, {_p(p)})")
+            items.append(dict(kind="panic", key=sig, before=nb, after=na, statistic=ratio, p=p, new=is_new,
+                              text=text, onset=first["ts"], instances=_instances(rows),
+                              files=sorted({str(w) for w in rows.get("where", pd.Series(dtype=str)).dropna()})[:10],
+                              stack=at.stack_modules(first.get("functions"), first.get("modules")),
+                              top=first.get("top_function")))
     # Restarts.
-    restarts = _of(ev_.restarts, service, b0, a1)
-    if not restarts.empty:
-        nb, na = int((restarts["ts"] < t).sum()), int((restarts["ts"] >= t).sum())
-        if na:
-            ratio, p = ev.rate_increase(nb, tb, na, ta)
-            items.append(dict(kind="restarts", key="restarts", before=nb, after=na, statistic=ratio, p=p,
-                              text=f"restarts {nb} → {na} ({_p(p)})"))
+    rn, ro = _rows(ev_.restarts, service, new, keep_new), _rows(ev_.restarts, service, old, keep_old)
+    if len(rn):
+        ratio, p = ev.rate_increase(len(ro), e_old, len(rn), e_new)
+        items.append(dict(kind="restarts", key="restarts", before=len(ro), after=len(rn), statistic=ratio, p=p,
+                          text=f"restarts x{len(rn)} in {_duration(e_new)} of {new} (x{len(ro)} in "
+                               f"{_duration(e_old)} of {old}, {_p(p)})",
+                          onset=rn["ts"].min(), instances=_instances(rn)))
     # Share of error-level logs.
-    logs = _of(ev_.log_counts, service, b0, a1)
-    if not logs.empty:
-        b, a = logs[logs["ts"] < t], logs[logs["ts"] >= t]
-        kb, nb, ka, na = (int(x) for x in (b["errors"].sum(), b["total"].sum(), a["errors"].sum(), a["total"].sum()))
-        if na and nb:
+    ln, lo = _rows(ev_.log_counts, service, new, keep_new), _rows(ev_.log_counts, service, old, keep_old)
+    if len(ln) and len(lo):
+        ka, na, kb, nb = (int(x) for x in (ln["errors"].sum(), ln["total"].sum(), lo["errors"].sum(), lo["total"].sum()))
+        if na and nb and ka:
             diff, p = ev.proportion_increase(kb, nb, ka, na)
             items.append(dict(kind="errors", key="error logs", before=kb / nb, after=ka / na, statistic=diff, p=p,
-                              text=f"error logs {kb / nb:.1%} → {ka / na:.1%} of records ({_p(p)})"))
-    # Latency, from request logs and from spans separately.
-    lat = _of(ev_.latencies, service, b0, a1)
-    for origin, rows in (lat.groupby("origin") if not lat.empty else ()):
-        shift = ev.latency_shift(rows.loc[rows["ts"] < t, "ms"], rows.loc[rows["ts"] >= t, "ms"])
+                              text=f"error logs {kb / nb:.1%} of {old}'s records → {ka / na:.1%} of {new}'s "
+                                   f"({_p(p)})",
+                              onset=ln.loc[ln["errors"] > 0, "ts"].min(), instances=_instances(ln[ln["errors"] > 0])))
+    # Latency, from request logs and spans separately.
+    tn, to = _rows(ev_.latencies, service, new, keep_new), _rows(ev_.latencies, service, old, keep_old)
+    for origin in sorted(set(tn["origin"]) if len(tn) else ()):
+        a, b = tn[tn["origin"] == origin], to[to["origin"] == origin] if len(to) else to
+        shift = ev.latency_shift(b["ms"] if len(b) else [], a["ms"])
         if shift["n_before"] >= 5 and shift["n_after"] >= 5:
+            slow = a[a["ms"] > shift["p99_before"]]
             items.append(dict(kind="latency", key=origin, before=shift["p99_before"], after=shift["p99_after"],
                               statistic=shift["statistic"], p=shift["p"], detail=shift,
-                              text=f"p99 {shift['p99_before']:.3g} → {shift['p99_after']:.3g} ms, p50 "
-                                   f"{shift['p50_before']:.3g} → {shift['p50_after']:.3g} ms ({origin}, "
-                                   f"{_p(shift['p'])})"))
-    # Goroutines per creation site: rising after the deploy, snapshot after
-    # snapshot of one process (pods are apart; a restart starts a new series).
-    gr = _of(ev_.goroutines, service, b0, a1)
-    if not gr.empty and "pod" not in gr:
-        gr = gr.assign(pod=None)
-    for site, rows in (gr.groupby("site") if not gr.empty else ()):
-        if site == NO_CREATOR:
-            continue  # main and runtime goroutines, and goroutine profiles (which do not say)
-        before = rows[rows["ts"] < t]
-        top_b = int(before["count"].max()) if len(before) else 0
-        best = None
-        for _, series in rows[rows["ts"] >= t].groupby(rows["pod"].fillna(""), sort=False):
-            series = series.sort_values("ts")
-            if len(series) < 3:
-                continue
-            tau, p = ev.trend_increase(series["count"].to_numpy())
-            if best is None or p < best[1]:
-                best = (tau, p, int(series["count"].max()), len(series))
-        if best is None or best[2] <= top_b:
-            continue
-        tau, p, top_a, n = best
-        items.append(dict(kind="goroutines", key=site, before=top_b, after=top_a, statistic=tau, p=p,
-                          functions=[site], text=f"{site} goroutines {top_b} → {top_a} (rising across "
-                                                 f"{n} snapshots, {_p(p)})"))
-    # CPU profile shares per function.
-    prof = _of(ev_.profile_shares, service, b0, a1)
-    if not prof.empty:
-        b, a = prof[prof["ts"] < t], prof[prof["ts"] >= t]
-        if not b.empty and not a.empty:
-            nb_total = b.drop_duplicates("ts")["total"].sum()
-            na_total = a.drop_duplicates("ts")["total"].sum()
-            grown = []
-            for fn in set(a["function"]):
-                kb, ka = int(b.loc[b["function"] == fn, "samples"].sum()), int(a.loc[a["function"] == fn, "samples"].sum())
-                diff, p = ev.proportion_increase(kb, int(nb_total), ka, int(na_total))
-                grown.append((p, -diff, fn, kb / nb_total, ka / na_total))
-            for p, _, fn, sb, sa in sorted(grown)[:3]:
-                if sa > sb:
-                    items.append(dict(kind="profile", key=fn, before=sb, after=sa, statistic=sa - sb, p=p,
-                                      functions=[fn], text=f"{fn} {sb:.0%} → {sa:.0%} of CPU samples ({_p(p)})"))
+                              text=f"p99 {shift['p99_before']:.3g} ms in {old} → {shift['p99_after']:.3g} ms in "
+                                   f"{new}, p50 {shift['p50_before']:.3g} → {shift['p50_after']:.3g} ms ({origin}, "
+                                   f"{_p(shift['p'])})",
+                              onset=_latency_onset(a, shift["p99_before"]), instances=_instances(slow)))
+    items += _goroutine_items(ev_, service, new, old, keep_new, keep_old)
+    items += _profile_items(ev_, service, new, old, keep_new, keep_old)
     return items
 
 
-def _functions(panic) -> list[str]:
-    """The failing goroutine's frame functions (the top function when the stack is unknown)."""
-    fns = panic.get("functions")
-    if fns is None or (not isinstance(fns, str) and len(fns) == 0) or (isinstance(fns, float) and math.isnan(fns)):
-        return [panic["top_function"]] if isinstance(panic["top_function"], str) else []
-    return [f for f in list(fns) if isinstance(f, str)]
+def _latency_onset(rows: pd.DataFrame, threshold: float):
+    """When latency rose: the first request above the old p99 in the first
+    raised stretch of the per-bucket p99 (never before the first slow request)."""
+    slow = rows[rows["ms"] > threshold]
+    if slow.empty:
+        return None
+    lo, hi = rows["ts"].min(), rows["ts"].max()
+    step = max((hi - lo) / 50, timedelta(seconds=1))
+    idx = ((rows["ts"] - lo) / step).astype(int)
+    p99 = rows["ms"].groupby(idx).quantile(0.99)
+    k, _ = ev.change_point(p99.to_numpy(), "mean")
+    start = lo + p99.index[k] * step if k is not None else lo
+    after = slow[slow["ts"] >= start]
+    return (after if len(after) else slow)["ts"].min()
 
 
-def _suspects(items: list[dict], changes: pd.DataFrame) -> list[str]:
-    """Changed modules whose code is on the stacks of new or worse panics,
-    growing goroutines or growing CPU shares; the Go toolchain when the
-    innermost frame of a crash is the runtime's."""
-    if changes is None or changes.empty:
-        return []
-    modules = [m for m in changes.loc[changes["kind"] == "module", "module"].dropna()]
-    go = changes[changes["kind"] == "go"]
-    found: list[str] = []
-    for item in items:
-        if not item.get("flagged") and not item.get("new"):  # a new panic signature counts even when rare
+def _goroutine_items(ev_: Evidence, service, new, old, keep_new, keep_old) -> list[dict]:
+    """A creation site whose goroutines rise across an instance's snapshots
+    in the new release, above the old release's peak."""
+    gn, go = _rows(ev_.goroutines, service, new, keep_new), _rows(ev_.goroutines, service, old, keep_old)
+    items = []
+    for site, rows in gn.groupby("site") if len(gn) else ():
+        if site == NO_CREATOR:
+            continue  # main and runtime goroutines, and goroutine profiles (which do not say)
+        top_old = int(go.loc[go["site"] == site, "count"].max()) if len(go) and (go["site"] == site).any() else 0
+        rising = []
+        for inst, series in rows.groupby("instance"):
+            series = series.sort_values("ts")
+            counts = [int(c) for c in series["count"]]
+            if rises(counts) and max(counts) > top_old:
+                tau, p = ev.trend_increase(counts)
+                rising.append((p, inst, counts, series))
+        files = sorted({str(w) for r in rising for w in (r[3]["where"].iloc[[0, -1]] if "where" in r[3] else [])})
+        if not rising:
             continue
-        for fn in item.get("functions") or []:
-            for m in modules:
-                if (fn == m or fn.startswith(m + ".") or fn.startswith(m + "/")) and m not in found:
-                    found.append(m)
-        # A crash inside the runtime itself (its innermost frame) points at a toolchain change.
-        top = (item.get("functions") or [""])[0]
-        if not go.empty and item["kind"] == "panic" and top.startswith("runtime.") and "go" not in found:
-            found.append("go")
-    return found
+        rising.sort(key=lambda r: r[0])
+        p = min(rising[0][0] * rows["instance"].nunique(), 1.0)  # the best of the instances looked at
+        peak = max(max(r[2]) for r in rising)
+        first = min(r[3]["ts"].iloc[rise_start(r[2])] for r in rising)
+        modules = rows["modules"].dropna().iloc[-1] if "modules" in rows and rows["modules"].notna().any() else None
+        items.append(dict(kind="goroutines", key=site, before=top_old, after=peak, statistic=len(rising), p=p,
+                          text=f"{site} goroutines rising in {len(rising)} of {rows['instance'].nunique()} "
+                               f"instances of {new} to {peak} (peak {top_old} in {old}, {_p(p)})",
+                          onset=first, instances=sorted(str(r[1]) for r in rising), files=files[:10],
+                          stack=list(modules) if modules is not None else [], top=site))
+    return items
 
 
-def _what_changed(changes: pd.DataFrame) -> str:
-    """The module and Go toolchain changes of a deploy, `; `-separated ("" when none are known)."""
-    parts = []
-    for c in changes.itertuples(index=False) if changes is not None and not changes.empty else ():
-        if c.kind == "module":
-            parts.append(f"{c.module} {c.from_version or '(none)'} → {c.to_version or '(none)'}")
-        elif c.kind == "go":
-            parts.append(f"Go {c.from_version} → {c.to_version}")
-    return "; ".join(parts)
-
-
-def onsets(ev_: Evidence, bucket: timedelta | None = None) -> pd.DataFrame:
-    """When each service's series first rose, whatever the deploys: panics and
-    error logs per bucket (Poisson), p99 latency per bucket and goroutines per
-    snapshot (mean shift). `bucket` defaults to a hundredth of what is known
-    of the service, between 1 s and 5 min. Columns: service, series, onset, llr."""
-    rows = []
-    services = set(ev_.deploys["service"]) if not ev_.deploys.empty else set()
-    for service in sorted(services):
-        lo, hi = _span(ev_, service)
-        if lo is None:
+def _profile_items(ev_: Evidence, service, new, old, keep_new, keep_old) -> list[dict]:
+    """The three functions whose share of CPU (or of heap in use) grew most,
+    per profile kind: each profile is one observation of a function's share,
+    compared by the Mann-Whitney U test (samples within a profile are not
+    independent, profiles are), with at least 5 profiles on each side."""
+    pn, po = _rows(ev_.profile_shares, service, new, keep_new), _rows(ev_.profile_shares, service, old, keep_old)
+    items = []
+    if pn.empty or po.empty:
+        return items
+    for kind in sorted(set(pn["kind"]) if "kind" in pn else {"cpu"}):
+        a = pn[pn["kind"] == kind] if "kind" in pn else pn
+        b = po[po["kind"] == kind] if "kind" in po else po
+        share_a, share_b = profile_shares(a), profile_shares(b)
+        if share_a.shape[0] < 5 or share_b.shape[0] < 5:
             continue
-        step = bucket or min(max((hi - lo) / 100, timedelta(seconds=1)), timedelta(minutes=5))
-        n = max(int((hi - lo) / step) + 1, 1)
-        edges = [lo + i * step for i in range(n + 1)]
+        grown = []
+        for fn in share_a.columns:
+            sa = share_a[fn].to_numpy()
+            sb = share_b[fn].to_numpy() if fn in share_b else [0.0] * share_b.shape[0]
+            shift = ev.latency_shift(sb, sa)
+            diff = float(sa.mean() - sum(sb) / len(sb))
+            if diff >= 0.01:  # a point of the profile at least
+                grown.append((shift["p"], -diff, fn, float(sum(sb) / len(sb)), float(sa.mean())))
+        for p, _, fn, sb, sa in sorted(grown)[:3]:
+            rows = a[a["function"] == fn]
+            mods = rows["modules"].dropna().iloc[-1] if "modules" in rows and rows["modules"].notna().any() else []
+            items.append(dict(kind="profile", key=f"{kind}:{fn}", before=sb, after=sa, statistic=sa - sb, p=p,
+                              text=f"{fn} {sb:.0%} of {old}'s {kind} profiles → {sa:.0%} of {new}'s "
+                                   f"({share_a.shape[0]} vs {share_b.shape[0]} profiles, {_p(p)})",
+                              onset=rows["ts"].min(), instances=_instances(rows),
+                              stack=list(mods) or [at.package(fn) + "@"], top=fn))
+    return items
 
-        # Exposure: panics per bucket the service was seen running (it logged), errors per log record.
-        total = _bucket_counts(ev_.log_counts, service, lo, step, n, "total")
-        alive = (total > 0).astype(float) if total is not None else None
-        series = []
-        if (c := _bucket_counts(ev_.panics, service, lo, step, n)) is not None:
-            series.append(("panics", c, "poisson", edges, alive if alive is not None and alive[c > 0].all() else None))
-        if (c := _bucket_counts(ev_.log_counts, service, lo, step, n, "errors")) is not None:
-            series.append(("error logs", c, "poisson", edges, total))
-        lat = _of(ev_.latencies, service)
-        if lat is not None and not lat.empty:
-            idx = ((lat["ts"] - lo) / step).astype(int).clip(0, n - 1)
-            p99 = lat["ms"].groupby(idx).quantile(0.99)
-            series.append(("p99", p99.to_numpy(), "mean", [edges[i] for i in p99.index] + [hi], None))
-        gr = _of(ev_.goroutines, service)
-        if gr is not None and not gr.empty:
-            snap = gr.groupby("ts")["count"].sum().sort_index()
-            series.append(("goroutines", snap.to_numpy(), "mean", list(snap.index) + [hi], None))
-        for name, values, kind, times, exposure in series:
-            k, llr = ev.change_point(values, kind, exposure=exposure)
-            if k is not None:
-                rows.append(dict(service=service, series=name, onset=times[k], llr=llr))
-    return pd.DataFrame(rows, columns=["service", "series", "onset", "llr"])
+
+def _rollout_end(ev_: Evidence, service: str, t, old: str):
+    """When the rollout of a deploy at `t` settled: the last instance of the
+    old release running at `t` stopped (plus a margin)."""
+    inst = ev_.instances
+    end = t
+    if not inst.empty:
+        mine = inst[(inst["service"] == service) & (inst["version"] == old) & (inst["started"] <= t)
+                    & (inst["ended"] > t)]
+        if len(mine):
+            end = min(mine["ended"].max(), t + timedelta(hours=1))
+    return end + BLIP_MARGIN
+
+
+BLIP_KINDS = {"panic": "panics", "restarts": "restarts", "errors": "log_counts", "latency": "latencies"}
+
+
+def _settled_share(ev_: Evidence, item: dict, service: str, new: str, end) -> float:
+    """The share of the new release's rows of an item's kind that come after the rollout settled."""
+    rows = _rows(getattr(ev_, BLIP_KINDS[item["kind"]]), service, new)
+    return float((rows["ts"] > end).mean()) if len(rows) else 0.0
+
+
+def _explained_by_calls(ev_: Evidence, service: str, new: str, old: str):
+    """(callee, added callee ms, added ms) when most of the latency added
+    from `old` to `new` was spent in calls to another service's server spans."""
+    calls = ev_.calls
+    if calls is None or calls.empty:
+        return None
+    a, b = _rows(calls, service, new), _rows(calls, service, old)
+    if len(a) < 5 or len(b) < 5:
+        return None
+    added = a["ms"].mean() - b["ms"].mean()
+    if added <= 0:
+        return None
+    best = None
+    for callee in set(a["callee"]):
+        extra = a.loc[a["callee"] == callee, "callee_ms"].sum() / len(a) - \
+            b.loc[b["callee"] == callee, "callee_ms"].sum() / len(b)
+        if extra >= 0.5 * added and (best is None or extra > best[1]):
+            best = (callee, extra, added)
+    return best
 
 
 def correlate(ev_: Evidence, before: timedelta | None = None, after: timedelta | None = None,
               alpha: float = ALPHA) -> pd.DataFrame:
-    """The ranked verdict table: one row per deploy (see module docstring)."""
-    cols = ["rank", "ts", "service", "version", "previous_version", "change", "suspect_modules", "significant",
-            "score", "p_value", "onset", "evidence", "verdict"]
-    deploys = ev_.deploys.sort_values(["service", "ts"]).reset_index(drop=True) if not ev_.deploys.empty else None
-    if deploys is None:
-        return pd.DataFrame(columns=cols)
-    found_onsets = onsets(ev_)
-    out = []
-    for service, group in deploys.groupby("service"):
-        lo, hi = _span(ev_, service)
-        times = list(group["ts"])
-        for i, row in enumerate(group.itertuples(index=False)):
-            t = row.ts
-            b0 = times[i - 1] if i > 0 else (lo if lo is not None and lo < t else t)
-            a1 = times[i + 1] if i + 1 < len(times) else (hi if hi is not None and hi > t else t)
-            if before is not None:
-                b0 = max(b0, t - before)
-            if after is not None:
-                a1 = min(a1, t + after)
-            changes = _of(ev_.changes, service)
-            changes = changes[changes["ts"] == t] if changes is not None and not changes.empty else changes
-            items = _items(ev_, service, b0, t, a1, lo) if a1 > t and t > b0 else []
+    """The ranked verdict table: one row per deploy (see module docstring).
+    `before`/`after` cap, around each deploy, the rows of the release it
+    replaced and of its own release."""
+    if ev_.deploys is None or ev_.deploys.empty:
+        return pd.DataFrame(columns=COLUMNS)
+    ev_ = _prepare(ev_)
+    deploys = ev_.deploys.sort_values(["service", "ts"]).reset_index(drop=True)
+    intro = at.introductions(deploys, ev_.modules, ev_.changes)
+    sets = at._release_modules(ev_.modules)
+    measured: dict[int, list[dict]] = {}
+    for service, group in deploys.groupby("service", sort=False):
+        order = list(group.index)
+        for pos, idx in enumerate(order):
+            row = deploys.loc[idx]
+            old, new, t = row["previous_version"], row["version"], row["ts"]
+            if not isinstance(old, str) or old == new:
+                measured[idx] = []
+                continue
+            earlier = {deploys.loc[j, "version"] for j in order[:pos]} - {new}
+            keep_new = (lambda r, t=t: r["ts"] <= t + after) if after is not None else None
+            keep_old = (lambda r, t=t: r["ts"] >= t - before) if before is not None else None
+            items = _items(ev_, service, new, old, earlier, keep_new, keep_old)
             m = max(len(items), 1)
+            end = _rollout_end(ev_, service, t, old)
+            settled = [] if end <= t else _items(
+                ev_, service, new, old, earlier, lambda r, end=end: r["ts"] > end, lambda r, t=t: r["ts"] < t,
+                exposure=(_exposure(ev_, service, new), _exposure(ev_, service, old)))
+            later = {(x["kind"], x["key"]): x for x in settled}
             for item in items:
                 item["p_adjusted"] = min(item["p"] * m, 1.0)
                 item["flagged"] = item["p_adjusted"] < alpha
-            items.sort(key=lambda x: x["p"])
-            significant = any(x["flagged"] for x in items)
-            suspects = _suspects(items, changes)
-            score = sum(min(-math.log10(max(x["p_adjusted"], 1e-300)), 12) for x in items if x["flagged"])
-            score += 3 * len(suspects) if significant else 0
-            onset = None
-            if not found_onsets.empty:
-                mine = found_onsets[(found_onsets["service"] == service) & (found_onsets["onset"] >= t)
-                                    & (found_onsets["onset"] < (times[i + 1] if i + 1 < len(times) else pd.Timestamp.max))]
-                if not mine.empty:
-                    first = mine.sort_values("onset").iloc[0]
-                    onset = f"{first['series']} rose at {pd.Timestamp(first['onset']).isoformat()}"
-            what = _what_changed(changes)
-            release = f"{row.previous_version} → {row.version}" if isinstance(row.previous_version, str) \
-                else row.version
-            change = release + (f" ({what})" if what else "")
-            head = f"{service} {row.version} ({what})" if what else f"{service} {release}"
-            if significant:
-                said = "; ".join(x["text"] for x in items if x["flagged"] or x.get("new"))
-                verdict = f"{head}: {said}" + (f"; suspects: {', '.join(suspects)}" if suspects else "")
-            else:
-                note = f" (most notable: {items[0]['text']})" if items else ""
-                verdict = f"{head}: no significant change{note}"
-            out.append(dict(ts=t, service=service, version=row.version, previous_version=row.previous_version,
-                            change=change, suspect_modules=suspects, significant=significant,
-                            score=round(score, 2), p_value=min((x["p_adjusted"] for x in items), default=1.0),
-                            onset=onset, evidence=[{k: v for k, v in x.items() if k not in ("functions",)}
-                                                   for x in items], verdict=verdict))
+                item["measured_at"] = idx
+                rest = later.get((item["kind"], item["key"]))
+                # A blip: gone after the rollout, judged on a good part of the release's life.
+                if item["flagged"] and item["kind"] in BLIP_KINDS and _settled_share(ev_, item, service, new, end) \
+                        >= 0.3 and (rest is None or min(rest["p"] * m, 1.0) >= alpha):
+                    item["flagged"], item["blip"] = False, True
+                    item["text"] += f"; a rollout blip: gone once the rollout settled ({end:%H:%M} UTC)"
+            _attribute(items, deploys, idx, service, new, old, intro, sets, ev_)
+            measured[idx] = items
+    return _verdicts(deploys, measured, ev_.changes)
+
+
+def _attribute(items, deploys, idx, service, new, old, intro, sets, ev_) -> None:
+    """Give each item its owner (a deploy index), or a reason it is nobody's."""
+    strongest = None
+    for item in sorted(items, key=lambda x: x["p"]):
+        item["owner"] = idx
+        if "stack" not in item:
+            continue
+        stack = at.module_prefixes(item["stack"], service, new, sets) or item["stack"]
+        found = at.owner(stack, service, new, intro, sets)
+        if found is None and str(item.get("top") or "").startswith("runtime."):
+            go = sets.get((service, new), {}).get("go")
+            found = (intro[(service, "go", go)], "go", go) if (service, "go", go) in intro else None
+        if found is not None and pd.isna(deploys.loc[found[0], "previous_version"]):
+            # In the first release seen: no deploy is known to have brought it.
+            item["owner"], item["reason"] = None, f"runs through {found[1]}@{found[2]}, there since the first release seen"
+        elif found is not None:
+            item["owner"], item["module"], item["module_version"] = found
+            if found[0] != idx:
+                came = deploys.loc[found[0]]
+                item["reason"] = (f"runs through {found[1]}@{found[2]}, which came with {came['version']} "
+                                  f"({came['ts']:%Y-%m-%d %H:%M} UTC)")
+        if item["flagged"] and strongest is None and item["owner"] is not None:
+            strongest = item
+    for item in items:
+        if "stack" in item or item.get("blip"):
+            continue
+        if item["kind"] == "latency" and item["flagged"]:
+            explained = _explained_by_calls(ev_, service, new, old)
+            if explained is not None:
+                callee, extra, added = explained
+                item["owner"], item["explained_by"] = None, callee
+                item["reason"] = f"explained by calls into {callee} (+{extra:.3g} ms of +{added:.3g} ms per request)"
+                continue
+        if strongest is not None and strongest["owner"] != idx:
+            item["owner"] = strongest["owner"]
+            item["reason"] = f"comes with {strongest['text'].split(' (')[0]}, which {strongest['reason']}"
+
+
+def _what_changed(changes: pd.DataFrame, service: str, t) -> str:
+    """The module and Go toolchain changes of a deploy, `; `-separated ("" when none are known)."""
+    if changes is None or changes.empty:
+        return ""
+    mine = changes[(changes["service"] == service) & (changes["ts"] == t)]
+    parts = []
+    for c in mine.itertuples(index=False):
+        frm = c.from_version if isinstance(c.from_version, str) else "(none)"
+        to = c.to_version if isinstance(c.to_version, str) else "(none)"
+        if c.kind == "module":
+            parts.append(f"{c.module} {frm} → {to}")
+        elif c.kind == "go":
+            parts.append(f"Go {frm} → {to}")
+    return "; ".join(parts)
+
+
+def _verdicts(deploys: pd.DataFrame, measured: dict[int, list[dict]], changes: pd.DataFrame) -> pd.DataFrame:
+    owned: dict[int, list[dict]] = {i: [] for i in deploys.index}
+    for items in measured.values():
+        for item in items:
+            if item.get("owner") is not None:
+                owned[item["owner"]].append(item)
+    out = []
+    for idx, row in deploys.iterrows():
+        mine = sorted(owned[idx], key=lambda x: x["p_adjusted"])
+        flagged = [x for x in mine if x["flagged"]]
+        significant = bool(flagged)
+        suspects = []
+        for x in flagged:
+            module = x.get("module")
+            if module and x["owner"] == idx and module not in suspects:
+                suspects.append(module)
+        what = _what_changed(changes, row["service"], row["ts"])
+        old = row["previous_version"] if isinstance(row["previous_version"], str) else None
+        release = f"{old} → {row['version']}" if old else row["version"]
+        head = f"{row['service']} {row['version']}" + (f" ({what})" if what else (f" (was {old})" if old else ""))
+        cleared = [f"{x['text'].split(' (')[0]}: {x['reason']}" for x in measured.get(idx, [])
+                   if (x["flagged"] or x.get("new")) and x.get("owner") != idx and x.get("reason")]
+        cleared += [x["text"].split(" (")[0] + ": a rollout blip" for x in measured.get(idx, []) if x.get("blip")]
+        score = sum(min(-math.log10(max(x["p_adjusted"], 1e-300)), 12) for x in flagged) + 3 * len(suspects)
+        onsets = [x["onset"] for x in flagged if x.get("onset") is not None and pd.notna(x.get("onset"))]
+        onset = None
+        if onsets:
+            first = min(flagged, key=lambda x: x["onset"] if x.get("onset") is not None and pd.notna(x["onset"])
+                        else pd.Timestamp.max)
+            onset = f"{_series(first)} rose at {pd.Timestamp(first['onset']).isoformat()}"
+        if significant:
+            # Flagged items, and new panic signatures even when rare (first seen in this code).
+            said = "; ".join(x["text"] + (f" [{x['reason']}]" if x.get("reason") and x["measured_at"] != idx else "")
+                             for x in mine if x["flagged"] or (x.get("new") and not x.get("blip")))
+            blame = ", ".join(f"{m} {_versions(changes, row, m)}" for m in suspects)
+            verdict = f"{head}: {said}" + (f"; suspects: {blame}" if blame else "")
+        else:
+            verdict = f"{head}: no significant change"
+            if cleared:
+                verdict += "; cleared of " + "; ".join(cleared)
+            elif mine:
+                verdict += f" (most notable: {mine[0]['text']})"
+        out.append(dict(ts=row["ts"], service=row["service"], version=row["version"], previous_version=old,
+                        change=release + (f" ({what})" if what else ""), suspect_modules=suspects,
+                        significant=significant, score=round(score, 2),
+                        p_value=min((x["p_adjusted"] for x in mine), default=1.0), onset=onset,
+                        evidence=[_public(x, deploys) for x in mine], verdict=verdict, cleared=cleared))
     df = pd.DataFrame(out)
     df = df.sort_values(["significant", "score", "p_value", "ts"], ascending=[False, False, True, True])
     df.insert(0, "rank", range(1, len(df) + 1))
-    return df.reset_index(drop=True)[cols]
+    return df.reset_index(drop=True)[COLUMNS]
 
 
-def evidence_from_store(store: Store, latency_samples: int = 200_000) -> Evidence:
-    """The Evidence bundle of an incident database."""
-    q = lambda sql: store.query(sql).df()  # noqa: E731
-    deploys = q("SELECT ts, service, version, previous_version FROM deploys")
-    changes = q("SELECT ts, service, kind, module, from_version, to_version FROM upgrades")
-    panics = q("""
-        SELECT d.ts, coalesce(d.service, ss.service) AS service, p.signature, p.message, p.top_function,
-               (SELECT list(f.function ORDER BY f.depth) FROM goroutines g JOIN frames f
-                  ON f.dump_id = g.dump_id AND f.goroutine_seq = g.seq
-                WHERE g.dump_id = p.dump_id AND g.goroutine_id = p.goroutine_id) AS functions
-        FROM panics p JOIN dumps d USING (dump_id) LEFT JOIN source_services ss ON ss.source_id = d.source_id
-        WHERE p.seq = 0 AND d.ts IS NOT NULL AND p.kind <> 'race'""")
-    restarts = q("SELECT first_ts AS ts, service FROM log_files WHERE restart > 0 AND first_ts IS NOT NULL")
-    log_counts = q("""
-        SELECT time_bucket(INTERVAL 1 second, l.ts) AS ts, coalesce(l.service, ss.service) AS service,
-               count(*) FILTER (WHERE l.level IN ('error', 'fatal', 'panic')) AS errors, count(*) AS total
-        FROM logs l LEFT JOIN source_services ss ON ss.source_id = l.source_id AND l.service IS NULL
-        WHERE l.ts IS NOT NULL GROUP BY ALL""")
-    latencies = q(f"""
-        SELECT * FROM (
-          SELECT ts, service, coalesce(
-                   TRY_CAST(json_extract_string(attributes, '$.latency_ms') AS DOUBLE),
-                   TRY_CAST(json_extract_string(attributes, '$.duration_ms') AS DOUBLE),
-                   TRY_CAST(json_extract_string(attributes, '$.elapsed_ms') AS DOUBLE),
-                   1000 * TRY_CAST(json_extract_string(attributes, '$.latency') AS DOUBLE),
-                   1000 * TRY_CAST(json_extract_string(attributes, '$.duration') AS DOUBLE)) AS ms,
-                 'logs' AS origin
-          FROM logs WHERE attributes IS NOT NULL AND ts IS NOT NULL AND service IS NOT NULL
-          UNION ALL
-          SELECT start_ts, service, duration_ns / 1e6, 'spans' FROM spans
-          WHERE (kind = 'server' OR parent_span_id IS NULL) AND duration_ns IS NOT NULL AND start_ts IS NOT NULL
-        ) WHERE ms IS NOT NULL USING SAMPLE reservoir({int(latency_samples)} ROWS) REPEATABLE (7)""")
-    goroutines = q("""
-        SELECT d.ts, coalesce(d.service, ss.service) AS service, coalesce(d.pod, ss.pod) AS pod,
-               coalesce(g.created_by, '(no creator)') AS site, sum(g.count) AS count
-        FROM dumps d JOIN goroutines g USING (dump_id) LEFT JOIN source_services ss ON ss.source_id = d.source_id
-        WHERE d.kind IN ('goroutines', 'goroutine_profile', 'signal') AND d.ts IS NOT NULL AND NOT g.is_system
-        GROUP BY ALL""")
-    profile_shares = q("""
-        WITH cpu AS (
-          SELECT pr.profile_id, pr.ts, coalesce(pr.service, ss.service) AS service,
-                 list_position(pr.sample_types, 'samples') AS i
-          FROM profiles pr LEFT JOIN source_services ss ON ss.source_id = pr.source_id
-          WHERE pr.kind = 'cpu' AND pr.ts IS NOT NULL
-        ),
-        s AS (
-          SELECT c.ts, c.service, s.stack_id, s.values[c.i] AS v, c.profile_id
-          FROM cpu c JOIN profile_samples s USING (profile_id) WHERE c.i IS NOT NULL
-        )
-        SELECT s.ts, s.service, sf.function, sum(s.v) AS samples,
-               (SELECT sum(x.v) FROM s x WHERE x.profile_id = s.profile_id) AS total
-        FROM s JOIN stack_frames sf ON sf.stack_id = s.stack_id AND sf.depth = 0
-        GROUP BY s.ts, s.service, sf.function, s.profile_id""")
-    for df in (deploys, changes, panics, restarts, log_counts, latencies, goroutines, profile_shares):
-        if "ts" in df:
-            df["ts"] = pd.to_datetime(df["ts"])
-    return Evidence(deploys, changes, panics, restarts, log_counts, latencies, goroutines, profile_shares)
+def _series(item: dict) -> str:
+    return {"panic": "panics", "goroutines": "goroutines", "latency": "p99", "errors": "error logs",
+            "restarts": "restarts", "profile": "profile share"}.get(item["kind"], item["kind"])
+
+
+def _versions(changes: pd.DataFrame, row, module: str) -> str:
+    """`v3.4.27 → v3.5.9` of a module at a deploy."""
+    if changes is not None and not changes.empty:
+        c = changes[(changes["service"] == row["service"]) & (changes["ts"] == row["ts"])
+                    & (changes["module"] == module)]
+        if len(c):
+            frm = c.iloc[0]["from_version"]
+            return f"{frm if isinstance(frm, str) else '(none)'} → {c.iloc[0]['to_version']}"
+    return ""
+
+
+def _public(item: dict, deploys: pd.DataFrame) -> dict:
+    """An evidence item as the verdict shows it."""
+    out = {k: v for k, v in item.items() if k not in ("stack", "top", "owner", "measured_at")}
+    out["measured_in"] = deploys.loc[item["measured_at"], "version"]
+    return out

@@ -108,7 +108,7 @@ def build(store: Store, since=None, until=None, services=None, title: str | None
                                stack=_stack(store, int(r.example_dump), gid[0][0] if gid else None)))
     growth = goroutine_growth(store)
     if len(growth) and "leak" in growth:
-        growth = growth[growth["leak"]]
+        growth = growth[growth["leak"] & growth["instance"].isna()]  # one row per site, over its instances
     summary, detection = _narrative(tl, causes, impact)
     shifts = [e["text"] for row in causes.itertuples(index=False) for e in row.evidence if e["kind"] == "profile"]
     png = None
