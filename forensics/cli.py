@@ -332,8 +332,8 @@ def goroutine_growth(db, service, show_all, min_snapshots, fmt, limit) -> None:
         incident.close()
     leaking = df[df["leak"]] if len(df) else df
     _print_frame(df if show_all else leaking, fmt, _limit(limit, fmt, 50),
-                 columns=["service", "instance", "version", "by", "site", "snapshots", "first", "last", "peak",
-                          "growth", "leak", "onset"])
+                 columns=["service", "instance", "version", "form", "by", "site", "snapshots", "first", "last",
+                          "peak", "growth", "leak", "onset"])
     if fmt == "table" and not show_all and leaking.empty:
         Console(stderr=True).print("no goroutine site grows across snapshots")
 

@@ -68,3 +68,19 @@ def test_the_bundle_holds_every_kind_of_evidence(incident):
     versions = {v for (v,) in incident.sql("SELECT DISTINCT json_extract_string(resource, '$.\"service.version\"') "
                                              "FROM spans").fetchall()}
     assert versions == {"v2.3.0", "v2.4.0", "v2.5.0"}
+
+
+def test_releases_and_latency_per_release(incident):
+    culprit = incident.correlate().iloc[0]
+    rel = incident.releases()
+    mine = rel[rel["service"] == culprit["service"]].set_index("version")
+    row = mine.loc[culprit["version"]]
+    assert row["new_signatures"] and f"{ETCD}.(*Client).Watch" in row["growing_sites"]
+    assert row["goroutine_peak"] == mine["goroutine_peak"].max() and row["restarts"] >= 1
+    assert row["previous_version"] == culprit["previous_version"] and row["instances"] >= 2
+    lat = incident.latency(by=("service", "version"), every=None)
+    orders = lat[lat["service"] == culprit["service"]].set_index("version")
+    assert set(orders.index) == set(mine.index) and (orders["requests"] == mine["requests"]).all()
+    sig = incident.panic_signatures()
+    crash = sig[sig["top_function"] == f"{ETCD}.(*lessor).recvKeepAlive"].iloc[0]
+    assert crash["first_seen_version"] in set(mine.index) and crash["instances"] >= 2

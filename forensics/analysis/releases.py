@@ -91,7 +91,10 @@ def releases(store: Store, service: str | None = None) -> "pd.DataFrame":
             restarts=len(_of(ev.restarts, svc, ver)), goroutine_peak=peak, growing_sites=sites,
             cpu_shift=_shift(ev.profile_shares, svc, ver, prev, "cpu", profile_shares),
             heap_shift=_shift(ev.profile_shares, svc, ver, prev, "heap", profile_shares)))
-    return pd.DataFrame(rows, columns=COLUMNS)
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    for col in ("requests", "goroutine_peak"):
+        df[col] = df[col].astype("Int64")  # counts, missing where nothing was seen
+    return df
 
 
 def _of(df, service, version):
