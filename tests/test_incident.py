@@ -84,3 +84,14 @@ def test_releases_and_latency_per_release(incident):
     sig = incident.panic_signatures()
     crash = sig[sig["top_function"] == f"{ETCD}.(*lessor).recvKeepAlive"].iloc[0]
     assert crash["first_seen_version"] in set(mine.index) and crash["instances"] >= 2
+
+
+def test_blame_without_deploy_records_or_build_info(tmp_path):
+    """Spans (service.version), container logs and goroutine dumps alone: the
+    releases come from what the rows say, the module versions from the stacks."""
+    db = fx.open(tmp_path / "bare.duckdb")
+    db.ingest([BUNDLE / "spans", BUNDLE / "var", BUNDLE / "dumps"])
+    assert db.sql("SELECT count(*) FROM events WHERE kind = 'deploy'").fetchall() == [(0,)]
+    top = db.correlate().iloc[0]
+    assert bool(top["significant"]) and top["suspect_modules"] == [ETCD]
+    assert f"suspects: {ETCD} v3.4.27 → v3.5.9" in top["verdict"]

@@ -86,8 +86,33 @@ def _prepare(ev_: Evidence) -> Evidence:
             df["instance"] = None
         df["instance"] = df["instance"].where(df["instance"].notna(), df["service"] + "@" + df["version"].astype(str))
         out[name] = df
-    return Evidence(ev_.deploys, _frame(ev_.changes), modules=_frame(ev_.modules), instances=_frame(ev_.instances),
-                    **out)
+    return Evidence(ev_.deploys, _frame(ev_.changes), modules=_observed_modules(_frame(ev_.modules), out),
+                    instances=_frame(ev_.instances), **out)
+
+
+def _observed_modules(modules: pd.DataFrame, frames: dict) -> pd.DataFrame:
+    """Module sets of releases without build info, from the module versions
+    on their stacks (crashes, goroutines, profiles): enough to tell which
+    release brought a version, when no build info says what each held."""
+    have = set(zip(modules["service"], modules["version"])) if len(modules) else set()
+    seen = {}
+    for name in ("panics", "goroutines", "profile_shares"):
+        df = frames.get(name)
+        if df is None or df.empty or "modules" not in df:
+            continue
+        for service, version, mods in zip(df["service"], df["version"], df["modules"]):
+            if (service, version) in have or mods is None or isinstance(mods, float):
+                continue
+            for entry in mods:
+                if isinstance(entry, str) and "@" in entry:
+                    module, mv = at.split(entry)
+                    if mv:
+                        seen[(service, version, module)] = mv
+    if not seen:
+        return modules
+    extra = pd.DataFrame([(s, v, m, mv) for (s, v, m), mv in seen.items()],
+                         columns=["service", "version", "module", "module_version"])
+    return extra if modules.empty else pd.concat([modules, extra], ignore_index=True)
 
 
 def _exposure(ev_: Evidence, service: str, version: str) -> float:
@@ -349,7 +374,7 @@ def correlate(ev_: Evidence, before: timedelta | None = None, after: timedelta |
                     item["text"] += f"; a rollout blip: gone once the rollout settled ({end:%H:%M} UTC)"
             _attribute(items, deploys, idx, service, new, old, intro, sets, ev_)
             measured[idx] = items
-    return _verdicts(deploys, measured, ev_.changes)
+    return _verdicts(deploys, measured, ev_.changes, sets)
 
 
 def _attribute(items, deploys, idx, service, new, old, intro, sets, ev_) -> None:
@@ -406,7 +431,8 @@ def _what_changed(changes: pd.DataFrame, service: str, t) -> str:
     return "; ".join(parts)
 
 
-def _verdicts(deploys: pd.DataFrame, measured: dict[int, list[dict]], changes: pd.DataFrame) -> pd.DataFrame:
+def _verdicts(deploys: pd.DataFrame, measured: dict[int, list[dict]], changes: pd.DataFrame, sets: dict
+              ) -> pd.DataFrame:
     owned: dict[int, list[dict]] = {i: [] for i in deploys.index}
     for items in measured.values():
         for item in items:
@@ -440,7 +466,7 @@ def _verdicts(deploys: pd.DataFrame, measured: dict[int, list[dict]], changes: p
             # Flagged items, and new panic signatures even when rare (first seen in this code).
             said = "; ".join(x["text"] + (f" [{x['reason']}]" if x.get("reason") and x["measured_at"] != idx else "")
                              for x in mine if x["flagged"] or (x.get("new") and not x.get("blip")))
-            blame = ", ".join(f"{m} {_versions(changes, row, m)}" for m in suspects)
+            blame = ", ".join(f"{m} {_versions(changes, row, m, sets)}".strip() for m in suspects)
             verdict = f"{head}: {said}" + (f"; suspects: {blame}" if blame else "")
         else:
             verdict = f"{head}: no significant change"
@@ -464,8 +490,13 @@ def _series(item: dict) -> str:
             "restarts": "restarts", "profile": "profile share"}.get(item["kind"], item["kind"])
 
 
-def _versions(changes: pd.DataFrame, row, module: str) -> str:
-    """`v3.4.27 → v3.5.9` of a module at a deploy."""
+def _versions(changes: pd.DataFrame, row, module: str, sets: dict | None = None) -> str:
+    """`v3.4.27 → v3.5.9` of a module at a deploy (from upgrades, else from the releases' module sets)."""
+    if sets:
+        old = sets.get((row["service"], row["previous_version"]), {}).get(module)
+        new = sets.get((row["service"], row["version"]), {}).get(module)
+        if new and old != new and (changes is None or changes.empty):
+            return f"{old or '(none)'} → {new}"
     if changes is not None and not changes.empty:
         c = changes[(changes["service"] == row["service"]) & (changes["ts"] == row["ts"])
                     & (changes["module"] == module)]

@@ -165,8 +165,24 @@ QUERIES = {
 }
 
 
+# When each release of a service was first seen running, from what rows say of
+# themselves or their pods (not from deploy records, which this stands in for).
+FIRST_SEEN_SQL = """
+SELECT service, version, min(ts) AS ts FROM (
+  SELECT service, version, ts, version_source FROM dump_releases
+  UNION ALL SELECT service, version, ts, version_source FROM profile_releases
+  UNION ALL SELECT service, version, ts, version_source FROM span_releases
+  UNION ALL SELECT service, version, ts, version_source FROM log_releases)
+WHERE service IS NOT NULL AND version IS NOT NULL AND ts IS NOT NULL
+  AND version_source NOT IN ('deploy record', 'deploy time')
+GROUP BY ALL"""
+
+
 def evidence_from_store(store: Store, samples: int = 200_000) -> Evidence:
-    """The Evidence bundle of an incident database (latency and calls sampled to `samples` rows)."""
+    """The Evidence bundle of an incident database (latency and calls sampled
+    to `samples` rows). A service without deploy records gets one deploy per
+    release its rows name (spans' service.version, images in Kubernetes
+    events, versions given at ingest), at the time it was first seen."""
     frames = {}
     for name, sql in QUERIES.items():
         df = store.query(sql.replace("{samples}", str(int(samples)))).df()
@@ -174,7 +190,23 @@ def evidence_from_store(store: Store, samples: int = 200_000) -> Evidence:
             if col in df:
                 df[col] = pd.to_datetime(df[col])
         frames[name] = df
+    frames["deploys"] = _with_inferred_deploys(frames["deploys"], store.query(FIRST_SEEN_SQL).df())
     return Evidence(**frames)
+
+
+def _with_inferred_deploys(deploys: pd.DataFrame, first_seen: pd.DataFrame) -> pd.DataFrame:
+    known = set(deploys["service"]) if len(deploys) else set()
+    rows = []
+    for service, group in first_seen[~first_seen["service"].isin(known)].groupby("service"):
+        previous = None
+        for r in group.sort_values("ts").itertuples(index=False):
+            rows.append(dict(ts=pd.Timestamp(r.ts), service=service, version=r.version, previous_version=previous,
+                             rollback=False))
+            previous = r.version
+    if not rows:
+        return deploys
+    inferred = pd.DataFrame(rows)
+    return inferred if deploys.empty else pd.concat([deploys, inferred], ignore_index=True)
 
 
 def profile_shares(rows: pd.DataFrame) -> pd.DataFrame:
