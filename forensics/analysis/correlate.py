@@ -257,9 +257,10 @@ def _goroutine_items(ev_: Evidence, service, new, old, keep_new, keep_old) -> li
 
 def _profile_items(ev_: Evidence, service, new, old, keep_new, keep_old) -> list[dict]:
     """The three functions whose share of CPU (or of heap in use) grew most,
-    per profile kind: each profile is one observation of a function's share,
-    compared by the Mann-Whitney U test (samples within a profile are not
-    independent, profiles are), with at least 5 profiles on each side."""
+    per profile kind: each profile is one observation of a function's cost
+    (CPU per second sampled, heap bytes in use), compared by the
+    Mann-Whitney U test (samples within a profile are not independent,
+    profiles are), with at least 5 profiles on each side."""
     pn, po = _rows(ev_.profile_shares, service, new, keep_new), _rows(ev_.profile_shares, service, old, keep_old)
     items = []
     if pn.empty or po.empty:
@@ -268,16 +269,21 @@ def _profile_items(ev_: Evidence, service, new, old, keep_new, keep_old) -> list
         a = pn[pn["kind"] == kind] if "kind" in pn else pn
         b = po[po["kind"] == kind] if "kind" in po else po
         share_a, share_b = profile_shares(a), profile_shares(b)
+        cost_a, cost_b = profile_shares(a, absolute=True), profile_shares(b, absolute=True)
         if share_a.shape[0] < 5 or share_b.shape[0] < 5:
             continue
         grown = []
         for fn in share_a.columns:
             sa = share_a[fn].to_numpy()
             sb = share_b[fn].to_numpy() if fn in share_b else [0.0] * share_b.shape[0]
-            shift = ev.latency_shift(sb, sa)
             diff = float(sa.mean() - sum(sb) / len(sb))
-            if diff >= 0.01:  # a point of the profile at least
-                grown.append((shift["p"], -diff, fn, float(sum(sb) / len(sb)), float(sa.mean())))
+            if diff < 0.01:  # a point of the profile at least
+                continue
+            # Tested on the function's own cost per profile: its share also grows when the rest shrinks.
+            ca = cost_a[fn].to_numpy()
+            cb = cost_b[fn].to_numpy() if fn in cost_b else [0.0] * cost_b.shape[0]
+            shift = ev.latency_shift(cb, ca)
+            grown.append((shift["p"], -diff, fn, float(sum(sb) / len(sb)), float(sa.mean())))
         for p, _, fn, sb, sa in sorted(grown)[:3]:
             rows = a[a["function"] == fn]
             mods = rows["modules"].dropna().iloc[-1] if "modules" in rows and rows["modules"].notna().any() else []
@@ -456,11 +462,14 @@ def _verdicts(deploys: pd.DataFrame, measured: dict[int, list[dict]], changes: p
                    if (x["flagged"] or x.get("new")) and x.get("owner") != idx and x.get("reason")]
         cleared += [x["text"].split(" (")[0] + ": a rollout blip" for x in measured.get(idx, []) if x.get("blip")]
         score = sum(min(-math.log10(max(x["p_adjusted"], 1e-300)), 12) for x in flagged) + 3 * len(suspects)
-        onsets = [x["onset"] for x in flagged if x.get("onset") is not None and pd.notna(x.get("onset"))]
+        # The first sign of what this deploy is blamed for: also the same symptom measured in a
+        # release where it was not yet significant (a leak starts small).
+        confirmed = {(x["kind"], x["key"]) for x in flagged}
+        dated = [x for x in mine if (x["kind"], x["key"]) in confirmed and not x.get("blip")
+                 and x.get("onset") is not None and pd.notna(x["onset"])]
         onset = None
-        if onsets:
-            first = min(flagged, key=lambda x: x["onset"] if x.get("onset") is not None and pd.notna(x["onset"])
-                        else pd.Timestamp.max)
+        if dated:
+            first = min(dated, key=lambda x: x["onset"])
             onset = f"{_series(first)} rose at {pd.Timestamp(first['onset']).isoformat()}"
         if significant:
             # Flagged items, and new panic signatures even when rare (first seen in this code).

@@ -39,7 +39,8 @@ class Evidence:
       another service's server spans under them)
     - goroutines: ts, service, instance, version, site, count, modules, where (one row per snapshot and
       creation site)
-    - profile_shares: ts, service, instance, version, kind, function, modules, samples, total
+    - profile_shares: ts, service, instance, version, kind, function, modules, samples, total, duration_ns
+      (CPU and heap profiles: each function's flat value, the profile's total and how long it sampled)
     """
 
     deploys: pd.DataFrame
@@ -149,7 +150,7 @@ QUERIES = {
         FROM g LEFT JOIN mods m USING (dump_id, site) GROUP BY g.dump_id, g.ts, g.service, g.instance, g.version, g.site""",
     "profile_shares": f"""
         WITH prof AS (
-          SELECT pr.profile_id, pr.ts, pr.kind, r.service, r.instance, r.version,
+          SELECT pr.profile_id, pr.ts, pr.kind, pr.duration_ns, r.service, r.instance, r.version,
                  CASE pr.kind WHEN 'cpu' THEN list_position(pr.sample_types, 'samples')
                               WHEN 'heap' THEN list_position(pr.sample_types, 'inuse_space') END AS i
           FROM profiles pr JOIN profile_releases r USING (profile_id) WHERE pr.kind IN ('cpu', 'heap') AND pr.ts IS NOT NULL),
@@ -159,7 +160,7 @@ QUERIES = {
         SELECT s.ts, s.service, s.instance, s.version, s.kind, sf.function,
                list_distinct(list({_FRAME_MODULE.format(m='sf.module', v='sf.module_version')})
                              FILTER (WHERE sf.module IS NOT NULL)) AS modules,
-               sum(s.v) AS samples, any_value(t.total) AS total
+               sum(s.v) AS samples, any_value(t.total) AS total, any_value(s.duration_ns) AS duration_ns
         FROM s JOIN stack_frames sf ON sf.stack_id = s.stack_id AND sf.depth = 0 JOIN totals t USING (profile_id)
         WHERE t.total > 0 GROUP BY s.profile_id, s.ts, s.service, s.instance, s.version, s.kind, sf.function""",
 }
@@ -209,9 +210,15 @@ def _with_inferred_deploys(deploys: pd.DataFrame, first_seen: pd.DataFrame) -> p
     return inferred if deploys.empty else pd.concat([deploys, inferred], ignore_index=True)
 
 
-def profile_shares(rows: pd.DataFrame) -> pd.DataFrame:
+def profile_shares(rows: pd.DataFrame, absolute: bool = False) -> pd.DataFrame:
     """One row per profile (ts, instance) of `Evidence.profile_shares` rows, one
-    column per function: its share of the profile's total."""
-    share = rows.assign(share=rows["samples"] / rows["total"].where(rows["total"] > 0))
-    return share.pivot_table(index=["ts", "instance"], columns="function", values="share", aggfunc="sum",
-                             fill_value=0.0)
+    column per function: its share of the profile's total, or (`absolute`)
+    its own cost: CPU per second sampled (a share grows when others shrink:
+    a fix makes the rest look worse), bytes in use for heap profiles."""
+    if absolute:
+        per = rows["duration_ns"].where(rows["duration_ns"] > 0) / 1e9 if "duration_ns" in rows else None
+        value = rows["samples"] / per if per is not None and rows["kind"].eq("cpu").all() else rows["samples"]
+    else:
+        value = rows["samples"] / rows["total"].where(rows["total"] > 0)
+    return rows.assign(value=value.fillna(0.0)).pivot_table(index=["ts", "instance"], columns="function",
+                                                            values="value", aggfunc="sum", fill_value=0.0)
