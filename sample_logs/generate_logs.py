@@ -64,11 +64,14 @@ def rfc3339nano(ts: datetime) -> str:
     return ts.strftime("%Y-%m-%dT%H:%M:%S") + (f".{frac}" if frac else "") + "Z"
 
 
-def stream_lines(argv: list[str], on_line, env: dict | None = None) -> int:
+def stream_lines(argv: list[str], on_line, env: dict | None = None, on_start=None) -> int:
     """Run a program and call on_line(time, stream, line) for every line of its
     stdout and stderr, one at a time, as it arrives; when on_line returns
-    False the program is killed. Returns its exit status."""
+    False the program is killed. `on_start(proc)`, when given, is called with
+    the running subprocess.Popen (to signal it). Returns its exit status."""
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    if on_start is not None:
+        on_start(proc)
     lock = threading.Lock()
 
     def pump(pipe, stream: str) -> None:
@@ -147,16 +150,21 @@ class Events:
         self.client, self.items = client, []
 
     def add(self, reason: str, kind: str, name: str, message: str, type_: str = "Normal", count: int = 1,
-            component: str = "kubelet") -> None:
+            component: str = "kubelet", ts: datetime | None = None, container: str | None = "orders",
+            host: str = "node-3", api_version: str | None = None) -> None:
+        """One event; `ts` (default now) its time, `container` the container a Pod event's
+        fieldPath names (None: the pod itself), `host` the kubelet's node, `api_version` the
+        involved object's (default v1)."""
         c = self.client
-        now = datetime.now(timezone.utc).replace(microsecond=0)
+        now = (ts or datetime.now(timezone.utc)).replace(microsecond=0)
+        field_path = f"spec.containers{{{container}}}" if kind == "Pod" and container else None
         self.items.append(c.CoreV1Event(
             metadata=c.V1ObjectMeta(name=f"{name}.{len(self.items):016x}", namespace=NAMESPACE,
                                     creation_timestamp=now),
-            involved_object=c.V1ObjectReference(kind=kind, name=name, namespace=NAMESPACE, api_version="v1",
-                                                field_path="spec.containers{orders}" if kind == "Pod" else None),
+            involved_object=c.V1ObjectReference(kind=kind, name=name, namespace=NAMESPACE,
+                                                api_version=api_version or "v1", field_path=field_path),
             reason=reason, message=message, type=type_, count=count, first_timestamp=now, last_timestamp=now,
-            source=c.V1EventSource(component=component, host="node-3" if component == "kubelet" else None),
+            source=c.V1EventSource(component=component, host=host if component == "kubelet" else None),
             reporting_component=component, reporting_instance=""))
 
     def write(self, path: Path) -> None:
@@ -168,14 +176,17 @@ class Events:
         path.write_text(json.dumps(doc, indent=4) + "\n")
 
 
-def start_pod(events: Events, pod: str, image: str) -> None:
-    """What the ReplicaSet controller and the kubelet report when a pod starts."""
+def start_pod(events: Events, pod: str, image: str, container: str = "orders", ts: datetime | None = None,
+              scale: str | None = "Scaled up replica set {rs} to 1", host: str = "node-3") -> None:
+    """What the ReplicaSet controller and the kubelet report when a pod starts (at `ts`, default
+    now); `scale`: the ScalingReplicaSet message ({rs}: the pod's replica set), None for none."""
     rs = pod.rsplit("-", 1)[0]
-    events.add("ScalingReplicaSet", "Deployment", rs.rsplit("-", 1)[0], f"Scaled up replica set {rs} to 1",
-               component="deployment-controller")
-    events.add("Pulled", "Pod", pod, f'Container image "{image}" already present on machine')
-    events.add("Created", "Pod", pod, "Created container orders")
-    events.add("Started", "Pod", pod, "Started container orders")
+    if scale:
+        events.add("ScalingReplicaSet", "Deployment", rs.rsplit("-", 1)[0], scale.format(rs=rs),
+                   component="deployment-controller", ts=ts)
+    for reason, message in (("Pulled", f'Container image "{image}" already present on machine'),
+                            ("Created", f"Created container {container}"), ("Started", f"Started container {container}")):
+        events.add(reason, "Pod", pod, message, ts=ts, container=container, host=host)
 
 
 def build_release(go: str, work: Path, release: str, dep: str | dict[str, str], keep: bool = True,

@@ -25,6 +25,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -51,8 +52,10 @@ def export_jsontrace(go: str, trace_out: Path, work: Path, out, timeout: float =
     """Write what `go tool trace` of this toolchain serves at /jsontrace for
     `trace_out` to the binary file `out`."""
     env = {k: v for k, v in generate.go_env(work).items() if k != "GODEBUG"}
+    # Its own process group: `go tool trace` runs the trace tool as a child, which killing `go` alone
+    # would leave serving.
     server = subprocess.Popen([go, "tool", "trace", "-http=127.0.0.1:0", str(trace_out)],
-                              stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env)
+                              stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, start_new_session=True)
     try:
         url = None
         deadline = time.time() + timeout
@@ -68,7 +71,10 @@ def export_jsontrace(go: str, trace_out: Path, work: Path, out, timeout: float =
             while chunk := resp.read(1 << 20):
                 out.write(chunk)
     finally:
-        server.kill()
+        try:
+            os.killpg(server.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         server.wait()
 
 

@@ -3,6 +3,7 @@ module example.com/shop/orders
 go 1.19
 
 require (
-	github.com/acme/ratelimit v1.5.0
+	example.com/shop/kit v0.4.1
+	github.com/acme/ratelimit v1.6.0
 	go.etcd.io/etcd/client/v3 v3.4.27
 )

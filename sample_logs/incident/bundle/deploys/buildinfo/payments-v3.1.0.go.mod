@@ -1,5 +1,8 @@
-module example.com/orders
+module example.com/shop/payments
 
 go 1.19
 
-require github.com/acme/ratelimit v1.6.0
+require (
+	example.com/shop/kit v0.4.1
+	github.com/acme/ratelimit v1.6.0
+)

@@ -1,0 +1,8 @@
+module example.com/shop/checkout
+
+go 1.19
+
+require (
+	example.com/shop/kit v0.4.1
+	github.com/acme/ratelimit v1.5.0
+)

@@ -1,0 +1,3 @@
+module example.com/shop/kit
+
+go 1.19
