@@ -460,7 +460,7 @@ def correlate(db, before, after, alpha, fmt, limit) -> None:
                  columns=["rank", "ts", "service", "change", "significant", "score", "p_value", "suspect_modules",
                           "onset"])
     for r in df.itertuples(index=False):  # verdicts in full: they are the answer
-        click.echo(f"{r.rank}. {_safe(r.verdict)}")
+        click.echo(f"{r.rank}. {printable(r.verdict)}")  # plain echo: no markup to escape
 
 
 @main.command()
@@ -506,7 +506,7 @@ def report(db, output, since, until, from_, to, services, title) -> None:
         raise click.BadParameter(str(exc)) from exc
     finally:
         incident.close()
-    click.echo(f"wrote {_safe(output)}")
+    click.echo(f"wrote {printable(output)}")
 
 
 def _hidden_alias(name: str, command: click.Command) -> None:

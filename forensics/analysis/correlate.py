@@ -473,7 +473,7 @@ def _verdicts(deploys: pd.DataFrame, measured: dict[int, list[dict]], changes: p
             onset = f"{_series(first)} rose at {pd.Timestamp(first['onset']).isoformat()}"
         if significant:
             # Flagged items, and new panic signatures even when rare (first seen in this code).
-            said = "; ".join(x["text"] + (f" [{x['reason']}]" if x.get("reason") and x["measured_at"] != idx else "")
+            said = "; ".join(x["text"] + (f" — {x['reason']}" if x.get("reason") and x["measured_at"] != idx else "")
                              for x in mine if x["flagged"] or (x.get("new") and not x.get("blip")))
             blame = ", ".join(f"{m} {_versions(changes, row, m, sets)}".strip() for m in suspects)
             verdict = f"{head}: {said}" + (f"; suspects: {blame}" if blame else "")
