@@ -99,3 +99,24 @@ def test_profile_selectors_see_resolved_releases_and_numpy_ids(tmp_path):
     assert service == "orders"  # the pod directory says whose it is
     assert len(db.top({"service": "orders"})) and len(db.top(np.int64(pid)))
     assert db.top({"service": "payments"}).empty
+
+
+def test_upgrades_list_modules_a_release_adds_or_removes(tmp_path):
+    """Release modules from real `go version -m` output: orders' build has the etcd client, payments'
+    does not; deployed in turn as one service, the client appears, then goes."""
+    info = SAMPLES / "incident" / "bundle" / "deploys" / "buildinfo"
+    for name in ("payments-v3.0.0.txt", "orders-v2.4.0.txt", "payments-v3.1.0.txt"):
+        shutil.copyfile(info / name, tmp_path / name)
+    (tmp_path / "deploys.csv").write_text(
+        "ts,service,version,buildinfo\n"
+        "2026-11-22T02:00:00Z,api,v1,payments-v3.0.0.txt\n"
+        "2026-11-22T03:00:00Z,api,v2,orders-v2.4.0.txt\n"
+        "2026-11-22T04:00:00Z,api,v3,payments-v3.1.0.txt\n")
+    db = fx.open(tmp_path / "i.duckdb")
+    db.ingest(tmp_path)
+    rows = db.sql("SELECT to_release, from_version, to_version, direction FROM upgrades "
+                  "WHERE module = 'go.etcd.io/etcd/client/v3' ORDER BY ts").fetchall()
+    assert rows == [("v2", None, "v3.4.27", "added"), ("v3", "v3.4.27", None, "removed")]
+    summaries = set(db.timeline(kinds=["upgrade"])["summary"])
+    assert "go.etcd.io/etcd/client/v3 (none) → v3.4.27 (added)" in summaries
+    assert not any("nan" in s for s in summaries)
