@@ -38,7 +38,7 @@ import pandas as pd
 
 from . import attribution as at
 from . import evidence as ev
-from .gather import NO_CREATOR, Evidence, evidence_from_store, profile_shares
+from .gather import NO_CREATOR, Evidence, evidence_from_store, profile_shares, rows_of
 from .leaks import rise_start, rises
 
 __all__ = ["ALPHA", "Evidence", "correlate", "evidence_from_store"]
@@ -124,9 +124,7 @@ def _exposure(ev_: Evidence, service: str, version: str) -> float:
             return float((mine["ended"] - mine["started"]).dt.total_seconds().clip(lower=1).sum())
     lo = hi = None
     for df in (ev_.log_counts, ev_.latencies, ev_.panics, ev_.goroutines, ev_.restarts):
-        if df.empty:
-            continue
-        rows = df[(df["service"] == service) & (df["version"] == version)]
+        rows = rows_of(df, service, version)
         if len(rows):
             lo = min(lo, rows["ts"].min()) if lo is not None else rows["ts"].min()
             hi = max(hi, rows["ts"].max()) if hi is not None else rows["ts"].max()
@@ -134,9 +132,8 @@ def _exposure(ev_: Evidence, service: str, version: str) -> float:
 
 
 def _rows(df: pd.DataFrame, service: str, version: str, keep=None) -> pd.DataFrame:
-    if df.empty:
-        return df
-    rows = df[(df["service"] == service) & (df["version"] == version)]
+    """rows_of, filtered by `keep` (a row mask function) when given."""
+    rows = rows_of(df, service, version)
     return rows[keep(rows)] if keep is not None and len(rows) else rows
 
 
@@ -144,11 +141,12 @@ def _instances(rows: pd.DataFrame) -> list[str]:
     return sorted({str(x) for x in rows["instance"].dropna()}) if "instance" in rows else []
 
 
-def _items(ev_: Evidence, service: str, new: str, old: str, earlier: set[str], keep_new=None, keep_old=None,
-           exposure=None) -> list[dict]:
+def _items(ev_: Evidence, service: str, new: str, old: str, earlier: set[str], keep_new, keep_old,
+           exposure: tuple[float, float]) -> list[dict]:
     """Evidence items of release `new` against `old` (rows filtered by keep_*;
-    `earlier`: releases of the service deployed before `new`)."""
-    e_new, e_old = exposure or (_exposure(ev_, service, new), _exposure(ev_, service, old))
+    `earlier`: releases of the service deployed before `new`; `exposure`:
+    seconds each release ran, see _exposure)."""
+    e_new, e_old = exposure
     items = []
     if e_new <= 0 or e_old <= 0:
         return items
@@ -361,12 +359,13 @@ def correlate(ev_: Evidence, before: timedelta | None = None, after: timedelta |
             earlier = {deploys.loc[j, "version"] for j in order[:pos]} - {new}
             keep_new = (lambda r, t=t: r["ts"] <= t + after) if after is not None else None
             keep_old = (lambda r, t=t: r["ts"] >= t - before) if before is not None else None
-            items = _items(ev_, service, new, old, earlier, keep_new, keep_old)
+            exposure = (_exposure(ev_, service, new), _exposure(ev_, service, old))
+            items = _items(ev_, service, new, old, earlier, keep_new, keep_old, exposure)
             m = max(len(items), 1)
             end = _rollout_end(ev_, service, t, old)
             settled = [] if end <= t else _items(
                 ev_, service, new, old, earlier, lambda r, end=end: r["ts"] > end, lambda r, t=t: r["ts"] < t,
-                exposure=(_exposure(ev_, service, new), _exposure(ev_, service, old)))
+                exposure)
             later = {(x["kind"], x["key"]): x for x in settled}
             for item in items:
                 item["p_adjusted"] = min(item["p"] * m, 1.0)
@@ -418,7 +417,7 @@ def _attribute(items, deploys, idx, service, new, old, intro, sets, ev_) -> None
                 continue
         if strongest is not None and strongest["owner"] != idx:
             item["owner"] = strongest["owner"]
-            item["reason"] = f"comes with {strongest['text'].split(' (')[0]}, which {strongest['reason']}"
+            item["reason"] = f"comes with {_headline(strongest)}, which {strongest['reason']}"
 
 
 def _what_changed(changes: pd.DataFrame, service: str, t) -> str:
@@ -428,13 +427,21 @@ def _what_changed(changes: pd.DataFrame, service: str, t) -> str:
     mine = changes[(changes["service"] == service) & (changes["ts"] == t)]
     parts = []
     for c in mine.itertuples(index=False):
-        frm = c.from_version if isinstance(c.from_version, str) else "(none)"
-        to = c.to_version if isinstance(c.to_version, str) else "(none)"
         if c.kind == "module":
-            parts.append(f"{c.module} {frm} → {to}")
+            parts.append(f"{c.module} {_change(c.from_version, c.to_version)}")
         elif c.kind == "go":
-            parts.append(f"Go {frm} → {to}")
+            parts.append(f"Go {_change(c.from_version, c.to_version)}")
     return "; ".join(parts)
+
+
+def _change(frm, to) -> str:
+    """`v3.4.27 → v3.5.9`; a side that is not a version (an added or removed module) is `(none)`."""
+    return f"{frm if isinstance(frm, str) else '(none)'} → {to if isinstance(to, str) else '(none)'}"
+
+
+def _headline(item: dict) -> str:
+    """An item's text without its figures in brackets: what it is, to name it in a reason."""
+    return item["text"].split(" (")[0]
 
 
 def _verdicts(deploys: pd.DataFrame, measured: dict[int, list[dict]], changes: pd.DataFrame, sets: dict
@@ -458,9 +465,9 @@ def _verdicts(deploys: pd.DataFrame, measured: dict[int, list[dict]], changes: p
         old = row["previous_version"] if isinstance(row["previous_version"], str) else None
         release = f"{old} → {row['version']}" if old else row["version"]
         head = f"{row['service']} {row['version']}" + (f" ({what})" if what else (f" (was {old})" if old else ""))
-        cleared = [f"{x['text'].split(' (')[0]}: {x['reason']}" for x in measured.get(idx, [])
+        cleared = [f"{_headline(x)}: {x['reason']}" for x in measured.get(idx, [])
                    if (x["flagged"] or x.get("new")) and x.get("owner") != idx and x.get("reason")]
-        cleared += [x["text"].split(" (")[0] + ": a rollout blip" for x in measured.get(idx, []) if x.get("blip")]
+        cleared += [f"{_headline(x)}: a rollout blip" for x in measured.get(idx, []) if x.get("blip")]
         score = sum(min(-math.log10(max(x["p_adjusted"], 1e-300)), 12) for x in flagged) + 3 * len(suspects)
         # The first sign of what this deploy is blamed for: also the same symptom measured in a
         # release where it was not yet significant (a leak starts small).
@@ -505,13 +512,12 @@ def _versions(changes: pd.DataFrame, row, module: str, sets: dict | None = None)
         old = sets.get((row["service"], row["previous_version"]), {}).get(module)
         new = sets.get((row["service"], row["version"]), {}).get(module)
         if new and old != new and (changes is None or changes.empty):
-            return f"{old or '(none)'} → {new}"
+            return _change(old, new)
     if changes is not None and not changes.empty:
         c = changes[(changes["service"] == row["service"]) & (changes["ts"] == row["ts"])
                     & (changes["module"] == module)]
         if len(c):
-            frm = c.iloc[0]["from_version"]
-            return f"{frm if isinstance(frm, str) else '(none)'} → {c.iloc[0]['to_version']}"
+            return _change(c.iloc[0]["from_version"], c.iloc[0]["to_version"])
     return ""
 
 

@@ -210,6 +210,13 @@ def _with_inferred_deploys(deploys: pd.DataFrame, first_seen: pd.DataFrame) -> p
     return inferred if deploys.empty else pd.concat([deploys, inferred], ignore_index=True)
 
 
+def rows_of(df: pd.DataFrame, service: str, version: str | None) -> pd.DataFrame:
+    """The rows of an Evidence frame that one release of a service produced (none for version None)."""
+    if df is None or df.empty:
+        return df if df is not None else pd.DataFrame()
+    return df[(df["service"] == service) & (df["version"] == version)]
+
+
 def profile_shares(rows: pd.DataFrame, absolute: bool = False) -> pd.DataFrame:
     """One row per profile (ts, instance) of `Evidence.profile_shares` rows, one
     column per function: its share of the profile's total, or (`absolute`)

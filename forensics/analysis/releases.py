@@ -33,7 +33,7 @@ def releases(store: Store, service: str | None = None) -> "pd.DataFrame":
     import pandas as pd
 
     from .evidence import rate_increase
-    from .gather import evidence_from_store, profile_shares
+    from .gather import evidence_from_store, profile_shares, rows_of
     from .leaks import goroutine_growth
 
     ev = evidence_from_store(store)
@@ -58,15 +58,15 @@ def releases(store: Store, service: str | None = None) -> "pd.DataFrame":
     rows = []
     for r in order.itertuples(index=False):
         svc, ver, prev = r.service, r.version, r.previous_version if isinstance(r.previous_version, str) else None
-        spans = _of(ev.latencies, svc, ver)
+        spans = rows_of(ev.latencies, svc, ver)
         reqs = spans[spans["origin"] == "spans"] if len(spans) and (spans["origin"] == "spans").any() else spans
-        logs = _of(ev.log_counts, svc, ver)
+        logs = rows_of(ev.log_counts, svc, ver)
         errors = _error_rate(logs)
-        panics = _of(ev.panics, svc, ver)
+        panics = rows_of(ev.panics, svc, ver)
         before = ev.panics[(ev.panics["service"] == svc) & (ev.panics["ts"] < (r.deployed if pd.notna(r.deployed)
                                                                               else r.first_seen))] \
             if len(ev.panics) and pd.notna(r.first_seen) else ev.panics.iloc[0:0]
-        old = _of(ev.panics, svc, prev) if prev else before.iloc[0:0]
+        old = rows_of(ev.panics, svc, prev) if prev else before.iloc[0:0]
         sigs = set(panics["signature"]) if len(panics) else set()
         new = sorted(sigs - set(before["signature"]) - set(old["signature"])) if len(panics) else []
         regressed = []
@@ -76,7 +76,7 @@ def releases(store: Store, service: str | None = None) -> "pd.DataFrame":
                                      int((panics["signature"] == sig).sum()), span_new)
             if p < 0.01:
                 regressed.append(sig)
-        snaps = _of(ev.goroutines, svc, ver)
+        snaps = rows_of(ev.goroutines, svc, ver)
         peak = int(snaps.groupby(["instance", "ts"])["count"].sum().max()) if len(snaps) else None
         sites = sorted(set(growing.loc[(growing["service"] == svc) & (growing["version"] == ver)
                                        & (growing["by"] == "creation"), "site"])) if len(growing) else []
@@ -88,19 +88,13 @@ def releases(store: Store, service: str | None = None) -> "pd.DataFrame":
             p99_ms=float(reqs["ms"].quantile(0.99)) if len(reqs) else None,
             error_rate=errors, panics=len(panics), new_signatures=new, regressed_signatures=regressed,
             resolved_signatures=sorted(set(old["signature"]) - sigs) if prev and len(old) else [],
-            restarts=len(_of(ev.restarts, svc, ver)), goroutine_peak=peak, growing_sites=sites,
+            restarts=len(rows_of(ev.restarts, svc, ver)), goroutine_peak=peak, growing_sites=sites,
             cpu_shift=_shift(ev.profile_shares, svc, ver, prev, "cpu", profile_shares),
             heap_shift=_shift(ev.profile_shares, svc, ver, prev, "heap", profile_shares)))
     df = pd.DataFrame(rows, columns=COLUMNS)
     for col in ("requests", "goroutine_peak"):
         df[col] = df[col].astype("Int64")  # counts, missing where nothing was seen
     return df
-
-
-def _of(df, service, version):
-    if df is None or df.empty or version is None:
-        return df.iloc[0:0] if df is not None else df
-    return df[(df["service"] == service) & (df["version"] == version)]
 
 
 def _int(x):

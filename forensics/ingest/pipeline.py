@@ -123,7 +123,7 @@ def ingest(
             progress(result)
 
     def prepare(source: Source):
-        """(source, sha, fmt, variant) to parse, or a callable recording a source with
+        """(source, sha, fmt, variant, origin) to parse, or a callable recording a source with
         nothing to parse (failed, skipped, duplicate): called in input order."""
         where = origin(source.name, ts)
 
@@ -152,15 +152,16 @@ def ingest(
             if found.format.refused:
                 return record(sha, None, found.reason)
             return record(sha, found.format.name, found.reason, "skipped")
-        return source, sha, found.format.name, found.variant
+        return source, sha, found.format.name, found.variant, where
 
     def options(source: Source, variant: str | None) -> ParseOptions:
         return ParseOptions(service=service, version=version, ts=ts, mtime=source.mtime,
                             path_ts=path_time(source.name), path=source.name, variant=variant)
 
-    def write(source: Source, sha: str, fmt: str, batches=(), spooled: Spooled | None = None) -> SourceResult:
+    def write(source: Source, sha: str, fmt: str, where, batches=(), spooled: Spooled | None = None,
+              failure: str | None = None) -> SourceResult:
         return store.write_source(source.name, sha, source.size, fmt, batches, service, version, source.mtime,
-                                  spooled=spooled, origin=origin(source.name, ts))
+                                  failure=failure, spooled=spooled, origin=where)
 
     with open_sources(paths, limits=limits, stdin=stdin) as sources:
         if jobs <= 1:
@@ -169,14 +170,14 @@ def ingest(
                 if callable(item):
                     done(item())
                 else:
-                    src, sha, fmt, variant = item
-                    done(write(src, sha, fmt, _parse_source(src, fmt, options(src, variant))))
+                    src, sha, fmt, variant, where = item
+                    done(write(src, sha, fmt, where, _parse_source(src, fmt, options(src, variant))))
             return summary
 
         tmp = Path(tempfile.mkdtemp(prefix="forensics-ipc-"))
         try:
             with ProcessPoolExecutor(max_workers=jobs) as pool:
-                pending: list = []  # in input order: a recording callable or (future, source, sha, fmt, dir)
+                pending: list = []  # in input order: a recording callable or (future, source, sha, fmt, origin, dir)
 
                 def drain(limit: int) -> None:
                     while len(pending) > limit:
@@ -184,15 +185,13 @@ def ingest(
                         if callable(head):
                             done(head())
                             continue
-                        fut, src, sha, fmt, outdir = head
+                        fut, src, sha, fmt, where, outdir = head
                         try:
                             spooled = fut.result()
                         except Exception as exc:  # noqa: BLE001 - a dead worker fails one source only
-                            done(store.write_source(src.name, sha, src.size, fmt, [], service, version, src.mtime,
-                                                    failure=f"parser process failed: {exc}",
-                                                    origin=origin(src.name, ts)))
+                            done(write(src, sha, fmt, where, failure=f"parser process failed: {exc}"))
                         else:
-                            done(write(src, sha, fmt, spooled=spooled))
+                            done(write(src, sha, fmt, where, spooled=spooled))
                         shutil.rmtree(outdir, ignore_errors=True)
 
                 for n, source in enumerate(sources):
@@ -200,11 +199,11 @@ def ingest(
                     if callable(item):
                         pending.append(item)
                     else:
-                        src, sha, fmt, variant = item
+                        src, sha, fmt, variant, where = item
                         outdir = tmp / f"s{n:06d}"
                         outdir.mkdir()
                         fut = pool.submit(_parse_to_spool, src, fmt, options(src, variant), str(outdir))
-                        pending.append((fut, src, sha, fmt, outdir))
+                        pending.append((fut, src, sha, fmt, where, outdir))
                     drain(2 * jobs)
                 drain(0)
         finally:
