@@ -37,8 +37,8 @@ class Evidence:
     - latencies: ts, service, instance, version, ms, origin (`logs` or `spans`)
     - calls: ts, service, version, ms, callee, callee_ms (server spans and the time spent in calls to
       another service's server spans under them)
-    - goroutines: ts, service, instance, version, site, count, modules, where (one row per snapshot and
-      creation site)
+    - goroutines: dump_id, ts, service, instance, version, site, count, modules, where (one row per
+      snapshot and creation site)
     - profile_shares: ts, service, instance, version, kind, function, modules, samples, total, duration_ns
       (CPU and heap profiles: each function's flat value, the profile's total and how long it sampled)
     """
@@ -144,7 +144,7 @@ QUERIES = {
                  list_distinct(list_prepend(any_value(e.creator_module),
                                list({_FRAME_MODULE.format(m='f.module', v='f.module_version')} ORDER BY f.depth))) AS modules
           FROM example e LEFT JOIN frames f ON f.dump_id = e.dump_id AND f.goroutine_seq = e.seq GROUP BY e.dump_id, e.site)
-        SELECT g.ts, g.service, g.instance, g.version, g.site, sum(g.count) AS count,
+        SELECT g.dump_id, g.ts, g.service, g.instance, g.version, g.site, sum(g.count) AS count,
                any_value(m.modules) AS modules,  -- list_distinct dropped the NULLs of frames outside modules
                any_value(g."where") AS "where"
         FROM g LEFT JOIN mods m USING (dump_id, site) GROUP BY g.dump_id, g.ts, g.service, g.instance, g.version, g.site""",

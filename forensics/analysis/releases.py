@@ -77,7 +77,8 @@ def releases(store: Store, service: str | None = None) -> "pd.DataFrame":
             if p < 0.01:
                 regressed.append(sig)
         snaps = rows_of(ev.goroutines, svc, ver)
-        peak = int(snaps.groupby(["instance", "ts"])["count"].sum().max()) if len(snaps) else None
+        # per snapshot: a debug=2 dump and a debug=1 profile taken at once are two snapshots, not one
+        peak = int(snaps.groupby(["instance", "dump_id"])["count"].sum().max()) if len(snaps) else None
         sites = sorted(set(growing.loc[(growing["service"] == svc) & (growing["version"] == ver)
                                        & (growing["by"] == "creation"), "site"])) if len(growing) else []
         rows.append(dict(
