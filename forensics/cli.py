@@ -478,13 +478,14 @@ def releases(db, service, fmt, limit) -> None:
         incident.close()
     for col in ("new_signatures", "regressed_signatures", "resolved_signatures", "growing_sites"):
         df[col] = df[col].map(lambda xs: ", ".join(xs) if fmt != "json" else xs)
-    if fmt == "table":
-        df = df.assign(new=df["new_signatures"].map(lambda s: len(s.split(", ")) if s else 0),
-                       p99_ms=df["p99_ms"].map(lambda x: f"{x:.3g}" if x == x and x is not None else ""),
-                       error_rate=df["error_rate"].map(lambda x: f"{x:.1%}" if x == x and x is not None else ""))
+    if fmt == "table":  # 100 columns: minutes, short numbers, blanks for unknown; the rest in csv/json
+        df = df.assign(first_seen=df["first_seen"].dt.strftime("%m-%d %H:%M").fillna(""),
+                       p99_ms=df["p99_ms"].map("{:.3g}".format, na_action="ignore").fillna(""),
+                       error_rate=df["error_rate"].map("{:.1%}".format, na_action="ignore").fillna(""),
+                       goroutine_peak=df["goroutine_peak"].astype(object).where(df["goroutine_peak"].notna(), ""))
     _print_frame(df, fmt, _limit(limit, fmt, None),
-                 columns=["service", "version", "first_seen", "instances", "requests", "p99_ms", "error_rate",
-                          "panics", "new", "restarts", "goroutine_peak"] if fmt == "table" else None)
+                 columns=["service", "version", "first_seen", "p99_ms", "error_rate", "panics", "restarts",
+                          "goroutine_peak"] if fmt == "table" else None)
 
 
 @main.command()

@@ -120,3 +120,22 @@ def test_upgrades_list_modules_a_release_adds_or_removes(tmp_path):
     summaries = set(db.timeline(kinds=["upgrade"])["summary"])
     assert "go.etcd.io/etcd/client/v3 (none) → v3.4.27 (added)" in summaries
     assert not any("nan" in s for s in summaries)
+
+
+def test_releases_command(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from forensics.cli import main
+
+    db = fx.open(tmp_path / "i.duckdb")
+    db.ingest(SAMPLES / "cluster")
+    db.close()
+    out = CliRunner().invoke(main, ["releases", "--db", str(tmp_path / "i.duckdb"), "--format", "json"])
+    assert out.exit_code == 0, out.output
+    rows = {(r["service"], r["version"]): r for r in json.loads(out.output)}
+    bad = rows[("orders", "v1.9.0")]
+    assert bad["restarts"] >= 1 and bad["new_signatures"] and bad["previous_version"] == "v1.8.0"
+    table = CliRunner().invoke(main, ["releases", "--db", str(tmp_path / "i.duckdb")])
+    assert table.exit_code == 0 and "goroutine_peak" in table.output and "v1.9.0" in table.output
