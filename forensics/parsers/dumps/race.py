@@ -25,15 +25,16 @@ class RaceReports:
         if not line:
             return
         sec = d.race_section
-        if line.startswith("      ") and sec is not None:
-            m = RACE_FILE_RE.match(line)
-            if m and sec["pending"] is not None:
+        if line[0] in " \t" and sec is not None:
+            # Frames are indented by two blanks and their files by six; pastes
+            # and editors change both, so the line's shape decides.
+            m = RACE_FILE_RE.match(line) if sec["pending"] is not None else None
+            if m:
                 func, args, inlined = sec["pending"]
                 sec["pending"] = None
                 sec["frames"].append((func, m.group(1), int(m.group(2)), args, int(m.group(3), 16) if m.group(3) else None, inlined))
                 return
-        elif line.startswith("  ") and sec is not None:
-            hit = self.parse_func(line[2:])
+            hit = self.parse_func(line.strip())
             if hit is not None:
                 sec["pending"] = hit
                 return

@@ -11,6 +11,10 @@ State machine, one line at a time (``_Parser.state`` names the handler)::
     TEXT --SIGxxx: ...----------> SIGNAL ---blank--> BETWEEN
     TEXT --goroutine N [...]:---> STACK (a goroutine dump)
     TEXT --WARNING: DATA RACE---> RACE --==================--> TEXT
+    TEXT --http: panic serving, Observed a panic, caught panic...--> WRAPPED
+          (a recovered panic a library logged: its stack, bare callers or nothing follow)
+    TEXT --a call line then its file line--> STACK (a fragment: the paste starts mid-goroutine)
+    STACK --goroutine N [...]:--> STACK (the blank line between goroutines was lost)
     BETWEEN --goroutine N [...]:/runtime stack:--> STACK --blank--> BETWEEN
     BETWEEN --registers, '-----', SIGxxx:, PC=--> BETWEEN (GOTRACEBACK=crash: same dump)
     STACK --register line--> BETWEEN (signal dumps print registers after the stack)
@@ -39,6 +43,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from datetime import datetime, timezone
 from typing import BinaryIO, Iterator
 
 import pyarrow as pa
@@ -47,11 +52,13 @@ from ...errors import ForensicsError
 from .. import ParseOptions, excerpt, line_batches
 from .patterns import (
     CHAINED_PANIC_PREFIX, CREATED_PREFIX, CREATED_RE, ELIDED_RE, FATAL_PREFIX, FILE_RE, HEADER_RE,
-    MAX_MESSAGE_LINES, PANIC_PREFIX, PANIC_SUFFIX_RE, PREAMBLE_PREFIXES, RACE_BANNER, RACE_START, REGISTER_RE,
-    RUNTIME_STACK, SIGNAL_HEAD_RE, SIGNAL_LINE_RE, SIGNAL_PC_RE, STACK_UNAVAILABLE, TRIGGERS, WAIT_RE,
-    is_machinery, line_prefix, log_timestamp, normalize_message, signature, strip_prefix, system_start,
+    BARE_CALLER_RE, MAX_MESSAGE_LINES, OBSERVED_VALUE_RE, PANIC_PREFIX, PANIC_SUFFIX_RE, PREAMBLE_PREFIXES,
+    RACE_BANNER, RACE_START, REGISTER_RE, RUNTIME_STACK, SIGNAL_HEAD_RE, SIGNAL_LINE_RE, SIGNAL_PC_RE,
+    STACK_DIAGNOSTIC_RE, STACK_UNAVAILABLE, TRIGGERS, WAIT_RE, WRAPPED_PANIC_RE,
+    is_machinery, log_timestamp, normalize_message, prefix_time, signature, system_start,
 )
 from .race import RaceReports
+from .restore import Restorer
 from .rows import FLUSH_FRAMES, Locations, Rows
 from .scanner_columnar import Chunk, read_run
 
@@ -129,6 +136,7 @@ class _Parser(RaceReports, Locations):
         self.indented = False
         self.held: tuple[str, int] | None = None  # unknown line inside a stack, see _stack_held
         self.raw_line: str | None = None  # the current line with its collector prefix, when it had one
+        self.orphan: tuple | None = None  # a call line in text: a fragment starts if its file line follows
 
     # --- errors ---------------------------------------------------------
     def error(self, message: str, line: str | None, lineno: int | None = None) -> None:
@@ -146,7 +154,12 @@ class _Parser(RaceReports, Locations):
         self.gseq = 0
         d.preamble = list(self.preamble)
         self.preamble.clear()
-        prefixed = log_timestamp(self.raw_line) if self.raw_line is not None else None
+        prefixed = None
+        if self.raw_line is not None:
+            prefixed = log_timestamp(self.raw_line)
+            if prefixed is None:  # syslog and klog times have no year: the file's time gives it
+                known = self.opt.ts or self.opt.file_time()[0]
+                prefixed = prefix_time(self.raw_line, (known or datetime.now(timezone.utc)).year)
         if self.opt.ts is not None:
             d.ts, d.ts_source = self.opt.ts, "argument"
         elif prefixed is not None:
@@ -196,7 +209,7 @@ class _Parser(RaceReports, Locations):
         self.end_goroutine()
         self.g = _Goroutine(gid, state, wait, locked, gp, m, self.lineno)
         self.state = self._stack
-        if self.dump is not None:
+        if self.dump is not None and gid is not None:
             self.dump.ids.add(gid)
 
     def end_goroutine(self) -> None:
@@ -216,7 +229,7 @@ class _Parser(RaceReports, Locations):
         names = self.loc_cols[0]
         self.goroutines.add(
             d.idx, seq, g.id, g.state, g.wait, g.locked, g.created_by, g.created_in, g.created_file, g.created_line, stack_id, 1, g.elided, g.unavailable, g.gp, g.m, g.line,
-            g.id <= 0 or (g.elided != -1 and system_start([names[i] for i in locs[-2:]])), None,
+            (g.id is not None and g.id <= 0) or (g.elided != -1 and system_start([names[i] for i in locs[-2:]])), None,
         )
         n = len(locs)
         if n:
@@ -230,8 +243,8 @@ class _Parser(RaceReports, Locations):
             fr[6].extend(g.offsets)
             if len(fr[0]) >= FLUSH_FRAMES:
                 self.flush_due = True
-        if d.failing is None and g.id > 0:
-            d.failing = (g.id, [names[i] for i in locs if not is_machinery(names[i])][:3])
+        if d.failing is None and (g.id is None or g.id > 0):
+            d.failing = (g.id, [names[i] for i in locs if names[i] and not is_machinery(names[i])][:3])
 
     def add_frame(self, g: _Goroutine, func: str, file, line, args, offset, inlined) -> None:
         idx = self.intern(func, file, line, inlined)
@@ -274,9 +287,22 @@ class _Parser(RaceReports, Locations):
         if not line.startswith(TRIGGERS):
             if line == RACE_BANNER:
                 self.banner_line = self.lineno
+            elif "anic" in line and line[0] != "{":
+                m = WRAPPED_PANIC_RE.search(line)
+                if m is not None:
+                    self.wrapped_panic(m)
+                    return
+            if self.orphan is not None and line[:1] == "\t" and self.fragment(line):
+                return
+            self.orphan = None
+            if line[-1:] == ")":
+                hit = self.parse_func(line)
+                if hit is not None:
+                    self.orphan = (hit, self.lineno)
             self.recent.append(line)
             self.preamble.clear()
             return
+        self.orphan = None
         if line.startswith(PANIC_PREFIX):
             self.start_dump("panic").end_line = self.lineno
             self.add_panic(line[len(PANIC_PREFIX) :])
@@ -291,6 +317,10 @@ class _Parser(RaceReports, Locations):
             d = self.start_dump("race", start)
             d.panics.append(["race", ["DATA RACE"], False, False])
             self.state = self._race
+        elif line == RUNTIME_STACK:
+            # A paste that starts at the system stack (its fatal error line cut off).
+            self.start_dump("fatal")
+            self.start_goroutine(-1, "runtime stack", None, False, None, None)
         elif line.startswith(PREAMBLE_PREFIXES):
             self.preamble.append(line)
         elif line.startswith("goroutine "):
@@ -311,6 +341,75 @@ class _Parser(RaceReports, Locations):
             d.panics.append(["signal", [line], False, False])
             self.state = self._signal
 
+    def wrapped_panic(self, m: re.Match) -> None:
+        """A recovered panic a library logged (WRAPPED_PANIC_RE): a panic dump
+        whose stack, if any, follows."""
+        if m.group(1) is not None:
+            value = re.sub(r"\\(.)", r"\1", m.group(1))
+        else:
+            value = m.group(2).rstrip()
+            if value.endswith('"') and value.count('"') % 2:
+                value = value[:-1]  # the closing quote of a log field holding the line
+            observed = OBSERVED_VALUE_RE.match(value)
+            if observed is not None:
+                # '%#v (%v)': a Go string's quoted value (an error's text
+                # without "runtime error: "), else the error's own text.
+                quoted = value.startswith('"')
+                kind = "runtime_error" if observed.group(1).startswith("runtime error: ") else "panic"
+                value = re.sub(r'\\(.)', r'\1', value[1:value.index('" (')]) if quoted else observed.group(1)
+                self.start_dump("panic").end_line = self.lineno
+                self.dump.panics.append([kind, [value], True, False])
+                self.state = self._wrapped
+                return
+        self.start_dump("panic").end_line = self.lineno
+        kind = "runtime_error" if value.startswith("runtime error: ") else "panic"
+        self.dump.panics.append([kind, [value], True, False])
+        self.state = self._wrapped
+
+    def _wrapped(self, line: str) -> None:
+        """After a logged recovered panic: its goroutine, HandleCrash's bare
+        callers, a user's elision mark; anything else ends the dump."""
+        d = self.dump
+        caller = BARE_CALLER_RE.match(line) if line else None
+        if caller is not None:
+            if self.g is None:
+                self.start_goroutine(None, None, None, False, None, None)
+                self.state = self._wrapped
+            self.add_frame(self.g, "", caller.group(1), int(caller.group(2)), None, None, False)
+            d.end_line = self.lineno
+        elif not line or line.strip(" .") == "" or line.strip() == "...":
+            d.end_line = self.lineno if line else d.end_line
+        elif line.startswith("goroutine ") and HEADER_RE.match(line):
+            self.end_goroutine()
+            self.state = self._between
+            self._between(line)
+        elif line[0] == "\t" and self.g is None and self.parse_file(line) is not None:
+            # A file line with its call elided by the user (". . ." above it).
+            self.start_goroutine(None, None, None, False, None, None)
+            loc = self.parse_file(line)
+            self.add_frame(self.g, "", loc[0], loc[1], None, loc[2], False)
+            self.state = self._stack
+        else:
+            self.end_goroutine()
+            self.end_dump()
+            self.state = self._text
+            self._text(line)
+
+    def fragment(self, line: str) -> bool:
+        """A call line in text followed by its file line: the paste starts
+        inside a goroutine. Its frames are a goroutine without a header (id NULL)."""
+        loc = self.parse_file(line)
+        if loc is None:
+            return False
+        (func, args, inlined), lineno = self.orphan
+        self.orphan = None
+        d = self.start_dump("goroutines", lineno)
+        self.start_goroutine(None, None, None, False, None, None)
+        self.g.line = lineno
+        self.add_frame(self.g, func, loc[0], loc[1], args, loc[2], inlined)
+        d.end_line = self.lineno
+        return True
+
     def add_panic(self, text: str) -> None:
         m = PANIC_SUFFIX_RE.search(text)
         recovered = repanicked = False
@@ -328,8 +427,8 @@ class _Parser(RaceReports, Locations):
             self.state = self._between
             return
         d.end_line = self.lineno
-        if line.startswith(CHAINED_PANIC_PREFIX):
-            self.add_panic(line[len(CHAINED_PANIC_PREFIX) :])
+        if line.startswith(CHAINED_PANIC_PREFIX) or (line[0] == " " and line.lstrip().startswith(PANIC_PREFIX)):
+            self.add_panic(line.lstrip()[len(PANIC_PREFIX) :])
         elif line.startswith(FATAL_PREFIX):
             d.panics.append(["fatal", [line[len(FATAL_PREFIX) :]], False, False])
             self.message_lines = 0
@@ -465,6 +564,20 @@ class _Parser(RaceReports, Locations):
             self.pending = hit
             self.dump.end_line = self.lineno
             return
+        if line.startswith("goroutine "):
+            m = HEADER_RE.match(line)
+            if m is not None:  # the blank line before it was lost (journald, a paste)
+                self.drop_pending(line)
+                self.dump.end_line = self.lineno
+                self.header(m)
+                return
+        elif line.strip() == STACK_UNAVAILABLE[1:]:
+            g.unavailable = True
+            self.dump.end_line = self.lineno
+            return
+        elif STACK_DIAGNOSTIC_RE.match(line) and self.pending is None:
+            self.dump.end_line = self.lineno  # runtime: unknown pc, stack: frame=, hex words
+            return
         m = CREATED_RE.match(line) if line.startswith(CREATED_PREFIX) else None
         if m is not None:
             self.drop_pending(line)
@@ -568,23 +681,26 @@ def parse(stream: BinaryIO, options: ParseOptions | None = None) -> Iterator[tup
     """
     opt = options or ParseOptions()
     p = _Parser(opt)
-    p.bulk = opt.columnar
-    prefix = None
+    restorer = Restorer()
+    consumed = 0  # source lines read so far
     try:
-        for number, lines in enumerate(line_batches(stream, p.long_line)):
-            if number == 0:
-                prefix = line_prefix(lines)
-            raw = None
-            if prefix is not None:  # container log lines: read them without the collector's prefix
-                raw, lines = lines, strip_prefix(prefix, lines)
+        for lines in line_batches(stream, p.long_line):
+            n_source = len(lines)
+            restored = restorer.restore(lines)
+            lines, raw, numbers = restored.lines, restored.raw, restored.numbers
+            bulk = p.bulk and numbers is None  # the columnar reader counts lines itself
+            p.raw_line = None
             chunk = None
             i, n = 0, len(lines)
             while i < n:
                 line = lines[i]
-                p.lineno += 1
+                if numbers is None:
+                    p.lineno += 1
+                else:
+                    p.lineno = consumed + numbers[i] + 1
                 if raw is not None:
                     p.raw_line = raw[i]
-                if p.bulk and line.startswith("goroutine ") and (p.state == p._between or p.state == p._text):
+                if bulk and line.startswith("goroutine ") and (p.state == p._between or p.state == p._text):
                     # A run of whole goroutine blocks: read it column-wise.
                     chunk = chunk or Chunk(lines)
                     end = chunk.run_end(i)
@@ -598,6 +714,8 @@ def parse(stream: BinaryIO, options: ParseOptions | None = None) -> Iterator[tup
                         continue
                 p.state(line)
                 i += 1
+            consumed += n_source
+            p.lineno = consumed
             if p.flush_due:
                 yield from p.drain()
     except ForensicsError as exc:
