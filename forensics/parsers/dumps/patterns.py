@@ -32,6 +32,8 @@ REGISTER_RE = re.compile(r"([a-z][a-z0-9]{0,6}) +(0x[0-9a-f]+)\Z")
 # GOTRACEBACK=system or when the runtime is throwing.
 HEADER_RE = re.compile(r"goroutine (\d+)(?: gp=(0x[0-9a-f]+) m=(\d+|nil)(?: mp=0x[0-9a-f]+)?)? \[(.*)\]:\Z")
 WAIT_RE = re.compile(r"(\d+) minutes\Z")
+# The same header anywhere in a line: Go evidence that must not pass in silence.
+EVIDENCE_RE = re.compile(r"goroutine \d+ (?:gp=0x[0-9a-f]+ m=\S+ (?:mp=0x[0-9a-f]+ )?)?\[[^\]]*\]:")
 # runtime/traceback.go traceback2 / printFuncName: "pkg.Func(args)", args "..."
 # when inlined; then "\tfile:line +0xoff" with " fp=.. sp=.. pc=.." at level >= 2.
 FILE_RE = re.compile(r"\t(.+):(\d+)(?: \+0x([0-9a-f]+))?(?: fp=0x[0-9a-f]+ sp=0x[0-9a-f]+(?: pc=0x[0-9a-f]+)?)?\Z")

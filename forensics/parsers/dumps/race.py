@@ -25,7 +25,7 @@ class RaceReports:
         if not line:
             return
         sec = d.race_section
-        if line[0] in " \t" and sec is not None:
+        if sec is not None and (line[0] in " \t" or sec["pending"] is not None or line[-1] == ")"):
             # Frames are indented by two blanks and their files by six; pastes
             # and editors change both, so the line's shape decides.
             m = RACE_FILE_RE.match(line) if sec["pending"] is not None else None

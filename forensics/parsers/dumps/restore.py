@@ -46,14 +46,16 @@ from .patterns import MONTHS
 # anchors whose prefixes give a paste's prefix shape (runtime/traceback.go
 # goroutineheader, printpanics, printcreatedby; tsan's race report).
 ANCHOR_RE = re.compile(
-    r"goroutine \d+ (?:gp=0x[0-9a-f]+ m=\S+ (?:mp=0x[0-9a-f]+ )?)?\[[^\]]*\]:\"?$"
-    r"|(?<![\w.])(?:panic|fatal error): "
+    r"goroutine \d+ (?:gp=0x[0-9a-f]+ m=\S+ (?:mp=0x[0-9a-f]+ )?)?\[[^\]]*\]:(?:\\r)?\"?$"
+    r"|(?:(?<![\w.])|(?<=\\t))(?:panic|fatal error): "  # (after an escaped tab too: a logger's quoted field)
     r"|created by [\w./*()\-·]+"
     r"|SIG[A-Z]+: \w"
-    r"|WARNING: DATA RACE\"?$"
-    r"|={18}\"?$"
-    r"|(?<![^\s:|>\"])[^\s(\"]\S*\(.*\)\"?$"
+    r"|WARNING: DATA RACE(?:\\r)?\"?$"
+    r"|={18}(?:\\r)?\"?$"
 )
+# A call line "pkg.F(args)": a weaker anchor (where it starts is ambiguous when
+# the prefix ends without a blank), used when a paste has too few of the others.
+CALL_ANCHOR_RE = re.compile(r"(?:(?<![^\s:|>\"])|(?<=\\t))[^\s(\"\\]\S*\(.*\)(?:\\r)?\"?$")
 # A source line of a frame, however it is indented (runtime/traceback.go
 # printFuncName's caller: "\t" file ":" line [" +0x" off] [" fp=.. sp=.. pc=.."]).
 FILE_LIKE = r"[^\s][^\n]*?:\d+(?: \+0x[0-9a-f]+)?(?: fp=0x[0-9a-f]+ sp=0x[0-9a-f]+(?: pc=0x[0-9a-f]+)?)?"
@@ -67,16 +69,22 @@ _SPACED_FILE = re.compile(r"(?m)^(" + CALL_LIKE + r")\n(?:[ \t]*(?=[ \t])[ \t]|(
 # quotes, the terminal's echo of Ctrl-\ (^\), shell prompts after the last
 # "+0x.." (bash "$ ", zsh "% ", "> ", "user@host:~$").
 _GLUED_START = re.compile(r"^(?:```\w*|`|\"|'|\^\\|> ?|\$ )(?=goroutine \d+ |panic: |fatal error: |SIG[A-Z]+: |WARNING: DATA RACE)")
-_GLUED_END = re.compile(r"^([ \t]+" + FILE_LIKE.replace(r"\+0x[0-9a-f]+", r"\+0x[0-9a-f]+?") + r")"
+_GLUED_END = re.compile(r"^([ \t]*" + FILE_LIKE.replace(r"\+0x[0-9a-f]+", r"\+0x[0-9a-f]+?") + r")"
                         r"(?:`{1,3}|\"|'|\s*[$#%>]\s*|\s*\w[\w.-]*@[\w.-]+[^\n]*[$#%>]\s*|\s+exit status \d+)$")
 _GLUED_HEADER = re.compile(r"(?<=\S)\s*(goroutine \d+ (?:gp=0x[0-9a-f]+ m=\S+ (?:mp=0x[0-9a-f]+ )?)?\[[^\]]*\]:)$")
-_GLUE_MARKS = ("^\\", "`", "goroutine ", "$", "exit status", "> ", "\"", "'", "#", "%")
-_ESCAPED = re.compile(r"\\[nt\\\"]")
-_UNESCAPE = {"\\n": "\n", "\\t": "\t", "\\\\": "\\", '\\"': '"'}
+_HAS_LINE = re.compile(r":\d+(?: |$)")
+_GLUE_MARKS = ("^\\", "`", "$", "exit status", "> ", "\"", "'", "#", "%")
+_GLUED_HEADER_MARK = re.compile(r"[^\n]goroutine \d+ [\[g]")
+_ESCAPED = re.compile(r"\\[ntr\\\"]")
+_UNESCAPE = {"\\n": "\n", "\\t": "\t", "\\r": "", "\\\\": "\\", '\\"': '"'}
 # Prefix shape tokens: digits, letters (any script: localized month names),
 # blanks, one other character.
 _TOKEN = re.compile(r"\d+|[^\W\d_]+|[ \t]+|.", re.S)
 SAMPLE = 2000  # lines a batch's prefix shape is found from
+FULL_PASS_LINES = 20_000  # batches up to this many lines go through every pass
+# A call line followed by a line that is not tab-indented: cheap to find
+# (a literal ")\n" leads), and absent from clean dumps.
+_BARE_FILES = (re.compile(r"\)\n[^\t\n]"), re.compile(r"created by [^\n]*\n[^\t\n]"))  # (two: each keeps its literal lead)
 
 
 @dataclass
@@ -133,25 +141,24 @@ def prefix_shape(lines: list[str]) -> re.Pattern | None:
     >>> p.match("Jun 18 03:07:08 host app[12]: main.f()").end(), p.match("created by main.main") is None
     (30, True)
     """
-    prefixes = []
-    for line in lines[:SAMPLE]:
-        m = ANCHOR_RE.search(line)
-        if m is None or "\\n" in line:
-            continue
-        start = m.start()
-        prefixes.append(line[:start])
+    prefixes = _prefixes(lines, ANCHOR_RE)
+    if len(prefixes) < 2:
+        prefixes = _prefixes(lines, CALL_ANCHOR_RE)
     if len(prefixes) < 2:
         return None
     # Whole-paste indentation counts only from lines that are never indented
     # in the runtime's output (headers, calls, panics); file lines are the
     # reindent pass's business.
     groups: dict[tuple, list[tuple]] = {}
+    separators: dict[tuple, Counter] = {}
     for p in prefixes:
         body = p.rstrip(" \t")
         if not body:
             continue
         shape = _shape(body)
-        groups.setdefault(tuple(c for c, _ in shape), []).append(shape)
+        key = tuple(c for c, _ in shape)
+        groups.setdefault(key, []).append(shape)
+        separators.setdefault(key, Counter())[p[len(body):]] += 1
     indents = Counter(p for p in prefixes if p and not p.strip(" \t"))
     best = max(groups.values(), key=len) if groups else []
     n_plain = sum(1 for p in prefixes if not p)
@@ -169,14 +176,40 @@ def prefix_shape(lines: list[str]) -> re.Pattern | None:
                 parts.append(r"\d+" if cls == "d" else r"[^\W\d_]+" if cls == "a" else re.escape(text))
         if all(cls in "as" for cls, _ in best[0]) and len(best[0]) < 3:
             return None  # one bare word is text ("created", "main"), not a prefix
-        # After punctuation ('|', ':', '"', ']') the content may follow at once.
-        tail = r"(?:[ \t]|$)?" if best[0][-1][0] == "p" else r"(?:[ \t]|$)"
-        return re.compile("".join(parts) + tail)
+        # The separator the anchors show (a blank, a tab, nothing after ':'),
+        # exactly: more would eat a file line's tab; blank lines may lack it.
+        key = tuple(c for c, _ in best[0])
+        seps = separators[key]
+        sep = seps.most_common(1)[0][0]
+        spaces = {s for s in seps if s and "\t" not in s}  # a tab after the separator: '\tpanic:'
+        if len(spaces) < 2:
+            return re.compile(f"(?:{''.join(parts)}{re.escape(sep)}|{_leading(parts)}\"?[ \\t]*$)")
+        # Separators of several widths (a tab expanded after a prefix of
+        # varying length): as wide as the widest the anchors show.
+        return re.compile(f"(?:{''.join(parts)} {{1,{max(map(len, spaces))}}}|{_leading(parts)}\"?[ \\t]*$)")
     if indents and n_plain == 0:
         # Every anchor indented: the paste itself is (a Markdown code block, a quote).
         width = min(len(p) for p in indents)
         return re.compile(re.escape(min(indents, key=len)[:width]) + r"|(?=[ \t]*$)")
     return None
+
+
+def _leading(parts: list[str]) -> str:
+    """Any leading part of a prefix: a blank line that another tool prefixed
+    after this one ran carries only the first tokens."""
+    out = ""
+    for part in reversed(parts):
+        out = f"(?:{part}{out})?"
+    return out
+
+
+def _prefixes(lines: list[str], anchor: re.Pattern) -> list[str]:
+    out = []
+    for line in lines[:SAMPLE]:
+        m = anchor.search(line)
+        if m is not None and "\\n" not in line:
+            out.append(line[: m.start()])
+    return out
 
 
 def unquote(lines: list[str]) -> list[str] | None:
@@ -187,7 +220,7 @@ def unquote(lines: list[str]) -> list[str] | None:
     ['goroutine 1 [running]:', 'main.main()', '\\t/a.go:1']
     """
     quoted = [line for line in lines[:SAMPLE] if len(line) > 1 and line[0] == '"' and line[-1] == '"']
-    if len(quoted) < 2 or not any(ANCHOR_RE.search(line[1:-1]) for line in quoted):
+    if len(quoted) < 2 or not any(ANCHOR_RE.search(line[1:-1]) or CALL_ANCHOR_RE.search(line[1:-1]) for line in quoted):
         return None
     return [_unescape(line[1:-1]) if len(line) > 1 and line[0] == '"' == line[-1] else line for line in lines]
 
@@ -208,7 +241,7 @@ def undouble(lines: list[str]) -> tuple[list[str], list[int]] | None:
     if len(nonblank) < 6:
         return None
     adjacent = sum(1 for a, b in zip(nonblank, nonblank[1:]) if b == a + 1)
-    if adjacent > 0.02 * len(nonblank):
+    if adjacent > max(1, 0.03 * len(nonblank)):  # (a fence glued to a last, blank, line makes one pair)
         return None
     out, numbers = [], []
     i, n = 0, len(lines)
@@ -233,14 +266,30 @@ def _incomplete(line: str) -> bool:
     file line cut at ' +' or ' +0x')."""
     if line.endswith("]:") or line.startswith("goroutine "):
         return False  # a goroutine header
+    if line[:1] == "\t" and "/" in line and not _HAS_LINE.search(line) and not line.startswith("\tpanic: "):
+        return True  # a file line cut before its ":N"
     return line.count("(") > line.count(")") or line.endswith((" +", "+", " +0x", ":"))
 
 
+_CONTINUED = re.compile(r" ?(?:\+0x|fp=0x|sp=0x|pc=0x)|[0-9a-f]+(?: (?:\+0x|fp=0x|sp=0x|pc=0x)[^\n]*)?$")
+# The start of a call line, even one a wrap cut: a Go symbol and "(".
+_CALL_START = re.compile(r"[A-Za-z_][\w\-~%]*(?:/[\w.\-~%]+)*\.[^\s(]*\(")
+
+
 def _grammar(line: str) -> bool:
-    return not line.strip() or bool(ANCHOR_RE.match(line)) or line[0] in "\t " or line.startswith(("...", "created by "))
+    if _CONTINUED.match(line):
+        return False  # the end of a file line a wrap cut
+    return (not line.strip() or line[0] in "\t " or bool(ANCHOR_RE.match(line)) or bool(_CALL_START.match(line))
+            or line.startswith(("...", "created by ", "[signal ")))
 
 
-def unwrap(lines: list[str], had_prefix: list[bool] | None, width: int | None) -> tuple[list[str], list[int]] | None:
+def _columns(line: str) -> int:
+    """Display width, tabs to the next multiple of 8 (what a console wraps by)."""
+    return len(line.expandtabs(8)) if "\t" in line else len(line)
+
+
+def unwrap(lines: list[str], had_prefix: list[bool] | None, width: int | None,
+           raw: list[str] | None = None) -> tuple[list[str], list[int]] | None:
     """Join lines a console or journald hard-wrapped: a line cut at the wrap
     `width` or left incomplete, continued by a line that is no traceback line
     of its own (and, in a prefixed paste, has no prefix).
@@ -251,10 +300,13 @@ def unwrap(lines: list[str], had_prefix: list[bool] | None, width: int | None) -
     out, numbers = [], []
     changed = False
     for i, line in enumerate(lines):
-        if out and line and not _grammar(line) and (had_prefix is None or not had_prefix[i]):
+        if out and line and not _grammar(line):
             prev = out[-1]
-            prev_raw_width = None if width is None else len(prev)
-            if _incomplete(prev) or (width is not None and prev_raw_width is not None and prev_raw_width >= width):
+            at_width = width is not None and _columns((raw or lines)[numbers[-1]]) >= width
+            # A wrap at the console's width (a later prefix on both parts),
+            # or a cut line continued by one without the paste's prefix.
+            if at_width or (_incomplete(prev) and (had_prefix is None or not had_prefix[i])) or (
+                    prev[:1] == "\t" and _CONTINUED.match(line)):
                 out[-1] = prev + line
                 changed = True
                 continue
@@ -266,17 +318,24 @@ def unwrap(lines: list[str], had_prefix: list[bool] | None, width: int | None) -
 def wrap_width(lines: list[str]) -> int | None:
     """The column a console wrapped at: the longest line length when several
     lines have exactly it (nothing is longer than a wrap)."""
-    lengths = Counter(len(line) for line in lines[:SAMPLE])
+    sample = lines[:SAMPLE]
+    lengths = Counter(_columns(line) for line in sample)
     if not lengths:
         return None
     top = max(lengths)
-    return top if 60 <= top <= 400 and lengths[top] >= 3 else None
+    if not 60 <= top <= 400 or lengths[top] < 2:
+        return None
+    # A wrap continues on the next line: most lines at the width are followed
+    # by no traceback line of their own (a clean dump repeats its longest line).
+    cut = [i for i, line in enumerate(sample[:-1]) if _columns(line) == top]
+    continued = sum(1 for i in cut if sample[i + 1] and not _grammar(sample[i + 1]))
+    return top if continued * 2 >= len(cut) else None
 
 
 def reindent(text: str) -> str:
     """File lines back under their calls with one tab; glued fences, quotes,
     prompts and headers cut off (see the module's pass 6)."""
-    if "\n " in text or ")\n/" in text or ")\n" in text and _SPACED_FILE.search(text):
+    if "\n " in text or any(p.search(text) for p in _BARE_FILES):  # (the caller may have looked already)
         text = _SPACED_FILE.sub(lambda m: m.group(1) + "\n\t" + m.group(2), text)
         # Two calls in a row each want their own file line: a second pass
         # catches the file lines whose call the first match consumed.
@@ -284,30 +343,53 @@ def reindent(text: str) -> str:
     return text
 
 
+def _strip(shape: re.Pattern, lines: list[str]) -> tuple[list[str], list[bool]]:
+    """Lines without the prefix `shape`, and which had it. A shape ending in
+    an opening quote (fluentd's 'pattern not match: "') also loses the
+    closing quote and its escapes."""
+    match = shape.match
+    quoted = '"' in shape.pattern
+    out, had = [], []
+    for line in lines:
+        m = match(line)
+        if m is None:
+            out.append(line)
+            had.append(False)
+            continue
+        rest = line[m.end():]
+        if quoted and m.group().count('"') % 2 and rest.rstrip("`").endswith('"'):
+            rest = _unescape(rest.rstrip("`")[:-1])  # (a Markdown fence glued after the quote goes too)
+        out.append(rest)
+        had.append(True)
+    return out, had
+
+
 class Restorer:
     """The passes above, with what a paste's first batch taught kept for the next."""
 
     def __init__(self) -> None:
-        self.prefix: re.Pattern | None = None
+        self.layers: list[re.Pattern] = []
         self.found = False
 
     def strip_prefix(self, lines: list[str]) -> tuple[list[str], list[str] | None, list[bool] | None]:
+        """Strip up to two layers of prefix (a CI viewer's line numbers before
+        the runner's times; a logger's quoted field holding a collector's
+        line), each found once per paste; a layer that opened a quote is closed."""
         if not self.found:
             self.found = True
-            self.prefix = prefix_shape(lines)
-            if self.prefix is not None:
-                # A second layer (a CI viewer's line numbers before the runner's times).
-                inner = prefix_shape([line[m.end():] if (m := self.prefix.match(line)) else line for line in lines])
-                if inner is not None:
-                    self.prefix = re.compile(f"(?:{self.prefix.pattern})(?:{inner.pattern})?")
-        if self.prefix is None:
+            self.layers = []
+            probe = lines
+            for _ in range(2):
+                shape = prefix_shape(probe)
+                if shape is None:
+                    break
+                self.layers.append(shape)
+                probe, _ = _strip(shape, probe)
+        if not self.layers:
             return lines, None, None
-        match = self.prefix.match
-        out, had = [], []
-        for line in lines:
-            m = match(line)
-            out.append(line[m.end():] if m else line)
-            had.append(m is not None)
+        out, had = _strip(self.layers[0], lines)
+        for shape in self.layers[1:]:
+            out, _ = _strip(shape, out)
         return out, lines, had
 
     def restore(self, lines: list[str]) -> Restored:
@@ -317,32 +399,36 @@ class Restorer:
             split = split_escaped(lines)
             if split is not None:
                 lines, numbers = split
-        raw_in = lines
+        if "\r" in text:  # a CR left before something glued to a CRLF line's end (a fence)
+            lines = [line.replace("\r", "") if line.endswith(("\r", "`", "\r\"")) else line for line in lines]
         lines, raw, had = self.strip_prefix(lines)
-        if self.prefix is not None and '"(?:[ \\t]|$)' in self.prefix.pattern:
-            # The prefix opened a quoted field (fluentd's 'pattern not match: "'): close it.
-            lines = [_unescape(line[:-1]) if h and line.endswith('"') else line for line, h in zip(lines, had)]
         quoted = unquote(lines) if '"' in text else None
         if quoted is not None:
             lines = quoted
-        steps = []
-        if "\n\n" in text:
-            steps.append(undouble(lines))
-        if steps and steps[0] is not None:
-            lines, numbers, raw, had = _remap(steps[0], numbers, raw, had)
-        width = wrap_width(raw_in)
-        joined = unwrap(lines, had, width) if (width or had is not None or "(" in text) else None
-        if joined is not None:
-            lines, numbers, raw, had = _remap(joined, numbers, raw, had)
-        text = "\n".join(lines)
-        if any(mark in text for mark in _GLUE_MARKS):
+        doubled = undouble(lines)
+        if doubled is not None:
+            lines, numbers, raw, had = _remap(doubled, numbers, raw, had)
+        # A paste is read through every pass; a big batch (a long log, a dump
+        # of 100,000 goroutines) only through those its first lines call for,
+        # so clean dumps pay for none of the line-by-line passes.
+        big = len(lines) > FULL_PASS_LINES
+        sample = lines[:SAMPLE] if big else lines
+        width = wrap_width(raw if raw is not None else lines)
+        if width or had is not None or (not big and "(" in text) or any(map(_incomplete, sample)):
+            joined = unwrap(lines, had, width, raw)
+            if joined is not None:
+                lines, numbers, raw, had = _remap(joined, numbers, raw, had)
+        probe = "\n".join(sample)
+        if any(mark in probe for mark in _GLUE_MARKS) or _GLUED_HEADER_MARK.search(probe):
             glued = _unglue(lines)
             if glued is not None:
                 lines, numbers, raw, had = _remap(glued, numbers, raw, had)
-                text = "\n".join(lines)
-        fixed = reindent(text)
-        if fixed != text:
-            lines = fixed.split("\n")
+                probe = "\n".join(lines[:SAMPLE] if big else lines)
+        if "\n " in probe or any(p.search(probe) for p in _BARE_FILES):
+            text = "\n".join(lines)
+            fixed = reindent(text)
+            if fixed != text:
+                lines = fixed.split("\n")
         return Restored(lines, raw, numbers)
 
 
@@ -355,7 +441,7 @@ def _unglue(lines: list[str]) -> tuple[list[str], list[int]] | None:
         new = line
         if new and new[0] in "`\"'^>$":
             new = _GLUED_START.sub("", new)
-        if new[:1] in " \t" and new[-1:] in "`\"'$#%> s0123456789":
+        if new[-1:] in "`\"'$#%> s0123456789":
             m = _GLUED_END.match(new)
             if m:
                 new = m.group(1)

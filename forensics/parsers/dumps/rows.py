@@ -152,3 +152,45 @@ class Locations:
     def frames_batch(self) -> pa.RecordBatch:
         fr, self.fr = self.fr, [[] for _ in range(7)]
         return self.frames_from(fr[0], fr[1], fr[2], fr[3], fr[4], fr[5], fr[6])
+
+
+class OpenDump:
+    __slots__ = (
+        "idx kind start_line end_line ts ts_source panics signal signal_code fault_addr fault_pc "
+        "registers preamble ids failing sig_functions race_goroutines race_accesses race_section race_created".split()
+    )
+
+    def __init__(self, idx: int, kind: str, start_line: int):
+        self.idx, self.kind, self.start_line, self.end_line = idx, kind, start_line, start_line
+        self.ts = self.ts_source = None
+        self.panics: list[list] = []  # [kind, message lines, recovered, repanicked]
+        self.signal = self.signal_code = self.fault_addr = self.fault_pc = None
+        self.registers: list[str] = []
+        self.preamble: list[str] = []
+        self.ids: set[int] = set()
+        self.failing: tuple[int, list[str]] | None = None  # goroutine id, its non-machinery functions
+        self.sig_functions: list[str] | None = None  # signature input when not the failing stack
+        self.race_goroutines: list[dict] = []
+        self.race_accesses: list[tuple] = []
+        self.race_section: dict | None = None
+        self.race_created: list[dict] = []  # "Goroutine N (...) created at:" sections
+
+
+class OpenGoroutine:
+    """The goroutine being read: its header, created-by line and frames so far."""
+
+    __slots__ = (
+        "id state wait locked gp m line created_by created_in created_file created_line "
+        "elided unavailable locs args offsets depths skip".split()
+    )
+
+    def __init__(self, gid: int, state, wait, locked, gp, m, line: int):
+        self.id, self.state, self.wait, self.locked, self.gp, self.m, self.line = gid, state, wait, locked, gp, m, line
+        self.created_by = self.created_in = self.created_file = self.created_line = None
+        self.elided = 0  # frames_elided: N, or -1 for "...additional frames elided..."
+        self.unavailable = False
+        self.locs: list[int] = []  # interned location of each frame
+        self.args: list[str | None] = []
+        self.offsets: list[int | None] = []
+        self.depths: list[int] = []
+        self.skip = 0  # frames elided so far: added to the depth of the frames after

@@ -51,66 +51,25 @@ import pyarrow as pa
 from ...errors import ForensicsError
 from .. import ParseOptions, excerpt, line_batches
 from .patterns import (
-    CHAINED_PANIC_PREFIX, CREATED_PREFIX, CREATED_RE, ELIDED_RE, FATAL_PREFIX, FILE_RE, HEADER_RE,
-    BARE_CALLER_RE, MAX_MESSAGE_LINES, OBSERVED_VALUE_RE, PANIC_PREFIX, PANIC_SUFFIX_RE, PREAMBLE_PREFIXES,
-    RACE_BANNER, RACE_START, REGISTER_RE, RUNTIME_STACK, SIGNAL_HEAD_RE, SIGNAL_LINE_RE, SIGNAL_PC_RE,
+    CREATED_PREFIX, CREATED_RE, ELIDED_RE, FATAL_PREFIX, FILE_RE, HEADER_RE,
+    EVIDENCE_RE, PANIC_PREFIX, PREAMBLE_PREFIXES,
+    RACE_BANNER, RACE_START, REGISTER_RE, RUNTIME_STACK, SIGNAL_HEAD_RE, SIGNAL_PC_RE,
     STACK_DIAGNOSTIC_RE, STACK_UNAVAILABLE, TRIGGERS, WAIT_RE, WRAPPED_PANIC_RE,
     is_machinery, log_timestamp, normalize_message, prefix_time, signature, system_start,
 )
+from .messages import Messages
 from .race import RaceReports
 from .restore import Restorer
-from .rows import FLUSH_FRAMES, Locations, Rows
+from .rows import FLUSH_FRAMES, Locations, Rows, OpenDump, OpenGoroutine
 from .scanner_columnar import Chunk, read_run
 
 
-class _Dump:
-    __slots__ = (
-        "idx kind start_line end_line ts ts_source panics signal signal_code fault_addr fault_pc "
-        "registers preamble ids failing sig_functions race_goroutines race_accesses race_section race_created".split()
-    )
-
-    def __init__(self, idx: int, kind: str, start_line: int):
-        self.idx, self.kind, self.start_line, self.end_line = idx, kind, start_line, start_line
-        self.ts = self.ts_source = None
-        self.panics: list[list] = []  # [kind, message lines, recovered, repanicked]
-        self.signal = self.signal_code = self.fault_addr = self.fault_pc = None
-        self.registers: list[str] = []
-        self.preamble: list[str] = []
-        self.ids: set[int] = set()
-        self.failing: tuple[int, list[str]] | None = None  # goroutine id, its non-machinery functions
-        self.sig_functions: list[str] | None = None  # signature input when not the failing stack
-        self.race_goroutines: list[dict] = []
-        self.race_accesses: list[tuple] = []
-        self.race_section: dict | None = None
-        self.race_created: list[dict] = []  # "Goroutine N (...) created at:" sections
-
-
-class _Goroutine:
-    """The goroutine being read: its header, created-by line and frames so far."""
-
-    __slots__ = (
-        "id state wait locked gp m line created_by created_in created_file created_line "
-        "elided unavailable locs args offsets depths skip".split()
-    )
-
-    def __init__(self, gid: int, state, wait, locked, gp, m, line: int):
-        self.id, self.state, self.wait, self.locked, self.gp, self.m, self.line = gid, state, wait, locked, gp, m, line
-        self.created_by = self.created_in = self.created_file = self.created_line = None
-        self.elided = 0  # frames_elided: N, or -1 for "...additional frames elided..."
-        self.unavailable = False
-        self.locs: list[int] = []  # interned location of each frame
-        self.args: list[str | None] = []
-        self.offsets: list[int | None] = []
-        self.depths: list[int] = []
-        self.skip = 0  # frames elided so far: added to the depth of the frames after
-
-
-class _Parser(RaceReports, Locations):
+class _Parser(Messages, RaceReports, Locations):
     def __init__(self, options: ParseOptions):
         self.opt = options
         self.state = self._text
         self.lineno = 0
-        self.dump: _Dump | None = None
+        self.dump: OpenDump | None = None
         self.ndumps = 0
         self.recent: deque[str] = deque(maxlen=8)  # last text lines, for timestamps
         # "runtime: ..." lines seen just before; the runtime prints a few, so a
@@ -129,7 +88,7 @@ class _Parser(RaceReports, Locations):
         self.file_cache: dict[str, tuple | None] = {}
         self.bulk = True
         self.flush_due = False
-        self.g: _Goroutine | None = None
+        self.g: OpenGoroutine | None = None
         self.gseq = 0
         self.pending: tuple | None = None  # function line waiting for its file line
         self.message_lines = 0
@@ -137,6 +96,7 @@ class _Parser(RaceReports, Locations):
         self.held: tuple[str, int] | None = None  # unknown line inside a stack, see _stack_held
         self.raw_line: str | None = None  # the current line with its collector prefix, when it had one
         self.orphan: tuple | None = None  # a call line in text: a fragment starts if its file line follows
+        self.evidence: tuple[int, str] | None = None  # the first Go crash line seen in text, see finish()
 
     # --- errors ---------------------------------------------------------
     def error(self, message: str, line: str | None, lineno: int | None = None) -> None:
@@ -146,10 +106,10 @@ class _Parser(RaceReports, Locations):
         self.error(f"line is {length} characters long; kept the first {1 << 20}", None, lineno)
 
     # --- dumps ----------------------------------------------------------
-    def start_dump(self, kind: str, start_line: int | None = None) -> _Dump:
+    def start_dump(self, kind: str, start_line: int | None = None) -> OpenDump:
         if self.dump is not None:
             self.end_dump()
-        d = self.dump = _Dump(self.ndumps, kind, start_line or self.lineno)
+        d = self.dump = OpenDump(self.ndumps, kind, start_line or self.lineno)
         self.ndumps += 1
         self.gseq = 0
         d.preamble = list(self.preamble)
@@ -207,7 +167,7 @@ class _Parser(RaceReports, Locations):
     # --- goroutines -----------------------------------------------------
     def start_goroutine(self, gid: int, state, wait, locked, gp, m) -> None:
         self.end_goroutine()
-        self.g = _Goroutine(gid, state, wait, locked, gp, m, self.lineno)
+        self.g = OpenGoroutine(gid, state, wait, locked, gp, m, self.lineno)
         self.state = self._stack
         if self.dump is not None and gid is not None:
             self.dump.ids.add(gid)
@@ -246,7 +206,7 @@ class _Parser(RaceReports, Locations):
         if d.failing is None and (g.id is None or g.id > 0):
             d.failing = (g.id, [names[i] for i in locs if names[i] and not is_machinery(names[i])][:3])
 
-    def add_frame(self, g: _Goroutine, func: str, file, line, args, offset, inlined) -> None:
+    def add_frame(self, g: OpenGoroutine, func: str, file, line, args, offset, inlined) -> None:
         idx = self.intern(func, file, line, inlined)
         g.depths.append(len(g.locs) + g.skip)
         g.locs.append(idx)
@@ -294,6 +254,10 @@ class _Parser(RaceReports, Locations):
                     return
             if self.orphan is not None and line[:1] == "\t" and self.fragment(line):
                 return
+            if self.evidence is None and ("goroutine " in line or "panic: " in line or "fatal error: " in line):
+                stripped = line.lstrip(" \t>`\"'")
+                if EVIDENCE_RE.search(line) or stripped.startswith((PANIC_PREFIX, FATAL_PREFIX)):
+                    self.evidence = (self.lineno, line)
             self.orphan = None
             if line[-1:] == ")":
                 hit = self.parse_func(line)
@@ -341,60 +305,6 @@ class _Parser(RaceReports, Locations):
             d.panics.append(["signal", [line], False, False])
             self.state = self._signal
 
-    def wrapped_panic(self, m: re.Match) -> None:
-        """A recovered panic a library logged (WRAPPED_PANIC_RE): a panic dump
-        whose stack, if any, follows."""
-        if m.group(1) is not None:
-            value = re.sub(r"\\(.)", r"\1", m.group(1))
-        else:
-            value = m.group(2).rstrip()
-            if value.endswith('"') and value.count('"') % 2:
-                value = value[:-1]  # the closing quote of a log field holding the line
-            observed = OBSERVED_VALUE_RE.match(value)
-            if observed is not None:
-                # '%#v (%v)': a Go string's quoted value (an error's text
-                # without "runtime error: "), else the error's own text.
-                quoted = value.startswith('"')
-                kind = "runtime_error" if observed.group(1).startswith("runtime error: ") else "panic"
-                value = re.sub(r'\\(.)', r'\1', value[1:value.index('" (')]) if quoted else observed.group(1)
-                self.start_dump("panic").end_line = self.lineno
-                self.dump.panics.append([kind, [value], True, False])
-                self.state = self._wrapped
-                return
-        self.start_dump("panic").end_line = self.lineno
-        kind = "runtime_error" if value.startswith("runtime error: ") else "panic"
-        self.dump.panics.append([kind, [value], True, False])
-        self.state = self._wrapped
-
-    def _wrapped(self, line: str) -> None:
-        """After a logged recovered panic: its goroutine, HandleCrash's bare
-        callers, a user's elision mark; anything else ends the dump."""
-        d = self.dump
-        caller = BARE_CALLER_RE.match(line) if line else None
-        if caller is not None:
-            if self.g is None:
-                self.start_goroutine(None, None, None, False, None, None)
-                self.state = self._wrapped
-            self.add_frame(self.g, "", caller.group(1), int(caller.group(2)), None, None, False)
-            d.end_line = self.lineno
-        elif not line or line.strip(" .") == "" or line.strip() == "...":
-            d.end_line = self.lineno if line else d.end_line
-        elif line.startswith("goroutine ") and HEADER_RE.match(line):
-            self.end_goroutine()
-            self.state = self._between
-            self._between(line)
-        elif line[0] == "\t" and self.g is None and self.parse_file(line) is not None:
-            # A file line with its call elided by the user (". . ." above it).
-            self.start_goroutine(None, None, None, False, None, None)
-            loc = self.parse_file(line)
-            self.add_frame(self.g, "", loc[0], loc[1], None, loc[2], False)
-            self.state = self._stack
-        else:
-            self.end_goroutine()
-            self.end_dump()
-            self.state = self._text
-            self._text(line)
-
     def fragment(self, line: str) -> bool:
         """A call line in text followed by its file line: the paste starts
         inside a goroutine. Its frames are a goroutine without a header (id NULL)."""
@@ -409,67 +319,6 @@ class _Parser(RaceReports, Locations):
         self.add_frame(self.g, func, loc[0], loc[1], args, loc[2], inlined)
         d.end_line = self.lineno
         return True
-
-    def add_panic(self, text: str) -> None:
-        m = PANIC_SUFFIX_RE.search(text)
-        recovered = repanicked = False
-        if m:
-            text = text[: m.start()]
-            recovered, repanicked = True, bool(m.group(1))
-        kind = "runtime_error" if text.startswith("runtime error: ") else "panic"
-        self.dump.panics.append([kind, [text], recovered, repanicked])
-        self.message_lines = 0
-
-    def _message(self, line: str) -> None:
-        """After 'panic:'/'fatal error:': chained panics, message continuation, [signal ...]."""
-        d = self.dump
-        if not line:
-            self.state = self._between
-            return
-        d.end_line = self.lineno
-        if line.startswith(CHAINED_PANIC_PREFIX) or (line[0] == " " and line.lstrip().startswith(PANIC_PREFIX)):
-            self.add_panic(line.lstrip()[len(PANIC_PREFIX) :])
-        elif line.startswith(FATAL_PREFIX):
-            d.panics.append(["fatal", [line[len(FATAL_PREFIX) :]], False, False])
-            self.message_lines = 0
-        elif line.startswith("[signal "):
-            m = SIGNAL_LINE_RE.match(line)
-            if m:
-                d.signal = m.group(1).split(":", 1)[0]
-                d.signal_code, d.fault_addr, d.fault_pc = m.group(2), m.group(3), m.group(4)
-            else:
-                self.error("malformed signal line; expected '[signal SIG...: ... code=0x.. addr=0x.. pc=0x..]'", line)
-        elif line.startswith("goroutine ") and HEADER_RE.match(line):
-            self.state = self._between
-            self._between(line)
-        else:
-            self.message_lines += 1
-            if self.message_lines > MAX_MESSAGE_LINES:
-                self.error(f"panic message longer than {MAX_MESSAGE_LINES} lines; expected a blank line before the goroutines", line)
-                self.end_dump()
-                self.state = self._text
-                return
-            # Go 1.23+ indents continuation lines by one tab, older releases do
-            # not: the first continuation line tells which this message is.
-            lines = d.panics[-1][1]
-            if len(lines) == 1:
-                self.indented = line[0] == "\t"
-            lines.append(line[1:] if self.indented and line[0] == "\t" else line)
-
-    def _signal(self, line: str) -> None:
-        """After 'SIGQUIT: quit': the PC= line, then a blank line and goroutines."""
-        d = self.dump
-        m = SIGNAL_PC_RE.match(line)
-        if m:
-            d.fault_pc = d.fault_pc or m.group(1)
-            d.signal_code = d.signal_code or m.group(3)
-            d.end_line = self.lineno
-        elif line:
-            self.end_dump()
-            self.state = self._text
-            self._text(line)
-            return
-        self.state = self._between
 
     def _between(self, line: str) -> None:
         """Inside a dump, between goroutines."""
@@ -669,6 +518,11 @@ class _Parser(RaceReports, Locations):
         elif self.state == self._race:
             self.error(f"input ended inside a race report; expected {RACE_BANNER!r}", None)
         self.end_dump()
+        if self.ndumps == 0 and self.evidence is not None:
+            # Go evidence is never skipped in silence: the source fails, saying where.
+            lineno, line = self.evidence
+            self.error("Go crash output here, but no dump could be read from it (expected 'panic: ', "
+                       "'fatal error: ' or a goroutine header at the start of a line, then the stacks)", line, lineno)
 
 
 def parse(stream: BinaryIO, options: ParseOptions | None = None) -> Iterator[tuple[str, pa.RecordBatch]]:
