@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from .analysis.profiles import top_text
 from .errors import ForensicsError, LimitExceeded, ParseError, SourceError, StoreError
-from .incident import Incident, open  # noqa: A004 - fx.open is the API
+from .incident import Incident, open, stacks  # noqa: A004 - fx.open is the API
 from .ingest import IngestSummary, Limits
 
 __all__ = [
     "ForensicsError", "Incident", "IngestSummary", "LimitExceeded", "Limits", "ParseError", "SourceError",
-    "StoreError", "open", "top_text",
+    "StoreError", "open", "stacks", "top_text",
 ]
 __version__ = "0.1.0"

@@ -11,6 +11,7 @@ time windows are ``--since``/``--until``.
     forensics releases --db incident.duckdb [--service S]
     forensics report --db incident.duckdb -o report.html|report.md [--since T] [--until T] [--service S]
     forensics panic-signatures --db incident.duckdb
+    forensics stacks FILE|- [--similar exact|ignore-args|ignore-wait] [--format table|json|md|html]
     forensics sql "SELECT ..." --db incident.duckdb
     forensics top --db incident.duckdb [--kind cpu] [--service S] [--version V] [--sample-type T]
     forensics diff --db incident.duckdb --kind cpu --base-version V1 --version V2
@@ -30,26 +31,21 @@ from __future__ import annotations
 
 import copy
 import sys
+from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
-from rich.table import Table
 
 import forensics as fx
 
+from .cli_rows import print_frame, rounded, safe
 from .ingest.registry import READABLE
 from .text import md_cell, printable
 from .times import naive_utc
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 ROW_FORMATS = ("table", "csv", "json", "md")
-
-
-def _safe(value) -> str:
-    """Untrusted text (paths, panic messages) for the terminal: no control characters, no markup."""
-    return escape(printable("" if value is None else str(value)))
 
 
 def _open(db: str, read_only: bool = False) -> fx.Incident:
@@ -166,10 +162,10 @@ def ingest(paths, db, as_format, service, version, ts, jobs, quiet) -> None:
         finally:
             incident.close()
     out = Console(highlight=False, soft_wrap=True)
-    out.print(_safe(summary))
+    out.print(safe(summary))
     for r in summary.results:
         if r.status in ("partial", "failed") or (r.status == "skipped" and not quiet):
-            out.print(f"  {r.status}: {_safe(r.path)}: {_safe(r.error)}")
+            out.print(f"  {r.status}: {safe(r.path)}: {safe(r.error)}")
     sys.exit(EXIT_PROBLEMS if summary.problems else EXIT_OK)
 
 
@@ -183,7 +179,7 @@ def panic_signatures(db, fmt, limit) -> None:
         df = incident.panic_signatures()
     finally:
         incident.close()
-    _print_frame(df, fmt, _limit(limit, fmt, 50), columns=["signature", "kind", "count", "top_function", "message",
+    print_frame(df, fmt, _limit(limit, fmt, 50), columns=["signature", "kind", "count", "top_function", "message",
                                                             "first_seen", "last_seen", "versions"])
 
 
@@ -200,7 +196,7 @@ def sql(query, db, fmt, limit) -> None:
         raise click.ClickException(str(exc)) from exc
     finally:
         incident.close()
-    _print_frame(df, fmt, _limit(limit, fmt, 100))
+    print_frame(df, fmt, _limit(limit, fmt, 100))
 
 
 def _selection(profile, source, kind, service, version, since, until):
@@ -257,7 +253,7 @@ def _profile_report(incident, fmt, output=None, **kwargs):
             exported = incident.export_profile(kwargs["profile"], output, base=kwargs.get("base"),
                                                normalize=kwargs.get("normalize", False),
                                                tagfocus=kwargs.get("tagfocus"), tagignore=kwargs.get("tagignore"))
-            Console(stderr=True, highlight=False).print(f"wrote {exported} samples to {_safe(output)}")
+            Console(stderr=True, highlight=False).print(f"wrote {exported} samples to {safe(output)}")
     except (ValueError, fx.ForensicsError) as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
@@ -267,7 +263,7 @@ def _profile_report(incident, fmt, output=None, **kwargs):
             raise click.ClickException("no profile matches the selection")
         click.echo(printable(fx.top_text(df)), nl=False)
     else:
-        _print_frame(df, fmt, None)
+        print_frame(df, fmt, None)
 
 
 def _profile_rows(limit, nodecount) -> int | None:
@@ -331,7 +327,7 @@ def goroutine_growth(db, service, show_all, min_snapshots, fmt, limit) -> None:
     finally:
         incident.close()
     leaking = df[df["leak"]] if len(df) else df
-    _print_frame(df if show_all else leaking, fmt, _limit(limit, fmt, 50),
+    print_frame(df if show_all else leaking, fmt, _limit(limit, fmt, 50),
                  columns=["service", "instance", "version", "form", "by", "site", "snapshots", "first", "last",
                           "peak", "growth", "leak", "onset"])
     if fmt == "table" and not show_all and leaking.empty:
@@ -363,9 +359,9 @@ def latency(db, by, every, quantiles, service, version, all_spans, slowest, fmt,
     finally:
         incident.close()
     rows = _limit(limit, fmt, 100)
-    _print_frame(_rounded(df) if fmt == "table" else df, fmt, rows)
+    print_frame(rounded(df) if fmt == "table" else df, fmt, rows)
     if slow is not None:
-        _print_frame(_rounded(slow) if fmt == "table" else slow, fmt, rows)
+        print_frame(rounded(slow) if fmt == "table" else slow, fmt, rows)
 
 
 @main.command("slowest-traces")
@@ -379,7 +375,7 @@ def slowest_traces(db, service, fmt, limit) -> None:
         df = incident.slowest_traces(_limit(limit, fmt, 10) or 1_000_000, service)
     finally:
         incident.close()
-    _print_frame(_rounded(df) if fmt == "table" else df, fmt, None)
+    print_frame(rounded(df) if fmt == "table" else df, fmt, None)
 
 
 @main.command("trace-tree")
@@ -394,8 +390,8 @@ def trace_tree(trace_id, db, fmt, limit) -> None:
     finally:
         incident.close()
     if df.empty:
-        raise click.ClickException(f"no spans of trace {_safe(trace_id)}")
-    _print_frame(_rounded(df) if fmt == "table" else df, fmt, _limit(limit, fmt, None),
+        raise click.ClickException(f"no spans of trace {safe(trace_id)}")
+    print_frame(rounded(df) if fmt == "table" else df, fmt, _limit(limit, fmt, None),
                  columns=["name", "service", "kind", "offset_ms", "duration_ms", "status", "span_id"])
 
 
@@ -422,7 +418,7 @@ def timeline(db, since, until, from_, to, services, min_severity, fmt, limit) ->
     if fmt == "md":
         click.echo(timeline_markdown(df if rows is None else df.head(rows)), nl=False)
         return
-    _print_frame(df, fmt, rows, columns=["ts", "service", "version", "kind", "severity", "summary"])
+    print_frame(df, fmt, rows, columns=["ts", "service", "version", "kind", "severity", "summary"])
 
 
 @main.command()
@@ -456,7 +452,7 @@ def correlate(db, before, after, alpha, fmt, limit) -> None:
     if fmt == "csv":
         click.echo(shown.drop(columns=["evidence"]).to_csv(index=False), nl=False)
         return
-    _print_frame(shown, "table", None,
+    print_frame(shown, "table", None,
                  columns=["rank", "ts", "service", "change", "significant", "score", "p_value", "suspect_modules",
                           "onset"])
     for r in df.itertuples(index=False):  # verdicts in full: they are the answer
@@ -483,9 +479,47 @@ def releases(db, service, fmt, limit) -> None:
                        p99_ms=df["p99_ms"].map("{:.3g}".format, na_action="ignore").fillna(""),
                        error_rate=df["error_rate"].map("{:.1%}".format, na_action="ignore").fillna(""),
                        goroutine_peak=df["goroutine_peak"].astype(object).where(df["goroutine_peak"].notna(), ""))
-    _print_frame(df, fmt, _limit(limit, fmt, None),
+    print_frame(df, fmt, _limit(limit, fmt, None),
                  columns=["service", "version", "first_seen", "p99_ms", "error_rate", "panics", "restarts",
                           "goroutine_peak"] if fmt == "table" else None)
+
+
+@main.command()
+@click.argument("paths", nargs=-1)
+@click.option("--db", type=click.Path(exists=True, dir_okay=False),
+              help="Incident database to read dumps from (instead of PATHS).")
+@click.option("--dump", type=int, help="Only this dump (dumps.dump_id; with --db).")
+@click.option("--source", type=int, help="Only the dumps of this source (sources.source_id; with --db).")
+@click.option("--similar", type=click.Choice(["exact", "ignore-args", "ignore-wait"]), default="ignore-wait",
+              show_default=True, help="exact: arguments and wait minutes must match; ignore-args; ignore-wait: "
+              "arguments and wait minutes ignored.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "md", "html"]), default="table",
+              show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
+def stacks(paths, db, dump, source, similar, fmt, output) -> None:
+    """Goroutines bucketed by identical stack, panicparse-style, from crash
+    files or - (stdin; no database needed), or from --db.
+
+    Each bucket: count, state, wait minutes, goroutine ids, the panic above
+    it, and every frame as module@version, file:line and function.
+    """
+    if bool(paths) == bool(db):
+        raise click.UsageError("give crash files (or - for stdin) or --db, not both")
+    try:
+        if db:
+            incident = _open(db, read_only=True)
+            try:
+                text = incident.stacks(dump=dump, source=source, similar=similar, fmt=fmt)
+            finally:
+                incident.close()
+        else:
+            text = fx.stacks(list(paths), similar=similar, fmt=fmt, stdin=sys.stdin.buffer)
+    except fx.ForensicsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=not text.endswith("\n"))
 
 
 @main.command()
@@ -520,56 +554,6 @@ def _hidden_alias(name: str, command: click.Command) -> None:
 
 for _old, _new in (("panics", panic_signatures), ("leaks", goroutine_growth), ("trace", trace_tree)):
     _hidden_alias(_old, _new)
-
-
-def _rounded(df):
-    """Milliseconds to 3 decimals and rates to 4, for reading."""
-    out = df.copy()
-    for col in out.columns:
-        if col.endswith("_ms"):
-            out[col] = out[col].round(3)
-        elif col.endswith("_rate"):
-            out[col] = out[col].round(4)
-    return out
-
-
-def _print_frame(df, fmt: str, limit: int | None, columns: list[str] | None = None) -> None:
-    """Rows as a table (only `columns`, when given), CSV, JSON or Markdown; at most `limit` (None: all)."""
-    shown = df if limit is None else df.head(limit)
-    if fmt == "csv":
-        click.echo(shown.to_csv(index=False), nl=False)
-        return
-    if fmt == "json":
-        click.echo(shown.to_json(orient="records", date_format="iso", indent=1))
-        return
-    cols = [c for c in (columns or list(df.columns)) if c in df.columns]
-    if fmt == "md":
-        click.echo("| " + " | ".join(md_cell(c) for c in cols) + " |")
-        click.echo("| " + " | ".join("---" for _ in cols) + " |")
-        for row in shown[cols].itertuples(index=False):
-            click.echo("| " + " | ".join(md_cell(_cell_text(v)) for v in row) + " |")
-        return
-    table = Table(show_lines=False)
-    for c in cols:
-        table.add_column(c, overflow="fold")
-    for row in shown[cols].itertuples(index=False):
-        table.add_row(*(_safe(_cell_text(v, 120)) for v in row))
-    # Piped output is read by people and grep alike: no 80-column folding.
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 240)
-    console.print(table)
-    if len(df) > len(shown):
-        console.print(f"({len(df) - len(shown)} more rows; --limit to see them)")
-
-
-def _cell_text(value, width: int | None = None) -> str:
-    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
-        value = value.tolist()  # numpy arrays and scalars
-    if isinstance(value, (list, tuple)):
-        return ", ".join(map(str, value))
-    if value is None or (isinstance(value, float) and value != value):
-        return ""
-    text = str(value)
-    return text if width is None or len(text) <= width else text[:width - 1] + "…"
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from .times import naive_utc
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Incident", "open"]
+__all__ = ["Incident", "open", "stacks"]
 
 
 class Incident:
@@ -197,6 +197,21 @@ class Incident:
 
         return releases(self.store, service)
 
+    def stacks(self, dump: int | None = None, source: int | None = None, similar: str = "ignore-wait",
+               fmt: str | None = None) -> "pd.DataFrame | str":
+        """Goroutines bucketed by identical stack, panicparse-style: one row per
+        bucket (dump, count, state, wait minutes, creator, ids, the panic above
+        it, frames with module@version and file:line). `similar`: exact,
+        ignore-args or ignore-wait (see forensics.analysis.stacks.SIMILAR);
+        `fmt` (table, json, md, html) renders them as text instead.
+
+        >>> open().stacks().empty
+        True
+        """
+        from .analysis.stacks import stacks_from_store
+
+        return _stacks_out(stacks_from_store(self.store, dump, source, similar), fmt)
+
     def report(self, path: str | Path | None = None, since=None, until=None, services=None,
                format: str | None = None, title: str | None = None, *, start=None, end=None) -> str:  # noqa: A002
         """The postmortem report (summary, impact, timeline, detection, suspected
@@ -245,6 +260,37 @@ class Incident:
                         for k, n in counts.items())
         return (f"<p><b>forensics.Incident</b> <code>{escape(self.path)}</code></p>"
                 f"<table><tr><th>table</th><th>rows</th></tr>{cells}</table>")
+
+
+def stacks(paths: str | Path | list, similar: str = "ignore-wait", fmt: str | None = None,
+           stdin: BinaryIO | None = None) -> "pd.DataFrame | str":
+    """The stack buckets of crash files (or "-", standard input) read without a
+    database: what `forensics stacks FILE` prints. See :meth:`Incident.stacks`.
+
+    >>> import io
+    >>> text = b"panic: boom\\n\\ngoroutine 1 [running]:\\nmain.main()\\n\\t/app/main.go:5 +0x1d\\n"
+    >>> print(stacks("-", fmt="table", stdin=io.BytesIO(text)).splitlines()[2:5])
+    ['panic: boom', '1: running [goroutine 1]', '    main  main.go:5  main.main()']
+    """
+    from .analysis.stacks import buckets
+    from .ingest.pipeline import read
+
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    rows = read([str(p) for p in paths], stdin=stdin)
+    return _stacks_out(buckets(rows["goroutines"], rows["frames"], rows["panics"], rows["dumps"], similar), fmt)
+
+
+def _stacks_out(found: list, fmt: str | None):
+    if fmt is not None:
+        from .report.stacks import render
+
+        return render(found, fmt)
+    import pandas as pd
+
+    return pd.DataFrame([b.as_dict() for b in found], columns=[
+        "dump_id", "dump_kind", "source", "count", "state", "wait_minutes", "locked", "created_by", "created_at",
+        "goroutine_ids", "panic", "frames"])
 
 
 def _window(since, until, start, end) -> tuple:

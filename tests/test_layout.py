@@ -78,7 +78,9 @@ def test_every_cli_command_has_help_and_is_in_the_readme():
 def test_row_commands_share_format_and_limit():
     for name, cmd in main.commands.items():
         params = {p.name: p for p in cmd.params}
-        if "fmt" in params:
+        if name == "stacks":  # buckets of frames, not rows: its own formats, HTML among them
+            assert list(params["fmt"].type.choices) == ["table", "json", "md", "html"], name
+        elif "fmt" in params:
             assert list(params["fmt"].type.choices) == ["table", "csv", "json", "md"], name
             assert "-n" in params["limit"].opts and "--limit" in params["limit"].opts, name
         assert "start" not in params and "end" not in params, name
