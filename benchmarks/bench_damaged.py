@@ -30,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from forensics.ingest.pipeline import read  # noqa: E402
 from forensics.parsers import ParseOptions  # noqa: E402
 from forensics.parsers.dumps import scanner  # noqa: E402
 
@@ -124,11 +125,8 @@ def wild(folder: Path, panicparse: str | None) -> None:
         data = (folder / t["file"]).read_bytes()
         want = t.get("goroutine_profile_total") or t["goroutine_headers"]
         og, _, om = ours(data)
-        if "goroutine_profile_total" in t:
-            tables: dict[str, list] = {}
-            for name, batch in scanner.parse(io.BytesIO(data), ParseOptions()):
-                tables.setdefault(name, []).extend(batch.to_pylist())
-            og = sum(g["count"] for g in tables.get("goroutines", []))
+        if "goroutine_profile_total" in t:  # a ?debug=1 profile: read by the pprof family, as ingest would
+            og = sum(g["count"] for g in read([str(folder / t["file"])])["goroutines"])
         tg, _, tout = theirs(panicparse, data) if panicparse else (0, 0, "")
         msgs = set(t["panic_messages"])
         vals = [int(og == want), int(tg == want), len(msgs), found(msgs, om), found(msgs, tout), 1]

@@ -111,3 +111,19 @@ def test_combined_damages_read_as_the_original(source, chain):
         if applies(d, source):
             data = d.mimic(data)
     assert_same(reading(data), clean(source), f"{source} {names}")
+
+
+def test_go_evidence_is_never_skipped_and_the_exit_status_says_so(tmp_path):
+    """Every damaged copy is read (ok, exit 0); text that shows Go crash output
+    but holds no readable dump fails, with its line, and exits 1."""
+    from test_cli import run
+
+    db = tmp_path / "d.duckdb"
+    r = run("ingest", SAMPLES / "damaged" / "klog", SAMPLES / "damaged" / "fold-80", "--db", db)
+    assert r.returncode == 0, r.stdout
+    assert " 0 partial, 0 failed, 0 skipped" in r.stdout.decode().splitlines()[0]
+    odd = tmp_path / "odd.txt"
+    odd.write_bytes(b"we saw goroutine 7 [running]: in the middle of a sentence\nand nothing else\n")
+    r = run("ingest", odd, "--db", tmp_path / "e.duckdb")
+    assert r.returncode == 1
+    assert b"failed" in r.stdout and b"line 1: Go crash output here" in r.stdout

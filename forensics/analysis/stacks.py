@@ -50,10 +50,12 @@ class Frame:
 
     @property
     def where(self) -> str:
-        """module@version, else the package (stdlib and main), else '?'."""
+        """module@version, else the package (stdlib and main); builtins (panic) are the runtime's."""
         if self.module:
             return f"{self.module}@{self.version}" if self.version else self.module
-        return self.package or "?"
+        if self.package:
+            return self.package
+        return "runtime" if "/runtime/" in (self.file or "") else ""
 
 
 @dataclass
@@ -97,9 +99,11 @@ def buckets(goroutines: Iterable[dict], frames: Iterable[dict], panics: Iterable
             Frame(f["function"], f["file"], f["line"], f.get("args"), f.get("module"), f.get("module_version"),
                   f.get("package")))
     failing: dict[tuple, str] = {}
-    for p in sorted(panics, key=lambda r: (r["dump_id"], r.get("seq", 0)), reverse=True):
-        if p.get("goroutine_id") is not None:
-            failing[(p["dump_id"], p["goroutine_id"])] = _printed(p.get("kind"), p["message"])  # a chain's first wins
+    for p in sorted(panics, key=lambda r: (r["dump_id"], r.get("seq", 0))):
+        key = (p["dump_id"], p.get("goroutine_id"))
+        printed = _printed(p.get("kind"), p["message"], p.get("recovered"))
+        # a chain as printpanics prints it: each panic on its line, the later ones indented
+        failing[key] = failing[key] + "\n\t" + printed if key in failing else printed
     kinds = {d["dump_id"]: (d.get("kind"), d.get("source")) for d in dumps}
     out: dict[tuple, Bucket] = {}
     for g in sorted(goroutines, key=lambda r: (r["dump_id"], r["seq"])):
@@ -126,11 +130,11 @@ def buckets(goroutines: Iterable[dict], frames: Iterable[dict], panics: Iterable
     return sorted(out.values(), key=lambda b: (b.dump_id, b.panic is None, -b.count, b.ids[:1]))
 
 
-def _printed(kind: str | None, message: str) -> str:
-    """A panic as the runtime printed it: 'panic: ', 'fatal error: ', or the
-    signal's own line ('SIGQUIT: quit')."""
+def _printed(kind: str | None, message: str, recovered: bool | None = False) -> str:
+    """A panic as the runtime printed it: 'panic: ' (and ' [recovered]'),
+    'fatal error: ', or the signal's own line ('SIGQUIT: quit')."""
     if kind in ("panic", "runtime_error"):
-        return "panic: " + message
+        return "panic: " + message + (" [recovered]" if recovered else "")
     if kind == "fatal":
         return "fatal error: " + message
     return message
@@ -149,7 +153,7 @@ STACK_ROWS_SQL = {
     "frames": """SELECT f.dump_id, f.goroutine_seq, f.depth, f.function, f.file, f.line, f.args, f.module,
                         f.module_version, f.package
                  FROM frames f JOIN dumps d USING (dump_id) WHERE {where}""",
-    "panics": """SELECT p.dump_id, p.seq, p.goroutine_id, p.kind, p.message
+    "panics": """SELECT p.dump_id, p.seq, p.goroutine_id, p.kind, p.message, p.recovered
                  FROM panics p JOIN dumps d USING (dump_id) WHERE {where}""",
     "dumps": """SELECT d.dump_id, d.kind, s.path AS source FROM dumps d JOIN sources s USING (source_id)
                 WHERE {where}""",

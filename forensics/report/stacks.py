@@ -85,7 +85,7 @@ def text(buckets: list[Bucket], full_path: bool = False, width: int = WIDTH) -> 
             if b.panic:
                 first, *rest = b.panic.split("\n")
                 out.append(_cut(first, width))
-                out.extend(_cut(f"  {line}", width) for line in rest[:4])
+                out.extend(_cut(line.replace("\t", "    "), width) for line in rest[:8])
             out.append(_cut(headline(b), width))
             rows = frame_rows(b, full_path)
             w1 = min(max((len(r[0]) for r in rows), default=0), 40)
@@ -108,7 +108,7 @@ def markdown(buckets: list[Bucket], full_path: bool = False) -> str:
         for b in group:
             out.append("")
             if b.panic:
-                out.append(f"`{b.panic.split(chr(10))[0].replace('`', chr(39))}`")
+                out.extend(f"`{line.strip().replace('`', chr(39))}`  " for line in b.panic.split("\n")[:8])
                 out.append("")
             out.append(f"**{headline(b)}**")
             out.append("")

@@ -71,6 +71,8 @@ _SPACED_FILE = re.compile(r"(?m)^(" + CALL_LIKE + r")\n(?:[ \t]*(?=[ \t])[ \t]|(
 _GLUED_START = re.compile(r"^(?:```\w*|`|\"|'|\^\\|> ?|\$ )(?=goroutine \d+ |panic: |fatal error: |SIG[A-Z]+: |WARNING: DATA RACE)")
 _GLUED_END = re.compile(r"^([ \t]*" + FILE_LIKE.replace(r"\+0x[0-9a-f]+", r"\+0x[0-9a-f]+?") + r")"
                         r"(?:`{1,3}|\"|'|\s*[$#%>]\s*|\s*\w[\w.-]*@[\w.-]+[^\n]*[$#%>]\s*|\s+exit status \d+)$")
+_GLUED_DUMP_MARK = re.compile(r":\d+(?: \+0x[0-9a-f]*)?(?:panic|fatal error): ")
+_GLUED_DUMP = re.compile(r"(\t[^\n]*?:\d+(?: \+0x[0-9a-f]*?)?)(?=panic: |fatal error: )")
 _GLUED_HEADER = re.compile(r"(?<=\S)\s*(goroutine \d+ (?:gp=0x[0-9a-f]+ m=\S+ (?:mp=0x[0-9a-f]+ )?)?\[[^\]]*\]:)$")
 _HAS_LINE = re.compile(r":\d+(?: |$)")
 _GLUE_MARKS = ("^\\", "`", "$", "exit status", "> ", "\"", "'", "#", "%")
@@ -419,7 +421,8 @@ class Restorer:
             if joined is not None:
                 lines, numbers, raw, had = _remap(joined, numbers, raw, had)
         probe = "\n".join(sample)
-        if any(mark in probe for mark in _GLUE_MARKS) or _GLUED_HEADER_MARK.search(probe):
+        if any(mark in probe for mark in _GLUE_MARKS) or _GLUED_HEADER_MARK.search(probe) or (
+                "panic: " in probe or "fatal error: " in probe) and _GLUED_DUMP_MARK.search(probe):
             glued = _unglue(lines)
             if glued is not None:
                 lines, numbers, raw, had = _remap(glued, numbers, raw, had)
@@ -451,6 +454,13 @@ def _unglue(lines: list[str]) -> tuple[list[str], list[int]] | None:
                 out.append(new[: m.start()])
                 numbers.append(i)
                 new = m.group(1)
+                changed = True
+        if new[:1] == "\t" and ("panic: " in new or "fatal error: " in new):
+            m = _GLUED_DUMP.match(new)
+            if m:  # the next dump's first line glued to this one's last frame
+                out.append(m.group(1))
+                numbers.append(i)
+                new = new[m.end(1):]
                 changed = True
         changed = changed or new != line
         out.append(new)
