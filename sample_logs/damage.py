@@ -123,6 +123,12 @@ def _github_actions(data: bytes) -> bytes:
                   for i, line in enumerate(_lines(data))])
 
 
+def _github_actions_cut(data: bytes) -> bytes:
+    """A copy from GitHub Actions' log view that starts mid-time: the first line of text cut mid-number."""
+    out = _github_actions(data)
+    return out[17:]
+
+
 def _crlf(data: bytes) -> bytes:
     return _join([line + b"\r" for line in _lines(data)])
 
@@ -149,6 +155,7 @@ DAMAGES = (
     Damage("appveyor", "moreutils ts -s: elapsed [HH:MM:SS] on every line, as AppVeyor's console shows",
            _ts_elapsed, ("ts", "-s", "[%H:%M:%S]")),
     Damage("github-actions", "GitHub Actions' raw log: RFC 3339 with 7 fractional digits", _github_actions),
+    Damage("github-actions-cut", "the same, the copy starting mid-time ('0.0209458Z ...')", _github_actions_cut),
     Damage("nl", "nl -ba: line numbers and a tab", _nl, ("nl", "-ba")),
     Damage("grep-n", "grep -n '': line numbers and a colon",
            _prefix(lambda i: b"%d:" % (i + 1)), ("grep", "-n", "")),

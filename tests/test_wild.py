@@ -73,3 +73,51 @@ def test_no_frame_loses_its_file_line_where_the_paste_has_one(tmp_path):
         lost += max(0, no_file - reported)
         db.close()
     assert lost == 0
+
+
+def test_real_pastes_damaged_once_more_read_as_before():
+    """Each paste put through each damage of sample_logs/damage.py (a second
+    damage on top of its own) reads as the paste did: same goroutines and
+    messages, no frame losing its file line. Pastes already hard-wrapped,
+    double-spaced or held as an escaped string are let off: a wrap whose
+    pieces a later tool prefixed or spaced out looks like lines of its own."""
+    import io
+    import sys
+
+    from conftest import SAMPLES
+    from forensics.parsers import ParseOptions
+    from forensics.parsers.dumps import scanner
+
+    sys.path.insert(0, str(SAMPLES))
+    from damage import DAMAGES
+
+    def reading(data: bytes) -> tuple:
+        t: dict[str, list] = {}
+        for name, batch in scanner.parse(io.BytesIO(data), ParseOptions()):
+            t.setdefault(name, []).extend(batch.to_pylist())
+        race = {d["dump_id"] for d in t.get("dumps", []) if d["kind"] == "race"}
+        goroutines = sum(1 for g in t.get("goroutines", []) if g["dump_id"] not in race
+                         and g["goroutine_id"] is not None and g["goroutine_id"] >= 0)
+        frames = sum(1 for f in t.get("frames", []) if f["file"] is not None)
+        return goroutines, frames, sorted(p["message"].split("\n")[0] for p in t.get("panics", []))
+
+    def undoable(case) -> bool:
+        """Its own damage is a wrap, an escaped string or double spacing, which a second damage confounds."""
+        own = case["damaged"]
+        return any(word in own for word in ("wrap", "escape", "literal", "double", "after every line"))
+
+    pairs, differ = 0, []
+    for case in TRUTH:
+        if "goroutine_profile_total" in case:
+            continue
+        data = (WILD / case["file"]).read_bytes()
+        base = reading(data)
+        for damage in DAMAGES:
+            if damage.only:
+                continue
+            pairs += 1
+            g, f, m = reading(damage.mimic(data))
+            if (g != base[0] or m != base[2] or f < base[1]) and not undoable(case):
+                differ.append((case["file"][:3], damage.name))
+    assert pairs > 1000
+    assert differ == []

@@ -89,6 +89,8 @@ class Messages:
             value = re.sub(r"\\(.)", r"\1", m.group(1))
         else:
             value = m.group(2).rstrip()
+            if '\\"' in value:  # the line sits in a quoted log field: its quotes are escaped
+                value = value.replace('\\"', '"')
             if value.endswith('"') and value.count('"') % 2:
                 value = value[:-1]  # the closing quote of a log field holding the line
             observed = OBSERVED_VALUE_RE.match(value)

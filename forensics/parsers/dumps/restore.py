@@ -19,15 +19,20 @@ lines back, one documented pass after another:
    pastes, journald exports viewed in some terminals);
 5. :func:`unwrap`: lines a console or journald hard-wrapped (a frame cut at
    80 columns, a continuation without the prefix);
-6. :func:`reindent`: file lines indented with spaces (tabs expanded by
-   ``expand``, a browser or an editor) or with nothing, glued backticks,
-   quotes and shell prompts, a terminal's ``^\\`` echo, a goroutine header
-   joined to the line before.
+6. :func:`_unglue`: fences, backticks, quotes, shell prompts and ``exit
+   status 2`` glued to a dump's first or last line, a terminal's ``^\\``
+   echo, a goroutine header joined to the line before, the next dump's first
+   line glued to this one's last frame;
+7. :func:`reindent`: file lines indented with spaces (tabs expanded by
+   ``expand``, a browser or an editor) or with nothing, put back under their
+   calls with one tab.
 
-Each pass looks at the whole batch first (C-speed ``in`` tests on the joined
-text) and touches nothing when its damage is absent, so clean dumps cost
-almost nothing here. Passes that change the number of lines say which
-source line each output line came from (``Restored.numbers``).
+A paste (a batch of up to FULL_PASS_LINES lines) goes through every pass. A
+big batch (a long log, a dump of 100,000 goroutines) goes only through the
+passes its first SAMPLE lines call for, found with C-speed tests on the
+joined text, so clean dumps pay for none of the line-by-line passes. Passes
+that change the number of lines say which source line each output line came
+from (``Restored.numbers``).
 
 >>> r = Restorer().restore(["web-1  | panic: boom", "web-1  | ", "web-1  | goroutine 1 [running]:",
 ...                          "web-1  | main.main()", "web-1  |         /app/main.go:5 +0x1d"])
@@ -52,10 +57,15 @@ ANCHOR_RE = re.compile(
     r"|SIG[A-Z]+: \w"
     r"|WARNING: DATA RACE(?:\\r)?\"?$"
     r"|={18}(?:\\r)?\"?$"
+    r"|runtime stack:(?:\\r)?\"?$"
 )
 # A call line "pkg.F(args)": a weaker anchor (where it starts is ambiguous when
 # the prefix ends without a blank), used when a paste has too few of the others.
-CALL_ANCHOR_RE = re.compile(r"(?:(?<![^\s:|>\"])|(?<=\\t))[^\s(\"\\]\S*\(.*\)(?:\\r)?\"?$")
+# The call starts at a Go symbol: an import path's letter after no symbol character.
+CALL_ANCHOR_RE = re.compile(r"(?:(?<![\w./\-~%·])|(?<=\\t))(?:[A-Za-z_][\w\-~%·.]*/)*[A-Za-z_][\w\-~%·]*\.\S*?\(.*\)"
+                            r"(?:\\r)?\"?$")
+# A bare "file:line" (HandleCrash's callers, a file line whose call was cut): the weakest anchor.
+BARE_FILE_ANCHOR_RE = re.compile(r"(?<![^\s:|>\"])(?:[A-Za-z]:)?/[^\s:]+\.\w+:\d+(?: \+0x[0-9a-f]+)?(?:\\r)?\"?$")
 # A source line of a frame, however it is indented (runtime/traceback.go
 # printFuncName's caller: "\t" file ":" line [" +0x" off] [" fp=.. sp=.. pc=.."]).
 FILE_LIKE = r"[^\s][^\n]*?:\d+(?: \+0x[0-9a-f]+)?(?: fp=0x[0-9a-f]+ sp=0x[0-9a-f]+(?: pc=0x[0-9a-f]+)?)?"
@@ -68,9 +78,9 @@ _SPACED_FILE = re.compile(r"(?m)^(" + CALL_LIKE + r")\n(?:[ \t]*(?=[ \t])[ \t]|(
 # What people glue to a dump's first or last line: Markdown fences, backticks,
 # quotes, the terminal's echo of Ctrl-\ (^\), shell prompts after the last
 # "+0x.." (bash "$ ", zsh "% ", "> ", "user@host:~$").
-_GLUED_START = re.compile(r"^(?:```\w*|`|\"|'|\^\\|> ?|\$ )(?=goroutine \d+ |panic: |fatal error: |SIG[A-Z]+: |WARNING: DATA RACE)")
+_GLUED_START = re.compile(r"^(?:```\w*|`|\"|'|\^\\|> ?|\$ )+(?=goroutine \d+ |panic: |fatal error: |SIG[A-Z]+: |WARNING: DATA RACE)")
 _GLUED_END = re.compile(r"^([ \t]*" + FILE_LIKE.replace(r"\+0x[0-9a-f]+", r"\+0x[0-9a-f]+?") + r")"
-                        r"(?:`{1,3}|\"|'|\s*[$#%>]\s*|\s*\w[\w.-]*@[\w.-]+[^\n]*[$#%>]\s*|\s+exit status \d+)$")
+                        r"(?:`{1,3}|\"|'|\s*[$#%>]\s*|\s*\w[\w.-]*@[\w.-]+[^\n]*[$#%>]\s*|\s*exit status \d+)$")
 _GLUED_DUMP_MARK = re.compile(r":\d+(?: \+0x[0-9a-f]*)?(?:panic|fatal error): ")
 _GLUED_DUMP = re.compile(r"(\t[^\n]*?:\d+(?: \+0x[0-9a-f]*?)?)(?=panic: |fatal error: )")
 _GLUED_HEADER = re.compile(r"(?<=\S)\s*(goroutine \d+ (?:gp=0x[0-9a-f]+ m=\S+ (?:mp=0x[0-9a-f]+ )?)?\[[^\]]*\]:)$")
@@ -135,17 +145,25 @@ def prefix_shape(lines: list[str]) -> re.Pattern | None:
     shape: tokens equal on every line stay literal (a host, ``stderr F``),
     digits become ``\\d+`` (times, pids, line numbers), words ``[^\\W\\d_]+``
     (month names, in any language). The shape counts when most anchors carry
-    it; its trailing separator (one blank) is optional, since blank lines
-    lose it.
+    it (the strong anchors first; with the call lines too when those
+    disagree or are too few); its separator is what the anchors show.
 
     >>> p = prefix_shape(["May 17 13:37:48 host app[12]: panic: x", "May 17 13:37:48 host app[12]: ",
     ...                   "May 17 13:37:49 host app[12]: goroutine 1 [running]:", "May 17 13:37:49 host app[12]: main.main()"])
     >>> p.match("Jun 18 03:07:08 host app[12]: main.f()").end(), p.match("created by main.main") is None
     (30, True)
     """
-    prefixes = _prefixes(lines, ANCHOR_RE)
-    if len(prefixes) < 2:
-        prefixes = _prefixes(lines, CALL_ANCHOR_RE)
+    found: list[str] = []
+    for anchor in (ANCHOR_RE, CALL_ANCHOR_RE, BARE_FILE_ANCHOR_RE):
+        found += _prefixes(lines, anchor)
+        shape = _shape_of(found)
+        if shape is not None:
+            return shape
+    return None
+
+
+def _shape_of(prefixes: list[str]) -> re.Pattern | None:
+    """The shape of one set of anchor prefixes (see prefix_shape)."""
     if len(prefixes) < 2:
         return None
     # Whole-paste indentation counts only from lines that are never indented
@@ -185,7 +203,8 @@ def prefix_shape(lines: list[str]) -> re.Pattern | None:
         sep = seps.most_common(1)[0][0]
         spaces = {s for s in seps if s and "\t" not in s}  # a tab after the separator: '\tpanic:'
         if len(spaces) < 2:
-            return re.compile(f"(?:{''.join(parts)}{re.escape(sep)}|{_leading(parts)}\"?[ \\t]*$)")
+            return re.compile(f"(?:{''.join(parts)}{re.escape(sep)}|{_leading(parts)}\"?[ \\t]*$"
+                              f"|{_trailing(parts)}{re.escape(sep)}(?=(?:\\^\\\\|`+)?(?:{_TRIGGER})))")
         # Separators of several widths (a tab expanded after a prefix of
         # varying length): as wide as the widest the anchors show.
         return re.compile(f"(?:{''.join(parts)} {{1,{max(map(len, spaces))}}}|{_leading(parts)}\"?[ \\t]*$)")
@@ -194,6 +213,20 @@ def prefix_shape(lines: list[str]) -> re.Pattern | None:
         width = min(len(p) for p in indents)
         return re.compile(re.escape(min(indents, key=len)[:width]) + r"|(?=[ \t]*$)")
     return None
+
+
+# What starts a dump: a prefix cut at its start (a copy that began mid-time) is
+# still stripped before one of these.
+_TRIGGER = r"goroutine \d+ |panic: |fatal error: |SIG[A-Z]+: |WARNING: DATA RACE|={18}|runtime stack:"
+
+
+def _trailing(parts: list[str]) -> str:
+    """Any trailing part of a prefix, its first token possibly cut (a copy
+    that starts mid-number: '…7Z panic: boom' of GitHub Actions' times)."""
+    inner = ""
+    for part in parts[:-1]:
+        inner = f"(?:{inner}{part})?"
+    return inner + parts[-1]
 
 
 def _leading(parts: list[str]) -> str:
@@ -240,10 +273,11 @@ def undouble(lines: list[str]) -> tuple[list[str], list[int]] | None:
     """
     sample = lines[:SAMPLE]
     nonblank = [i for i, line in enumerate(sample) if line.strip()]
-    if len(nonblank) < 6:
+    if len(nonblank) < 3:
         return None
+    # In a clean dump a call and its file line are always adjacent.
     adjacent = sum(1 for a, b in zip(nonblank, nonblank[1:]) if b == a + 1)
-    if adjacent > max(1, 0.03 * len(nonblank)):  # (a fence glued to a last, blank, line makes one pair)
+    if adjacent > (max(1, 0.03 * len(nonblank)) if len(nonblank) >= 6 else 0):  # (a fence glued to a blank last line)
         return None
     out, numbers = [], []
     i, n = 0, len(lines)
@@ -268,21 +302,40 @@ def _incomplete(line: str) -> bool:
     file line cut at ' +' or ' +0x')."""
     if line.endswith("]:") or line.startswith("goroutine "):
         return False  # a goroutine header
-    if line[:1] == "\t" and "/" in line and not _HAS_LINE.search(line) and not line.startswith("\tpanic: "):
+    if (line[:1] in "\t " and "/" in line and not _HAS_LINE.search(line) and not line.endswith(")")
+            and not line.lstrip().startswith("panic: ")):
         return True  # a file line cut before its ":N"
     return line.count("(") > line.count(")") or line.endswith((" +", "+", " +0x", ":"))
 
 
 _CONTINUED = re.compile(r" ?(?:\+0x|fp=0x|sp=0x|pc=0x)|[0-9a-f]+(?: (?:\+0x|fp=0x|sp=0x|pc=0x)[^\n]*)?$")
+# tsan's section lines (race.py reads them).
+_RACE_LINE = re.compile(r"(?:Previous )?[A-Z][a-z]+(?: [a-z]+)*(?: at 0x[0-9a-f]+)? by (?:goroutine \d+|main goroutine):"
+                        r"|Goroutine \d+ \(\w+\) created at:|Location is |SUMMARY: |Found \d+ data race")
+_INDENTED_LINE = re.compile(r"\S+:\d+(?: |$)|goroutine running on other thread")
 # The start of a call line, even one a wrap cut: a Go symbol and "(".
-_CALL_START = re.compile(r"[A-Za-z_][\w\-~%]*(?:/[\w.\-~%]+)*\.[^\s(]*\(")
+_CALL_START = re.compile(r"[A-Za-z_][\w\-~%]*(?:/[\w.\-~%]+)*\.[^\s(]*\(|panic\(")
 
 
 def _grammar(line: str) -> bool:
     if _CONTINUED.match(line):
         return False  # the end of a file line a wrap cut
-    return (not line.strip() or line[0] in "\t " or bool(ANCHOR_RE.match(line)) or bool(_CALL_START.match(line))
+    if not line.strip() or line[0] == "\t":
+        return True
+    if line[0] == " ":  # indented: a file line or a race frame, else the rest of a wrapped line
+        body = line.lstrip()
+        return bool(_INDENTED_LINE.match(body) or _CALL_START.match(body) or body.startswith(("panic: ", "...")))
+    return (bool(ANCHOR_RE.match(line)) or bool(_CALL_START.match(line)) or bool(_RACE_LINE.match(line))
             or line.startswith(("...", "created by ", "[signal ")))
+
+
+_RECORD_START = re.compile(r"\d{4}[-/]\d\d[-/]\d\d|[A-Z][a-z]{2} [ \d]\d |[IWEF]\d{4} ")  # a log record's time
+CONSOLE_WIDTHS = frozenset((80, 100, 120, 132, 160, 200))  # where terminals and consoles wrap
+
+
+def _goish(line: str) -> bool:
+    """A line of crash output (not any text): a trigger, a logged panic, a call or an indented line."""
+    return bool(line[:1] in "\t " or "anic" in line or ANCHOR_RE.search(line) or _CALL_START.match(line))
 
 
 def _columns(line: str) -> int:
@@ -301,23 +354,31 @@ def unwrap(lines: list[str], had_prefix: list[bool] | None, width: int | None,
     """
     out, numbers = [], []
     changed = False
+    last = -1  # the last piece joined into out[-1]: the one the wrap cut, if any
     for i, line in enumerate(lines):
         if out and line and not _grammar(line):
             prev = out[-1]
-            at_width = width is not None and _columns((raw or lines)[numbers[-1]]) >= width
+            cut_at = _columns((raw or lines)[last])
+            # One wrapped line in a short paste: a console's width, a crash
+            # line, and a continuation with no prefix and no time of its own.
+            at_width = (width is not None and cut_at >= width) or (
+                cut_at in CONSOLE_WIDTHS and _goish(prev) and (had_prefix is None or not had_prefix[i])
+                and not _RECORD_START.match(line))
             # A wrap at the console's width (a later prefix on both parts),
             # or a cut line continued by one without the paste's prefix.
             if at_width or (_incomplete(prev) and (had_prefix is None or not had_prefix[i])) or (
                     prev[:1] == "\t" and _CONTINUED.match(line)):
                 out[-1] = prev + line
                 changed = True
+                last = i
                 continue
         out.append(line)
         numbers.append(i)
+        last = i
     return (out, numbers) if changed else None
 
 
-def wrap_width(lines: list[str]) -> int | None:
+def wrap_width(lines: list[str], stripped: list[str] | None = None) -> int | None:
     """The column a console wrapped at: the longest line length when several
     lines have exactly it (nothing is longer than a wrap)."""
     sample = lines[:SAMPLE]
@@ -329,8 +390,9 @@ def wrap_width(lines: list[str]) -> int | None:
         return None
     # A wrap continues on the next line: most lines at the width are followed
     # by no traceback line of their own (a clean dump repeats its longest line).
+    after = (stripped or lines)[:SAMPLE]  # (the text without its prefix says what a line is)
     cut = [i for i, line in enumerate(sample[:-1]) if _columns(line) == top]
-    continued = sum(1 for i in cut if sample[i + 1] and not _grammar(sample[i + 1]))
+    continued = sum(1 for i in cut if after[i + 1] and not _grammar(after[i + 1]))
     return top if continued * 2 >= len(cut) else None
 
 
@@ -415,7 +477,7 @@ class Restorer:
         # so clean dumps pay for none of the line-by-line passes.
         big = len(lines) > FULL_PASS_LINES
         sample = lines[:SAMPLE] if big else lines
-        width = wrap_width(raw if raw is not None else lines)
+        width = wrap_width(raw, lines) if raw is not None else wrap_width(lines)
         if width or had is not None or (not big and "(" in text) or any(map(_incomplete, sample)):
             joined = unwrap(lines, had, width, raw)
             if joined is not None:
@@ -444,6 +506,10 @@ def _unglue(lines: list[str]) -> tuple[list[str], list[int]] | None:
         new = line
         if new and new[0] in "`\"'^>$":
             new = _GLUED_START.sub("", new)
+        if new.endswith("```") and new.strip("`"):
+            new = new[:-3]  # a closing fence glued to the last line, whatever that line is
+        elif new.startswith("```") and new.strip("`") and not _GLUED_START.match(new):
+            new = new[3:]  # an opening fence glued to text the runtime did not print first
         if new[-1:] in "`\"'$#%> s0123456789":
             m = _GLUED_END.match(new)
             if m:

@@ -249,7 +249,7 @@ class _Parser(Messages, RaceReports, Locations):
                 self.banner_line = self.lineno
             elif "anic" in line and line[0] != "{":
                 m = WRAPPED_PANIC_RE.search(line)
-                if m is not None:
+                if m is not None and '{"' not in line[: m.start()]:  # (not a JSON log record's field)
                     self.wrapped_panic(m)
                     return
             if self.orphan is not None and line[:1] == "\t" and self.fragment(line):
