@@ -96,19 +96,23 @@ def damaged(panicparse: str | None) -> None:
         if "race" in e["source"]:
             continue
         by_damage.setdefault(e["damage"], []).append(e)
-    rows, total = [], [0] * 9
+    # the clean originals first, for reference: what each reads with no damage at all
+    by_damage = {"none (clean)": [{"source": e["source"], "file": None} for e in by_damage["ts"]], **by_damage}
+    rows, total, clean = [], [0] * 9, [0] * 9
     for damage, entries in by_damage.items():
         sums = [0] * 9
         for e in entries:
             g, f, msgs = truth((ROOT / "sample_logs" / e["source"]).read_text())
-            data = (ROOT / "sample_logs" / "damaged" / e["file"]).read_bytes()
+            data = (ROOT / "sample_logs" / (f"damaged/{e['file']}" if e["file"] else e["source"])).read_bytes()
             og, of, om = ours(data)
             tg, tf, tout = theirs(panicparse, data) if panicparse else (0, 0, "")
             vals = [g, min(og, g), min(tg, g), f, min(of, f), min(tf, f), len(msgs), found(msgs, om), found(msgs, tout)]
             sums = [a + b for a, b in zip(sums, vals)]
         total = [a + b for a, b in zip(total, sums)]
+        if not rows:
+            clean = sums
         rows.append((damage, len(entries), *_cells(sums)))
-    rows.append(("all", sum(r[1] for r in rows), *_cells(total)))
+    rows.append(("all damaged", sum(r[1] for r in rows[1:]), *_cells([a - b for a, b in zip(total, clean)])))
     print(table(rows, ("damage", "files", "goroutines fx", "pp", "frames fx", "pp", "messages fx", "pp")))
 
 

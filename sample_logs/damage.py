@@ -175,6 +175,8 @@ DAMAGES = (
            _prefix(lambda i: "Mär 14 10:00:%02d knoten-7 orders[4242]: ".encode() % (i // 20 % 60))),
     Damage("klog", "klog's header 'E0314 10:00:00.123456    4242 crash.go:78] ' on every line",
            _prefix(lambda i: b"E0314 10:00:00.%06d    4242 crash.go:78] " % i)),
+    Damage("zap-console", "zap's console encoder: time, level and logger before each line, tab-separated",
+           _prefix(lambda i: b"2026-03-14T10:00:%02d.123Z\tERROR\torders.crash\t" % (i // 20 % 60))),
     Damage("logrus", "logrus' text formatter: each line a quoted msg field", _logrus),
     Damage("crlf", "sed: CRLF line ends (a Windows editor or console)", _crlf, ("sed", "s/$/\\r/")),
     Damage("no-blank-lines", "sed '/^$/d': blank lines dropped (journald, log shippers)", _sed_blank, ("sed", "/^$/d")),
