@@ -24,12 +24,13 @@ Former names still work for a release, hidden from --help: ``panics``,
 ``leaks`` and ``trace`` (commands), ``--from``/``--to`` (``--since``/``--until``),
 ``--nodecount`` (``--limit``) and ``--format text`` (``table``).
 
-Exit status: 0 when every file parsed (or held nothing to parse), 1 when some
-were partial or failed, 2 on usage errors.
+Exit status: 0 when every file was read (wholly, in part, or held nothing to
+read), 1 when some failed (``ingest --strict``: or were partial), 2 on usage errors.
 """
 from __future__ import annotations
 
 import copy
+import os
 import sys
 from pathlib import Path
 
@@ -124,13 +125,19 @@ def main() -> None:
 @click.option("--ts", help="Time of the evidence (ISO 8601, UTC if no zone); default: from log lines, else file mtime.")
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 64), help="Parser processes.")
 @click.option("--quiet", "-q", is_flag=True, help="Only the summary line and problems.")
-def ingest(paths, db, as_format, service, version, ts, jobs, quiet) -> None:
+@click.option("--strict", is_flag=True, help="Exit 1 when a file was read only in part, not only when one failed.")
+def ingest(paths, db, as_format, service, version, ts, jobs, quiet, strict) -> None:
     """Ingest files, directories, globs, .gz/.tar(.gz)/.zip bundles or - (stdin).
 
     Formats are detected from content (or forced with --as). Content already
     in the database is skipped. Every file is recorded with its status;
-    problems are listed with the line and what was expected.
+    problems are listed with the line and what was expected. Exit 1 when a
+    file failed (with --strict, also when one was partial).
     """
+    missing = [p for p in paths if p != "-" and not any(c in p for c in "*?[") and not os.path.exists(p)]
+    if missing:  # before the database is created: a typo makes no empty incident
+        raise click.BadParameter(f"no such file or directory: {', '.join(map(printable, missing))}",
+                                 param_hint="PATHS")
     when = None
     if ts:
         try:
@@ -164,9 +171,15 @@ def ingest(paths, db, as_format, service, version, ts, jobs, quiet) -> None:
     out = Console(highlight=False, soft_wrap=True)
     out.print(safe(summary))
     for r in summary.results:
-        if r.status in ("partial", "failed") or (r.status == "skipped" and not quiet):
+        if r.status in ("partial", "failed"):
             out.print(f"  {r.status}: {safe(r.path)}: {safe(r.error)}")
-    sys.exit(EXIT_PROBLEMS if summary.problems else EXIT_OK)
+    skipped = [r for r in summary.results if r.status == "skipped"]
+    if skipped and not quiet:
+        example = skipped[0]
+        out.print(f"  {len(skipped)} file{'s' * (len(skipped) > 1)} held nothing to read, e.g. "
+                  f"{safe(example.path)}: {safe(example.error)}")
+    failed = any(r.status == "failed" for r in summary.results)
+    sys.exit(EXIT_PROBLEMS if failed or (strict and summary.problems) else EXIT_OK)
 
 
 @main.command("panic-signatures")

@@ -59,10 +59,33 @@ def test_problems_exit_1_and_are_listed(tmp_path):
     junk.write_bytes(b"\x00\x01\x02" * 100)
     r = run("ingest", bad, junk, PANIC, "--db", tmp_path / "i.duckdb")
     out = r.stdout.decode()
-    assert r.returncode == 1
+    assert r.returncode == 1  # a file failed
     assert "1 ok, 1 partial, 1 failed" in out
     assert f"partial: {bad}: 1 problem; first: line 6: input ended after frame" in out
     assert f"failed: {junk}: binary content" in out
+    # partial alone is read, with its problems listed: exit 0, unless --strict
+    r = run("ingest", bad, "--db", tmp_path / "p.duckdb")
+    assert r.returncode == 0 and b"partial: " in r.stdout
+    assert run("ingest", bad, "--db", tmp_path / "s.duckdb", "--strict").returncode == 1
+
+
+def test_a_missing_path_is_a_usage_error_and_makes_no_database(tmp_path):
+    r = run("ingest", tmp_path / "nope.txt", "--db", tmp_path / "i.duckdb")
+    assert r.returncode == 2 and b"no such file or directory" in r.stderr
+    assert not (tmp_path / "i.duckdb").exists()
+
+
+def test_a_locked_database_says_who_holds_it(tmp_path):
+    import forensics as fx
+
+    holder = fx.open(tmp_path / "i.duckdb")
+    try:
+        r = run("panic-signatures", "--db", tmp_path / "i.duckdb")
+    finally:
+        holder.close()
+    err = r.stderr.decode()
+    assert r.returncode == 1 and "is open in another process (PID" in err and "read_only=True" in err
+    assert "Traceback" not in err
 
 
 def test_stdin_and_sql(tmp_path):
@@ -91,7 +114,7 @@ def test_ingesting_the_directory_that_holds_the_database(tmp_path):
     assert run("ingest", tmp_path, "--db", db).returncode == 0
     r = run("ingest", tmp_path, "--db", db)
     assert r.returncode == 0
-    assert "skipped: " + str(db) + ": the incident database itself" in r.stdout.decode()
+    assert f"held nothing to read, e.g. {db}: the incident database itself" in r.stdout.decode()
 
 
 def test_top_diff_and_leaks(tmp_path):

@@ -12,6 +12,7 @@ runs queries.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -61,7 +62,7 @@ class Store:
             except duckdb.Error:
                 pass  # in Jupyter DuckDB refuses to touch the setting without ipywidgets
         except duckdb.Error as exc:
-            raise StoreError(f"cannot open {self.path}: {exc}") from exc
+            raise StoreError(_open_error(self.path, exc)) from exc
         if not read_only:
             self._create_schema()
         self._check_version()
@@ -276,6 +277,23 @@ def _split_stack_frames(con) -> None:
     con.execute(f"INSERT INTO stacks SELECT stack_id, depth, (hash({names}) >> 1)::BIGINT FROM _old_frames")
     con.execute("DROP TABLE _old_frames")
     con.execute("DROP TABLE stack_frames")
+
+
+def _open_error(path: str, exc: Exception) -> str:
+    """Why a database did not open, said for the one who has to act.
+
+    >>> _open_error("i.duckdb", OSError('Could not set lock on file "i.duckdb": Conflicting lock is held in '
+    ...                                 '/usr/bin/python3 (PID 42). See also https://duckdb.org'))[:60]
+    'i.duckdb is open in another process (PID 42, /usr/bin/python'
+    """
+    text = str(exc)
+    held = re.search(r"Conflicting lock is held in (.+?) \(PID (\d+)\)", text)
+    if held is None:
+        return f"cannot open {path}: {text}"
+    program, pid = held.groups()
+    return (f"{path} is open in another process (PID {pid}, {program}: a notebook, or another forensics "
+            "command). DuckDB lets one process write a database or several read it: close it there, or open "
+            "it there with fx.open(path, read_only=True) so that reading commands can share it.")
 
 
 def _one(con, sql: str, params: list | None = None) -> tuple:
