@@ -17,10 +17,21 @@ def printable(text: str) -> str:
     return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
+# What Markdown would read as HTML: a tag's start, an entity. Escaped with a
+# backslash (CommonMark), not as entities, which paste literally into Slack,
+# Confluence and Google Docs; "p < 0.001" stays as it is.
+_MD_TAG = re.compile(r"<(?=[A-Za-z/!?])")
+_MD_ENTITY = re.compile(r"&(?=#?\w+;)")
+
+
 def md_cell(value) -> str:
-    """Text for a Markdown table cell: HTML special characters, pipes and
-    newlines escaped, so untrusted text (panic messages, log lines) stays text."""
+    """Text for a Markdown table cell: tags and entities defused, pipes and
+    newlines escaped, so untrusted text (panic messages, log lines) stays text.
+
+    >>> md_cell("p < 0.001; <b>x</b> &amp; y")
+    'p < 0.001; \\\\<b>x\\\\</b> \\\\&amp; y'
+    """
     if value is None or value != value:  # None or NaN
         return ""
-    text = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _MD_ENTITY.sub(r"\\&", _MD_TAG.sub(r"\\<", str(value)))
     return text.replace("|", "\\|").replace("\r", " ").replace("\n", "<br>").replace("`", "\\`")

@@ -66,7 +66,8 @@ def test_untrusted_text_is_escaped(hostile, tmp_path):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     md = hostile.report(tmp_path / "h.md")
     outside = re.sub(r"(`{3,})text\n.*?\n\1\n", "", md, flags=re.S)  # fenced stacks are literal text
-    assert "<script>" not in outside and "&lt;script&gt;" in outside and "\\|" in outside
+    assert not re.search(r"(?<!\\)<(script|img)", outside) and "\\<script>" in outside and "\\|" in outside
+    assert "&lt;" not in md and "&gt;" not in md and "&amp;" not in md  # entities paste literally
     fences = re.findall(r"(`{3,})text\n", md)
     assert fences and all(len(f) >= 3 for f in fences)
 

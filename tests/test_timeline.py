@@ -150,7 +150,8 @@ def test_timeline_cli_and_figure(cluster, tmp_path):
 
 def test_markdown_cells_are_escaped():
     assert md_cell("panic: <script>alert(1)</script> | x\ny") == \
-        "panic: &lt;script&gt;alert(1)&lt;/script&gt; \\| x<br>y"
+        "panic: \\<script>alert(1)\\</script> \\| x<br>y"
+    assert md_cell("p < 0.001 & x > 1") == "p < 0.001 & x > 1"
 
 
 def test_bad_deploy_rows_are_reported(tmp_path):

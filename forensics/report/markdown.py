@@ -1,5 +1,6 @@
 """The report as Markdown to paste into a postmortem document. Table cells
-go through md_cell (HTML special characters, pipes and newlines escaped);
+go through md_cell (tags and entities defused with backslashes, never as
+entities, which paste literally; pipes and newlines escaped);
 stacks sit in fenced blocks whose fence is longer than any backtick run
 inside them."""
 from __future__ import annotations
@@ -27,7 +28,7 @@ def _table(df: pd.DataFrame, columns: list[str]) -> str:
 
 
 def _text(s: str) -> str:
-    """A paragraph of evidence text: HTML special characters escaped, line breaks kept as spaces."""
+    """A paragraph of evidence text: tags and entities defused, line breaks kept as spaces."""
     return md_cell(s).replace("<br>", " ").replace("\\|", "|")
 
 
