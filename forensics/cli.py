@@ -40,13 +40,15 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 
 import forensics as fx
 
+from .cli_params import (
+    ROW_FORMATS, AliasChoice, db_option, limit_of, quantile_list, rows_options, since_until, window_options, writable,
+)
 from .cli_rows import print_frame, rounded, safe
 from .ingest.registry import READABLE
 from .text import md_cell, printable
 from .times import naive_utc
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
-ROW_FORMATS = ("table", "csv", "json", "md")
 
 
 def _open(db: str, read_only: bool = False) -> fx.Incident:
@@ -54,58 +56,6 @@ def _open(db: str, read_only: bool = False) -> fx.Incident:
         return fx.open(db, read_only=read_only)
     except fx.ForensicsError as exc:
         raise click.ClickException(str(exc)) from exc
-
-
-class _Choice(click.Choice):
-    """A choice that also takes former spellings (hidden from --help)."""
-
-    def __init__(self, choices, aliases: dict[str, str] | None = None):
-        super().__init__(choices)
-        self.aliases = aliases or {}
-
-    def convert(self, value, param, ctx):
-        return super().convert(self.aliases.get(value, value), param, ctx)
-
-
-def _db(must_exist: bool = True):
-    return click.option("--db", required=True, type=click.Path(exists=must_exist, dir_okay=False),
-                        help="Incident database" + ("." if must_exist else " (created if missing)."))
-
-
-def _rows(default_limit: int | None = 50, table_doc: str = ""):
-    """--format and -n/--limit, the same wherever rows are printed."""
-    def wrap(f):
-        f = click.option("--limit", "-n", type=click.IntRange(0), default=None,
-                         help="Print at most N rows (0: all); default: "
-                              + (f"{default_limit} in a table, all otherwise." if default_limit else "all."))(f)
-        return click.option("--format", "fmt", type=_Choice(ROW_FORMATS, {"text": "table"}), default="table",
-                            show_default=True, help=table_doc or "How to print the rows.")(f)
-    return wrap
-
-
-def _limit(limit: int | None, fmt: str, default: int | None) -> int | None:
-    """Rows to print: the user's -n (0: all), else the table default; None for all."""
-    if limit is None:
-        return default if fmt == "table" else None
-    return limit or None
-
-
-def _window(f):
-    """--since/--until (and the hidden former names --from/--to)."""
-    for decorator in reversed([
-        click.option("--since", help="From this time (ISO 8601, UTC unless an offset is given)."),
-        click.option("--until", help="To this time (ISO 8601)."),
-        click.option("--from", "from_", hidden=True),
-        click.option("--to", "to", hidden=True),
-    ]):
-        f = decorator(f)
-    return f
-
-
-def _since_until(since, until, from_, to) -> tuple:
-    if (from_ and since) or (to and until):
-        raise click.UsageError("--from/--to are the former names of --since/--until: give one of each")
-    return since or from_, until or to
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -117,7 +67,7 @@ def main() -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
-@_db(must_exist=False)
+@db_option(must_exist=False)
 @click.option("--as", "as_format", type=click.Choice(READABLE), metavar="FORMAT",
               help="Read every PATH as this format instead of sniffing: " + ", ".join(READABLE) + ".")
 @click.option("--service", help="Service the evidence comes from.")
@@ -183,8 +133,8 @@ def ingest(paths, db, as_format, service, version, ts, jobs, quiet, strict) -> N
 
 
 @main.command("panic-signatures")
-@_db()
-@_rows()
+@db_option()
+@rows_options()
 def panic_signatures(db, fmt, limit) -> None:
     """Distinct crashes: signature, kind, message, top function, count, first/last seen, versions."""
     incident = _open(db, read_only=True)
@@ -192,14 +142,14 @@ def panic_signatures(db, fmt, limit) -> None:
         df = incident.panic_signatures()
     finally:
         incident.close()
-    print_frame(df, fmt, _limit(limit, fmt, 50), columns=["signature", "kind", "count", "top_function", "message",
+    print_frame(df, fmt, limit_of(limit, fmt, 50), columns=["signature", "kind", "count", "top_function", "message",
                                                             "first_seen", "last_seen", "versions"])
 
 
 @main.command()
 @click.argument("query")
-@_db()
-@_rows(100)
+@db_option()
+@rows_options(100)
 def sql(query, db, fmt, limit) -> None:
     """Run a read-only SQL query against the incident tables."""
     incident = _open(db, read_only=True)
@@ -209,7 +159,7 @@ def sql(query, db, fmt, limit) -> None:
         raise click.ClickException(str(exc)) from exc
     finally:
         incident.close()
-    print_frame(df, fmt, _limit(limit, fmt, 100))
+    print_frame(df, fmt, limit_of(limit, fmt, 100))
 
 
 def _selection(profile, source, kind, service, version, since, until):
@@ -224,16 +174,16 @@ def _selection(profile, source, kind, service, version, since, until):
 def _profile_report_options(f):
     """Options shared by top and diff: what to show and how (pprof's flags)."""
     for decorator in reversed([
-        _db(),
+        db_option(),
         click.option("--sample-type", "-t", help="Sample type (name, index, or pprof alias such as inuse_space); "
                                                  "default as pprof's."),
         click.option("--by", type=click.Choice(["function", "file", "line"]), default="function", show_default=True),
         click.option("--cum", is_flag=True, help="Sort by cumulative value."),
         click.option("--tagfocus", multiple=True, help="Keep samples with labels matching (pprof syntax)."),
         click.option("--tagignore", multiple=True, help="Drop samples with labels matching (pprof syntax)."),
-        click.option("--output", "-o", type=click.Path(dir_okay=False),
+        click.option("--output", "-o", type=click.Path(dir_okay=False), callback=writable,
                      help="Also write the merged (or diffed) profile there as gzipped profile.proto."),
-        click.option("--format", "fmt", type=_Choice(ROW_FORMATS, {"text": "table"}), default="table",
+        click.option("--format", "fmt", type=AliasChoice(ROW_FORMATS, {"text": "table"}), default="table",
                      show_default=True, help="table is go tool pprof -top's layout."),
         click.option("--limit", "-n", type=click.IntRange(0), default=20, show_default=True,
                      help="Print at most N rows (0: all), as pprof's -nodecount."),
@@ -324,11 +274,11 @@ def diff(db, sample_type, by, cum, tagfocus, tagignore, output, fmt, limit, node
 
 
 @main.command("goroutine-growth")
-@_db()
+@db_option()
 @click.option("--service", help="Only this service.")
 @click.option("--all", "show_all", is_flag=True, help="Every site, not only the growing ones.")
 @click.option("--min-snapshots", default=3, show_default=True, help="Snapshots a leak must span.")
-@_rows()
+@rows_options()
 def goroutine_growth(db, service, show_all, min_snapshots, fmt, limit) -> None:
     """Goroutine sites whose count grows across snapshots (goroutine leaks):
     per creation site and blocking frame, over the goroutine dumps and
@@ -340,7 +290,7 @@ def goroutine_growth(db, service, show_all, min_snapshots, fmt, limit) -> None:
     finally:
         incident.close()
     leaking = df[df["leak"]] if len(df) else df
-    print_frame(df if show_all else leaking, fmt, _limit(limit, fmt, 50),
+    print_frame(df if show_all else leaking, fmt, limit_of(limit, fmt, 50),
                  columns=["service", "instance", "version", "form", "by", "site", "snapshots", "first", "last",
                           "peak", "growth", "leak", "onset"])
     if fmt == "table" and not show_all and leaking.empty:
@@ -348,44 +298,45 @@ def goroutine_growth(db, service, show_all, min_snapshots, fmt, limit) -> None:
 
 
 @main.command()
-@_db()
+@db_option()
 @click.option("--by", default="service,name", show_default=True, help="Group by these span columns (comma-separated: "
               "service, version, pod, instance, name, kind, format).")
 @click.option("--every", default="5min", show_default=True, help="Time bucket (30s, 5min, 1h...; 'all' for none).")
-@click.option("--q", "quantiles", default="0.5,0.9,0.99", show_default=True, help="Quantiles.")
+@click.option("--q", "quantiles", default="0.5,0.9,0.99", show_default=True, callback=quantile_list,
+              help="Quantiles, between 0 and 1.")
 @click.option("--service", help="Only this service.")
 @click.option("--version", "version", help="Only this release (as resolved: span, pod, deploys).")
 @click.option("--all-spans", is_flag=True, help="Every span, not only server spans.")
 @click.option("--slowest", default=0, help="Also list the N slowest traces (as slowest-traces).")
-@_rows(100)
+@rows_options(100)
 def latency(db, by, every, quantiles, service, version, all_spans, slowest, fmt, limit) -> None:
     """Latency quantiles and error rate per service and operation over time, from spans."""
     incident = _open(db, read_only=True)
     try:
         df = incident.latency(by=[b.strip() for b in by.split(",") if b.strip()],
                               every=None if every == "all" else every,
-                              q=[float(x) for x in quantiles.split(",")], service=service, version=version,
+                              q=quantiles, service=service, version=version,
                               kind=None if all_spans else "server")
         slow = incident.slowest_traces(slowest, service) if slowest else None
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     finally:
         incident.close()
-    rows = _limit(limit, fmt, 100)
+    rows = limit_of(limit, fmt, 100)
     print_frame(rounded(df) if fmt == "table" else df, fmt, rows)
     if slow is not None:
         print_frame(rounded(slow) if fmt == "table" else slow, fmt, rows)
 
 
 @main.command("slowest-traces")
-@_db()
+@db_option()
 @click.option("--service", help="Only traces whose root span is of this service.")
-@_rows(10)
+@rows_options(10)
 def slowest_traces(db, service, fmt, limit) -> None:
     """The longest traces: trace id, root span, duration, spans and errors."""
     incident = _open(db, read_only=True)
     try:
-        df = incident.slowest_traces(_limit(limit, fmt, 10) or 1_000_000, service)
+        df = incident.slowest_traces(limit_of(limit, fmt, 10) or 1_000_000, service)
     finally:
         incident.close()
     print_frame(rounded(df) if fmt == "table" else df, fmt, None)
@@ -393,8 +344,8 @@ def slowest_traces(db, service, fmt, limit) -> None:
 
 @main.command("trace-tree")
 @click.argument("trace_id")
-@_db()
-@_rows(None)
+@db_option()
+@rows_options(None)
 def trace_tree(trace_id, db, fmt, limit) -> None:
     """One trace as a tree of spans: service, operation, offset and duration (ms), status."""
     incident = _open(db, read_only=True)
@@ -404,22 +355,22 @@ def trace_tree(trace_id, db, fmt, limit) -> None:
         incident.close()
     if df.empty:
         raise click.ClickException(f"no spans of trace {safe(trace_id)}")
-    print_frame(rounded(df) if fmt == "table" else df, fmt, _limit(limit, fmt, None),
+    print_frame(rounded(df) if fmt == "table" else df, fmt, limit_of(limit, fmt, None),
                  columns=["name", "service", "kind", "offset_ms", "duration_ms", "status", "span_id"])
 
 
 @main.command()
-@_db()
-@_window
+@db_option()
+@window_options
 @click.option("--service", "services", multiple=True, help="Only this service (repeatable).")
 @click.option("--min-severity", type=click.Choice(["critical", "error", "warning", "info"]), default=None,
               help="Leave out less severe rows.")
-@_rows(200)
+@rows_options(200)
 def timeline(db, since, until, from_, to, services, min_severity, fmt, limit) -> None:
     """The incident timeline: deploys, upgrades, restarts, panics, error logs, dumps and profiles, in UTC."""
     from .analysis.timeline import timeline_markdown
 
-    since, until = _since_until(since, until, from_, to)
+    since, until = since_until(since, until, from_, to)
     incident = _open(db, read_only=True)
     try:
         df = incident.timeline(since, until, list(services) or None, min_severity=min_severity)
@@ -427,7 +378,7 @@ def timeline(db, since, until, from_, to, services, min_severity, fmt, limit) ->
         raise click.BadParameter(str(exc)) from exc
     finally:
         incident.close()
-    rows = _limit(limit, fmt, 200)
+    rows = limit_of(limit, fmt, 200)
     if fmt == "md":
         click.echo(timeline_markdown(df if rows is None else df.head(rows)), nl=False)
         return
@@ -435,11 +386,12 @@ def timeline(db, since, until, from_, to, services, min_severity, fmt, limit) ->
 
 
 @main.command()
-@_db()
+@db_option()
 @click.option("--before", type=float, help="Minutes before each deploy to compare with (default: since the deploy before).")
 @click.option("--after", type=float, help="Minutes after each deploy (default: until the next deploy).")
-@click.option("--alpha", type=float, default=0.01, show_default=True, help="Family-wise significance per deploy.")
-@_rows(None)
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.01, show_default=True,
+              help="Family-wise significance per deploy, between 0 and 1.")
+@rows_options(None)
 def correlate(db, before, after, alpha, fmt, limit) -> None:
     """Which upgrade broke it: deploys ranked by evidence, with suspects, onset and a verdict."""
     incident = _open(db, read_only=True)
@@ -447,7 +399,7 @@ def correlate(db, before, after, alpha, fmt, limit) -> None:
         df = incident.correlate(before, after, alpha)
     finally:
         incident.close()
-    rows = _limit(limit, fmt, None)
+    rows = limit_of(limit, fmt, None)
     df = df if rows is None else df.head(rows)
     if fmt == "json":
         click.echo(df.to_json(orient="records", date_format="iso", indent=1, default_handler=str))
@@ -473,9 +425,9 @@ def correlate(db, before, after, alpha, fmt, limit) -> None:
 
 
 @main.command()
-@_db()
+@db_option()
 @click.option("--service", help="Only this service.")
-@_rows(None)
+@rows_options(None)
 def releases(db, service, fmt, limit) -> None:
     """Release health: per service and release, when it ran, its pods and instances, requests,
     p50/p99 and error rate, panics (new, regressed, resolved), restarts, goroutine peak and growing
@@ -492,7 +444,7 @@ def releases(db, service, fmt, limit) -> None:
                        p99_ms=df["p99_ms"].map("{:.3g}".format, na_action="ignore").fillna(""),
                        error_rate=df["error_rate"].map("{:.1%}".format, na_action="ignore").fillna(""),
                        goroutine_peak=df["goroutine_peak"].astype(object).where(df["goroutine_peak"].notna(), ""))
-    print_frame(df, fmt, _limit(limit, fmt, None),
+    print_frame(df, fmt, limit_of(limit, fmt, None),
                  columns=["service", "version", "first_seen", "p99_ms", "error_rate", "panics", "restarts",
                           "goroutine_peak"] if fmt == "table" else None)
 
@@ -508,7 +460,8 @@ def releases(db, service, fmt, limit) -> None:
               "arguments and wait minutes ignored.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "md", "html"]), default="table",
               show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), callback=writable,
+              help="Write to this file instead of stdout.")
 def stacks(paths, db, dump, source, similar, fmt, output) -> None:
     """Goroutines bucketed by identical stack, panicparse-style, from crash
     files or - (stdin; no database needed), or from --db.
@@ -536,17 +489,17 @@ def stacks(paths, db, dump, source, similar, fmt, output) -> None:
 
 
 @main.command()
-@_db()
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+@db_option()
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), callback=writable,
               help="report.html (self-contained) or report.md.")
-@_window
+@window_options
 @click.option("--service", "services", multiple=True, help="Only this service (repeatable).")
 @click.option("--title", help="Report title.")
 def report(db, output, since, until, from_, to, services, title) -> None:
     """The postmortem report: summary, impact, timeline, detection, suspected causes, panics, goroutines, actions."""
     if not output.endswith((".html", ".htm", ".md")):
         raise click.BadParameter("the report is .html or .md", param_hint="-o")
-    since, until = _since_until(since, until, from_, to)
+    since, until = since_until(since, until, from_, to)
     incident = _open(db, read_only=True)
     try:
         incident.report(output, since, until, list(services) or None, title=title)

@@ -168,3 +168,18 @@ def test_latency(tmp_path):
     spans = json.loads(tree.stdout)
     assert spans[0]["depth"] == 0 and spans[0]["parent_span_id"] is None and len(spans) >= 2
     assert run("trace", "0" * 32, "--db", db).returncode == 1
+
+
+@pytest.mark.parametrize("args, option", [
+    (["latency", "--q", "99"], "--q"),
+    (["correlate", "--alpha", "2"], "--alpha"),
+    (["timeline", "--since", "yesterday"], "--since"),
+    (["report", "-o", "/nonexistent/dir/r.html"], "--output"),
+    (["stacks", "--format", "html", "-o", "/nonexistent/s.html"], "--output"),
+])
+def test_a_bad_option_value_is_a_usage_error_naming_it(tmp_path, args, option):
+    db = tmp_path / "i.duckdb"
+    assert run("ingest", PANIC, "--db", db).returncode == 0
+    r = run(*args, "--db", db)
+    err = r.stderr.decode()
+    assert r.returncode == 2 and option in err and "Traceback" not in err

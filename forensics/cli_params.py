@@ -1,0 +1,94 @@
+"""The options commands share, and their values checked where they are given:
+a bad value is a usage error naming its option, before any work is done."""
+from __future__ import annotations
+
+import os
+
+import click
+
+from .times import naive_utc
+
+ROW_FORMATS = ("table", "csv", "json", "md")
+
+
+class AliasChoice(click.Choice):
+    """A choice that also takes former spellings (hidden from --help)."""
+
+    def __init__(self, choices, aliases: dict[str, str] | None = None):
+        super().__init__(choices)
+        self.aliases = aliases or {}
+
+    def convert(self, value, param, ctx):
+        return super().convert(self.aliases.get(value, value), param, ctx)
+
+
+def db_option(must_exist: bool = True):
+    return click.option("--db", required=True, type=click.Path(exists=must_exist, dir_okay=False),
+                        help="Incident database" + ("." if must_exist else " (created if missing)."))
+
+
+def rows_options(default_limit: int | None = 50, table_doc: str = ""):
+    """--format and -n/--limit, the same wherever rows are printed."""
+    def wrap(f):
+        f = click.option("--limit", "-n", type=click.IntRange(0), default=None,
+                         help="Print at most N rows (0: all); default: "
+                              + (f"{default_limit} in a table, all otherwise." if default_limit else "all."))(f)
+        return click.option("--format", "fmt", type=AliasChoice(ROW_FORMATS, {"text": "table"}), default="table",
+                            show_default=True, help=table_doc or "How to print the rows.")(f)
+    return wrap
+
+
+def limit_of(limit: int | None, fmt: str, default: int | None) -> int | None:
+    """Rows to print: the user's -n (0: all), else the table default; None for all."""
+    if limit is None:
+        return default if fmt == "table" else None
+    return limit or None
+
+
+def iso_time(ctx, param, value):
+    """An option's ISO 8601 time, checked where it is given: a bad one is a usage error naming it."""
+    if value is None:
+        return None
+    try:
+        naive_utc(value)
+    except ValueError:
+        raise click.BadParameter(f"not an ISO 8601 time (e.g. 2026-03-14T11:00:00Z): {value!r}") from None
+    return value
+
+
+def quantile_list(ctx, param, value: str) -> list[float]:
+    try:
+        qs = [float(x) for x in value.split(",") if x.strip()]
+    except ValueError:
+        qs = []
+    if not qs or not all(0 < q < 1 for q in qs):
+        raise click.BadParameter(f"quantiles between 0 and 1, comma-separated (e.g. 0.5,0.99); got {value!r}")
+    return qs
+
+
+def writable(ctx, param, value):
+    """An output path whose folder exists and can be written, checked before any work."""
+    if value is None:
+        return None
+    folder = os.path.dirname(os.path.abspath(value))
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        raise click.BadParameter(f"cannot write {value!r}: {folder} is not a writable folder")
+    return value
+
+
+def window_options(f):
+    """--since/--until (and the hidden former names --from/--to)."""
+    for decorator in reversed([
+        click.option("--since", callback=iso_time, help="From this time (ISO 8601, UTC unless an offset is given)."),
+        click.option("--until", callback=iso_time, help="To this time (ISO 8601)."),
+        click.option("--from", "from_", hidden=True, callback=iso_time),
+        click.option("--to", "to", hidden=True, callback=iso_time),
+    ]):
+        f = decorator(f)
+    return f
+
+
+def since_until(since, until, from_, to) -> tuple:
+    if (from_ and since) or (to and until):
+        raise click.UsageError("--from/--to are the former names of --since/--until: give one of each")
+    return since or from_, until or to
