@@ -31,7 +31,9 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
 import sys
+import textwrap
 from pathlib import Path
 
 import click
@@ -413,15 +415,18 @@ def correlate(db, before, after, alpha, fmt, limit) -> None:
             click.echo("| " + " | ".join(md_cell(c) for c in cells) + " |")
         return
     shown = df.assign(suspect_modules=df["suspect_modules"].map(", ".join), cleared=df["cleared"].map("; ".join),
-                      p_value=df["p_value"].map(lambda p: f"{p:.2g}"))
+                      p_value=df["p_value"].map(lambda p: f"{p:.2g}"),
+                      significant=df["significant"].map({True: "yes", False: "no"}))
     if fmt == "csv":
         click.echo(shown.drop(columns=["evidence"]).to_csv(index=False), nl=False)
         return
-    print_frame(shown, "table", None,
-                 columns=["rank", "ts", "service", "change", "significant", "score", "p_value", "suspect_modules",
-                          "onset"])
-    for r in df.itertuples(index=False):  # verdicts in full: they are the answer
-        click.echo(f"{r.rank}. {printable(r.verdict)}")  # plain echo: no markup to escape
+    # The table within 100 columns; p-values and onsets are in the verdicts below (and csv/json).
+    print_frame(shown.rename(columns={"suspect_modules": "suspects"}), "table", None,
+                columns=["rank", "ts", "service", "change", "significant", "score", "suspects"])
+    width = 100 if not sys.stdout.isatty() else shutil.get_terminal_size((100, 24)).columns
+    for r in df.itertuples(index=False):  # verdicts in full: they are the answer, wrapped to the width
+        click.echo(textwrap.fill(f"{r.rank}. {printable(r.verdict)}", width=width, subsequent_indent="   ",
+                                 break_on_hyphens=False))  # plain echo: no markup to escape
 
 
 @main.command()

@@ -1,6 +1,7 @@
 """Rows as the command line prints them: a table, CSV, JSON or Markdown."""
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -27,9 +28,22 @@ def rounded(df):
     return out
 
 
+def utc_text(df, precise: bool):
+    """Time columns as ISO 8601 text ending in Z (every time here is UTC),
+    to the millisecond when `precise`, else to the second."""
+    out = None
+    for col in df.columns:
+        if str(df[col].dtype).startswith("datetime64"):
+            out = df.copy() if out is None else out
+            text = df[col].dt.strftime("%Y-%m-%dT%H:%M:%S.%f" if precise else "%Y-%m-%dT%H:%M:%S")
+            out[col] = (text.str.slice(0, 23) + "Z" if precise else text + "Z").where(df[col].notna(), None)
+    return df if out is None else out
+
+
 def print_frame(df, fmt: str, limit: int | None, columns: list[str] | None = None) -> None:
-    """Rows as a table (only `columns`, when given), CSV, JSON or Markdown; at most `limit` (None: all)."""
-    shown = df if limit is None else df.head(limit)
+    """Rows as a table (only `columns`, when given), CSV, JSON or Markdown; at most `limit` (None: all).
+    Times end in Z; a table fits the terminal (COLUMNS, else 100 columns when piped)."""
+    shown = utc_text(df if limit is None else df.head(limit), precise=fmt in ("csv", "json"))
     if fmt == "csv":
         click.echo(shown.to_csv(index=False), nl=False)
         return
@@ -44,12 +58,18 @@ def print_frame(df, fmt: str, limit: int | None, columns: list[str] | None = Non
             click.echo("| " + " | ".join(md_cell(cell_text(v)) for v in row) + " |")
         return
     table = Table(show_lines=False)
-    for c in cols:
-        table.add_column(c, overflow="fold")
-    for row in shown[cols].itertuples(index=False):
-        table.add_row(*(safe(cell_text(v, 120)) for v in row))
-    # Piped output is read by people and grep alike: no 80-column folding.
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 240)
+    cells = [[safe(cell_text(v, 120)) for v in row] for row in shown[cols].itertuples(index=False)]
+    for i, c in enumerate(cols):
+        # Short cells (times, ids, numbers) stay whole; the long ones fold to fit.
+        longest = max((len(r[i]) for r in cells), default=0)
+        table.add_column(c, overflow="fold", min_width=max(len(c) if longest <= 20 else 0, longest) if longest <= 20
+                         else None)
+    for row in cells:
+        table.add_row(*row)
+    # Piped output keeps the width people read in a log or a paste: 100 columns,
+    # unless COLUMNS says otherwise; long cells fold inside their column.
+    width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS") or 100)
+    console = Console(highlight=False, width=width)
     console.print(table)
     if len(df) > len(shown):
         console.print(f"({len(df) - len(shown)} more rows; --limit to see them)")

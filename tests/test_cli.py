@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -12,9 +13,12 @@ from conftest import SAMPLES
 PANIC = SAMPLES / "go1.27.3" / "default" / "panic-custom-error.txt"
 
 
-def run(*args, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+def run(*args, stdin: bytes | None = None, columns: int | None = None) -> subprocess.CompletedProcess:
+    """The CLI in a subprocess; `columns` widens piped tables (100 by default) where a test greps cells."""
+    env = {**os.environ, "COLUMNS": str(columns)} if columns else None
     return subprocess.run(
-        [sys.executable, "-m", "forensics.cli", *map(str, args)], input=stdin, capture_output=True, timeout=300
+        [sys.executable, "-m", "forensics.cli", *map(str, args)], input=stdin, capture_output=True, timeout=300,
+        env=env,
     )
 
 
@@ -44,7 +48,7 @@ def test_ingest_samples_then_panics(tmp_path):
     by_message = {row["message"]: row for row in rows}
     idx = by_message["runtime error: index out of range [N] with length N"]
     assert idx["top_function"] == "main.lookup" and idx["count"] >= 2 and idx["versions"] == ["v1.5.0"]
-    table = run("panics", "--db", db).stdout.decode()
+    table = run("panics", "--db", db, columns=400).stdout.decode()
     assert "main.lookup" in table
     again = run("ingest", SAMPLES, "--db", db)
     assert again.returncode == 0 and "already ingested" in again.stdout.decode()
@@ -103,7 +107,7 @@ def test_terminal_output_escapes_untrusted_text(tmp_path):
     evil.write_bytes(b"panic: \x1b[2J\x1b]0;owned\x07 [red]boom[/red]\n\ngoroutine 1 [running]:\nmain.main()\n\t/x.go:1 +0x1\n")
     db = tmp_path / "i.duckdb"
     assert run("ingest", evil, "--db", db).returncode == 0
-    out = run("panics", "--db", db, "-n", "5").stdout
+    out = run("panics", "--db", db, "-n", "5", columns=400).stdout
     assert b"\x1b" not in out and b"\x07" not in out
     assert b"\\x1b[" in out and b"[red]boom[/red]" in out
 
@@ -158,7 +162,7 @@ def test_latency(tmp_path):
     rows = {(x["service"], x["name"]): x for x in json.loads(r.stdout)}
     assert rows[("inventory", "Reserve")]["requests"] == 40 and rows[("checkout", "GET /cart")]["requests"] == 46
     assert {"p50_ms", "p90_ms", "p99_ms", "error_rate"} <= set(rows[("inventory", "Reserve")])
-    table = run("latency", "--db", db, "--slowest", "2").stdout.decode()
+    table = run("latency", "--db", db, "--slowest", "2", columns=400).stdout.decode()
     assert "GET /cart" in table and "trace_id" in table
     assert run("latency", "--db", db, "--every", "sometimes").returncode == 2
     slowest = json.loads(run("sql", "--db", db, "--format", "json",
@@ -183,3 +187,13 @@ def test_a_bad_option_value_is_a_usage_error_naming_it(tmp_path, args, option):
     r = run(*args, "--db", db)
     err = r.stderr.decode()
     assert r.returncode == 2 and option in err and "Traceback" not in err
+
+
+def test_tables_fit_100_columns_when_piped(tmp_path):
+    db = tmp_path / "i.duckdb"
+    assert run("ingest", SAMPLES / "go1.27.3" / "default", "--db", db).returncode == 0
+    for command in (["panic-signatures"], ["timeline"], ["releases"], ["correlate"], ["goroutine-growth", "--all"]):
+        out = run(*command, "--db", db).stdout.decode()
+        assert max(map(len, out.splitlines()), default=0) <= 100, command
+    times = run("timeline", "--db", db, "--format", "csv").stdout.decode().splitlines()[1]
+    assert times.split(",")[0].endswith("Z")
