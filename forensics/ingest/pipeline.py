@@ -34,6 +34,14 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+# What the one-line summary counts: the crash tables always, the others when filled.
+SUMMARY_TABLES = (
+    ("dumps", "dumps"), ("panics", "panics"), ("goroutines", "goroutines"), ("profiles", "profiles"),
+    ("logs", "log records"), ("spans", "spans"), ("trace_events", "trace events"), ("events", "deploys and events"),
+    ("builds", "builds"),
+)
+
+
 @dataclass
 class IngestSummary:
     """What one ingest call did; ``str()`` is the one-line summary."""
@@ -60,11 +68,12 @@ class IngestSummary:
 
     def __str__(self) -> str:
         size = sum(r.bytes for r in self.results)
+        filled = [f"{self.rows(table):,} {label}" for table, label in SUMMARY_TABLES
+                  if table in ("dumps", "panics", "goroutines") or self.rows(table)]
         return (
             f"{len(self.results)} files ({size / 1e6:.1f} MB): {self.count('ok')} ok, "
             f"{self.count('partial')} partial, {self.count('failed')} failed, {self.count('skipped')} skipped, "
-            f"{self.count('duplicate')} already ingested (same bytes and origin); {self.rows('dumps')} dumps, "
-            f"{self.rows('panics')} panics, {self.rows('goroutines')} goroutines, "
+            f"{self.count('duplicate')} already ingested (same bytes and origin); {', '.join(filled)}, "
             f"{self.rows('ingest_errors')} parse errors"
         )
 
