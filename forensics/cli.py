@@ -508,6 +508,8 @@ def report(db, output, since, until, from_, to, services, title) -> None:
     incident = _open(db, read_only=True)
     try:
         incident.report(output, since, until, list(services) or None, title=title)
+    except fx.ForensicsError as exc:
+        raise click.ClickException(str(exc)) from exc
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
     finally:

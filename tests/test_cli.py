@@ -197,3 +197,11 @@ def test_tables_fit_100_columns_when_piped(tmp_path):
         assert max(map(len, out.splitlines()), default=0) <= 100, command
     times = run("timeline", "--db", db, "--format", "csv").stdout.decode().splitlines()[1]
     assert times.split(",")[0].endswith("Z")
+
+
+def test_a_report_of_an_empty_database_is_an_error(tmp_path):
+    import forensics as fx
+
+    fx.open(tmp_path / "empty.duckdb").close()
+    r = run("report", "--db", tmp_path / "empty.duckdb", "-o", tmp_path / "r.html")
+    assert r.returncode == 1 and b"holds no evidence yet" in r.stderr and not (tmp_path / "r.html").exists()

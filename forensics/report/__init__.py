@@ -23,6 +23,7 @@ from ..analysis.leaks import goroutine_growth
 from ..analysis.signatures import panic_signatures
 from ..analysis.timeline import timeline, timeline_filter
 from ..db.store import Store
+from ..errors import ForensicsError
 from ..times import utc_now
 
 MAX_TIMELINE_ROWS = 300
@@ -81,7 +82,11 @@ def _impact(store: Store, where: str, params: list) -> pd.DataFrame:
 
 def build(store: Store, since=None, until=None, services=None, title: str | None = None,
           figure: bool = True) -> ReportData:
-    """Everything the report shows, for a time window and services."""
+    """Everything the report shows, for a time window and services. A
+    database with no evidence is an error, not an empty report."""
+    if not store.query("SELECT count(*) FROM sources WHERE status IN ('ok', 'partial')").fetchall()[0][0]:
+        raise ForensicsError(f"{store.path} holds no evidence yet: ingest artefacts into it first "
+                             "(forensics ingest PATH... --db FILE)")
     where, params = timeline_filter(since, until, services)
     tl = timeline(store, since, until, services)
     window = (tl["ts"].min(), tl["ts"].max()) if len(tl) else (None, None)
