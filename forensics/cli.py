@@ -476,6 +476,9 @@ def stacks(paths, db, dump, source, similar, fmt, output) -> None:
     """
     if bool(paths) == bool(db):
         raise click.UsageError("give crash files (or - for stdin) or --db, not both")
+    if paths and (dump is not None or source is not None):
+        raise click.UsageError("--dump and --source select from --db, not from files")
+    problems: list = []
     try:
         if db:
             incident = _open(db, read_only=True)
@@ -484,13 +487,18 @@ def stacks(paths, db, dump, source, similar, fmt, output) -> None:
             finally:
                 incident.close()
         else:
-            text = fx.stacks(list(paths), similar=similar, fmt=fmt, stdin=sys.stdin.buffer)
+            text = fx.stacks(list(paths), similar=similar, fmt=fmt, stdin=sys.stdin.buffer, problems=problems)
     except fx.ForensicsError as exc:
         raise click.ClickException(str(exc)) from exc
+    for name, line, message in problems:  # what could not be read, as ingest lists it
+        click.echo(f"{printable(name)}: {f'line {line}: ' if line else ''}{printable(message)}", err=True)
     if output:
         Path(output).write_text(text, encoding="utf-8")
-    else:
+    elif text.strip():
         click.echo(text, nl=not text.endswith("\n"))
+    # a source that failed (missing, unreadable, Go evidence with no dump) fails the command
+    sys.exit(EXIT_PROBLEMS if any(line is None or "no dump could be read" in message
+                                  for _, line, message in problems) else EXIT_OK)
 
 
 @main.command()

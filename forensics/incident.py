@@ -263,7 +263,7 @@ class Incident:
 
 
 def stacks(paths: str | Path | list, similar: str = "ignore-wait", fmt: str | None = None,
-           stdin: BinaryIO | None = None) -> "pd.DataFrame | str":
+           stdin: BinaryIO | None = None, problems: list | None = None) -> "pd.DataFrame | str":
     """The stack buckets of crash files (or "-", standard input) read without a
     database: what `forensics stacks FILE` prints. See :meth:`Incident.stacks`.
 
@@ -278,6 +278,8 @@ def stacks(paths: str | Path | list, similar: str = "ignore-wait", fmt: str | No
     if isinstance(paths, (str, Path)):
         paths = [paths]
     rows = read([str(p) for p in paths], stdin=stdin)
+    if problems is not None:  # what could not be read, for the caller to show: (source, line, message)
+        problems.extend((e["source"], e.get("line"), e["message"]) for e in rows["ingest_errors"])
     return _stacks_out(buckets(rows["goroutines"], rows["frames"], rows["panics"], rows["dumps"], similar), fmt)
 
 

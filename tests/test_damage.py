@@ -127,3 +127,50 @@ def test_go_evidence_is_never_skipped_and_the_exit_status_says_so(tmp_path):
     r = run("ingest", odd, "--db", tmp_path / "e.duckdb")
     assert r.returncode == 1
     assert b"failed" in r.stdout and b"line 1: Go crash output here" in r.stdout
+
+
+CLEAN = sorted(str(p.relative_to(SAMPLES)) for d in ("go1.19.8", "go1.27.3") for p in (SAMPLES / d).glob("*/*.txt")
+               if "prefixed" not in p.parts)
+
+
+def test_the_restore_pass_changes_nothing_in_clean_output():
+    from forensics.parsers.dumps.restore import Restorer
+
+    for rel in CLEAN:
+        lines = (SAMPLES / rel).read_text().split("\n")
+        assert Restorer().restore(lines).lines == lines, rel
+
+
+@settings(max_examples=int(os.environ.get("FX_DAMAGE_EXAMPLES", 60)), deadline=None,
+          derandomize=bool(os.environ.get("CI")), suppress_health_check=[HealthCheck.too_slow])
+@given(rel=st.sampled_from(CLEAN), pick=st.integers(0, 10_000), width=st.sampled_from([80, 100, 120, 132]))
+def test_clean_lines_at_a_console_width_are_not_taken_for_wraps(rel, pick, width):
+    """A file line or a panic message exactly as wide as a console (its path or
+    text lengthened to that width) is still a line of its own: clean output
+    is left as the runtime printed it."""
+    from forensics.parsers.dumps.restore import Restorer
+
+    lines = (SAMPLES / rel).read_text().split("\n")
+    candidates = [i for i, line in enumerate(lines) if line.startswith(("\t/", "panic: ")) and len(line) < width - 8]
+    if not candidates:
+        return
+    i = candidates[pick % len(candidates)]
+    line = lines[i]
+    pad = width - len(line.expandtabs(8))
+    lines[i] = (line.replace("/", "/" + "x" * pad, 1) if line.startswith("\t") else line + "y" * pad)
+    assert Restorer().restore(lines).lines == lines, (rel, i)
+
+
+@pytest.mark.parametrize("text, messages", [
+    (b'panic: failed to connect to "localhost:5432"\n\ngoroutine 1 [running]:\nmain.main()\n\t/a/m.go:5 +0x1\n',
+     ['failed to connect to "localhost:5432"']),
+    (b"panic: config errors:\nmissing key a\nmissing key b\n\ngoroutine 1 [running]:\nmain.main()\n\t/a/m.go:5 +0x1\n",
+     ["config errors:\nmissing key a\nmissing key b"]),
+    (b"2026/03/14 listening with recovered panic middleware\nstats: panic recovered 0 times\n", []),
+    (b"20240101: job finished\n", []),
+])
+def test_text_that_only_looks_damaged_is_read_as_written(text, messages):
+    """Found by review: quotes, colons and prose that the restore pass or the
+    logged-panic patterns must leave alone (the messages come from real
+    programs' panics; the prose from real middleware logs)."""
+    assert [p["message"] for p in parse_bytes(text)["panics"].to_pylist()] == messages

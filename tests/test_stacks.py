@@ -97,3 +97,26 @@ def test_from_a_database_as_from_the_file(tmp_path):
 def test_usage_errors():
     assert run("stacks").returncode == 2
     assert run("stacks", SAMPLES / LEAK, "--similar", "nonsense").returncode == 2
+
+
+def test_what_could_not_be_read_is_said_and_fails_the_command(tmp_path):
+    r = run("stacks", tmp_path / "nope.txt")
+    assert r.returncode == 1 and b"no such file or directory" in r.stderr
+    r = run("stacks", "-", stdin=b"we saw goroutine 7 [running]: mid sentence\n")
+    assert r.returncode == 1 and b"no dump could be read" in r.stderr
+    assert run("stacks", SAMPLES / LEAK, "--dump", "1").returncode == 2  # --dump selects from --db
+
+
+def test_a_panic_without_its_goroutine_still_shows():
+    out = run("stacks", "-", stdin=b"http: panic serving 10.0.0.1:5555: runtime error: index out of range\n")
+    assert out.returncode == 0 and b"panic: runtime error: index out of range [recovered]" in out.stdout
+    assert b"its goroutine was not printed" in out.stdout
+
+
+def test_untrusted_text_reaches_no_terminal_or_markdown_raw():
+    hostile = (b"panic: x\n\ngoroutine 1 [<img src=x onerror=alert(1)>]:\nmain.ma\x1b]0;owned\x07in()\n"
+               b"\t/a/m.go:5 +0x1\n")
+    text = run("stacks", "-", stdin=hostile).stdout
+    assert b"\x1b" not in text and b"\x07" not in text and b"\\x1b]0;owned" in text
+    md = run("stacks", "-", "--format", "md", stdin=hostile).stdout.decode()
+    assert "<img" not in md.replace("\\<img", "")

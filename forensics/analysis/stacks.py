@@ -127,6 +127,15 @@ def buckets(goroutines: Iterable[dict], frames: Iterable[dict], panics: Iterable
         message = failing.get((g["dump_id"], g.get("goroutine_id")))
         if message is not None and b.panic is None:
             b.panic = message
+    # A panic whose goroutine was not printed (a logged one, a paste cut after
+    # its message) still shows, over an empty bucket.
+    placed = {(b.dump_id, gid) for b in out.values() for gid in b.ids}
+    for (dump_id, gid), message in failing.items():
+        if gid is None or (dump_id, gid) not in placed:
+            if not any(b.dump_id == dump_id and b.panic == message for b in out.values()):
+                kind, source = kinds.get(dump_id, (None, None))
+                out[("panic", dump_id, gid)] = Bucket(dump_id, 0, None, None, False, None, None, [], panic=message,
+                                                     dump_kind=kind, source=source)
     return sorted(out.values(), key=lambda b: (b.dump_id, b.panic is None, -b.count, b.ids[:1]))
 
 

@@ -250,16 +250,20 @@ def read(paths: list[str], stdin: BinaryIO | None = None, limits: Limits | None 
             options = ParseOptions(mtime=source.mtime, path_ts=path_time(source.name), path=source.name,
                                    variant=found.variant)
             top = base
-            for table, batch in _parse_source(source, found.format.name, options):
-                if table not in out:
-                    continue
-                rows = batch.to_pylist()
-                for row in rows:
-                    if "dump_id" in row and row["dump_id"] is not None:
-                        row["dump_id"] += base
-                        top = max(top, row["dump_id"] + 1)
-                    if table in ("dumps", "ingest_errors"):
-                        row["source"] = source.name
-                out[table].extend(rows)
+            try:
+                for table, batch in _parse_source(source, found.format.name, options):
+                    if table not in out:
+                        continue
+                    rows = batch.to_pylist()
+                    for row in rows:
+                        if "dump_id" in row and row["dump_id"] is not None:
+                            row["dump_id"] += base
+                            top = max(top, row["dump_id"] + 1)
+                        if table in ("dumps", "ingest_errors"):
+                            row["source"] = source.name
+                    out[table].extend(rows)
+            except Exception as exc:  # noqa: BLE001 - as ingest does: what was read stays, the failure is a row
+                out["ingest_errors"].append({"source": source.name, "line": None,
+                                             "message": f"internal parser error ({type(exc).__name__}): {exc}"})
             base = top
     return out

@@ -7,9 +7,14 @@ profile shifts and an empty action-items table. Every text that came from
 the evidence (panic messages, log lines, paths) is escaped where it is
 rendered.
 
+A database with no evidence gives no report:
+
 >>> from forensics.db.store import Store
->>> "## Summary" in render(build(Store()), "md")
-True
+>>> try:
+...     build(Store())
+... except ForensicsError as exc:
+...     print(str(exc)[:38])
+:memory: holds no evidence yet: ingest
 """
 from __future__ import annotations
 

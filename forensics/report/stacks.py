@@ -13,6 +13,7 @@ import json
 import os
 
 from ..analysis.stacks import Bucket
+from ..text import md_cell, printable
 
 WIDTH = 100
 SHOWN_IDS = 6
@@ -36,6 +37,8 @@ def _ids(b: Bucket) -> str:
 
 def headline(b: Bucket) -> str:
     """'12: chan receive, 1~5 minutes, locked [goroutines 6, 7 +10 more]'."""
+    if b.count == 0:
+        return "(its goroutine was not printed)"
     state = b.state or "(no header: the text starts inside this goroutine)"
     return f"{b.count}: {state}{_wait(b)}{', locked to thread' if b.locked else ''}{_ids(b)}"
 
@@ -93,7 +96,7 @@ def text(buckets: list[Bucket], full_path: bool = False, width: int = WIDTH) -> 
             for where, place, call in rows:
                 out.append(_cut(f"    {_cut(where, w1):<{w1}}  {_cut(place, w2):<{w2}}  {call}", width))
         out.append("")
-    return "\n".join(out).rstrip("\n") + ("\n" if out else "")
+    return printable("\n".join(out).rstrip("\n") + ("\n" if out else ""))  # (no escape sequence reaches a terminal)
 
 
 def as_json(buckets: list[Bucket]) -> str:
@@ -104,13 +107,13 @@ def markdown(buckets: list[Bucket], full_path: bool = False) -> str:
     """Paste-ready Markdown: a heading per dump, a code block per bucket."""
     out: list[str] = []
     for _, group in _dumps(buckets):
-        out.append(f"### {_dump_title(group)}")
+        out.append(f"### {md_cell(_dump_title(group))}")
         for b in group:
             out.append("")
             if b.panic:
                 out.extend(f"`{line.strip().replace('`', chr(39))}`  " for line in b.panic.split("\n")[:8])
                 out.append("")
-            out.append(f"**{headline(b)}**")
+            out.append(f"**{md_cell(headline(b))}**")
             out.append("")
             out.append("```")
             rows = frame_rows(b, full_path)

@@ -15,6 +15,8 @@ from .patterns import (
     PANIC_PREFIX, PANIC_SUFFIX_RE, RUNTIME_STACK, SIGNAL_LINE_RE, SIGNAL_PC_RE,
 )
 
+MAX_MATCHED = 4096  # longer values are kept whole, not taken apart by a backtracking pattern
+
 
 class Messages:
     """Mixin of the crash-dump parser: the MESSAGE, SIGNAL and WRAPPED states."""
@@ -93,7 +95,7 @@ class Messages:
                 value = value.replace('\\"', '"')
             if value.endswith('"') and value.count('"') % 2:
                 value = value[:-1]  # the closing quote of a log field holding the line
-            observed = OBSERVED_VALUE_RE.match(value)
+            observed = OBSERVED_VALUE_RE.match(value) if len(value) <= MAX_MATCHED else None
             if observed is not None:
                 # '%#v (%v)': a Go string's quoted value (an error's text
                 # without "runtime error: "), else the error's own text.

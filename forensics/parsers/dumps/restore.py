@@ -45,7 +45,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from .patterns import MONTHS
+from .patterns import MONTHS, REGISTER_RE
 
 # Lines of the runtime's traceback grammar, wherever they sit in a line: the
 # anchors whose prefixes give a paste's prefix shape (runtime/traceback.go
@@ -79,7 +79,7 @@ _SPACED_FILE = re.compile(r"(?m)^(" + CALL_LIKE + r")\n(?:[ \t]*(?=[ \t])[ \t]|(
 # quotes, the terminal's echo of Ctrl-\ (^\), shell prompts after the last
 # "+0x.." (bash "$ ", zsh "% ", "> ", "user@host:~$").
 _GLUED_START = re.compile(r"^(?:```\w*|`|\"|'|\^\\|> ?|\$ )+(?=goroutine \d+ |panic: |fatal error: |SIG[A-Z]+: |WARNING: DATA RACE)")
-_GLUED_END = re.compile(r"^([ \t]*" + FILE_LIKE.replace(r"\+0x[0-9a-f]+", r"\+0x[0-9a-f]+?") + r")"
+_GLUED_END = re.compile(r"^((?:[ \t]+|(?=/|[A-Za-z]:[/\\]|\.\.?/|~|[\w.\-]+/))" + FILE_LIKE.replace(r"\+0x[0-9a-f]+", r"\+0x[0-9a-f]+?") + r")"
                         r"(?:`{1,3}|\"|'|\s*[$#%>]\s*|\s*\w[\w.-]*@[\w.-]+[^\n]*[$#%>]\s*|\s*exit status \d+)$")
 _GLUED_DUMP_MARK = re.compile(r":\d+(?: \+0x[0-9a-f]*)?(?:panic|fatal error): ")
 _GLUED_DUMP = re.compile(r"(\t[^\n]*?:\d+(?: \+0x[0-9a-f]*?)?)(?=panic: |fatal error: )")
@@ -89,10 +89,12 @@ _GLUE_MARKS = ("^\\", "`", "$", "exit status", "> ", "\"", "'", "#", "%")
 _GLUED_HEADER_MARK = re.compile(r"[^\n]goroutine \d+ [\[g]")
 _ESCAPED = re.compile(r"\\[ntr\\\"]")
 _UNESCAPE = {"\\n": "\n", "\\t": "\t", "\\r": "", "\\\\": "\\", '\\"': '"'}
+_INLINE = {"\\n": " "}
 # Prefix shape tokens: digits, letters (any script: localized month names),
 # blanks, one other character.
 _TOKEN = re.compile(r"\d+|[^\W\d_]+|[ \t]+|.", re.S)
 SAMPLE = 2000  # lines a batch's prefix shape is found from
+MAX_ANCHORED = 2000  # longer lines are not searched for anchors or glue (a frame line is far shorter)
 FULL_PASS_LINES = 20_000  # batches up to this many lines go through every pass
 # A call line followed by a line that is not tab-indented: cheap to find
 # (a literal ")\n" leads), and absent from clean dumps.
@@ -241,8 +243,10 @@ def _leading(parts: list[str]) -> str:
 def _prefixes(lines: list[str], anchor: re.Pattern) -> list[str]:
     out = []
     for line in lines[:SAMPLE]:
+        if len(line) > MAX_ANCHORED or "\\n" in line:
+            continue  # (a minified or escaped blob says nothing of the prefix, and costs)
         m = anchor.search(line)
-        if m is not None and "\\n" not in line:
+        if m is not None:
             out.append(line[: m.start()])
     return out
 
@@ -261,7 +265,9 @@ def unquote(lines: list[str]) -> list[str] | None:
 
 
 def _unescape(text: str) -> str:
-    return _ESCAPED.sub(lambda m: _UNESCAPE[m.group()], text) if "\\" in text else text
+    """One line's escapes undone; an escaped newline stays inside the line (as
+    a space): splitting here would shift every line number after it."""
+    return _ESCAPED.sub(lambda m: _INLINE.get(m.group(), _UNESCAPE[m.group()]), text) if "\\" in text else text
 
 
 def undouble(lines: list[str]) -> tuple[list[str], list[int]] | None:
@@ -305,7 +311,7 @@ def _incomplete(line: str) -> bool:
     if (line[:1] in "\t " and "/" in line and not _HAS_LINE.search(line) and not line.endswith(")")
             and not line.lstrip().startswith("panic: ")):
         return True  # a file line cut before its ":N"
-    return line.count("(") > line.count(")") or line.endswith((" +", "+", " +0x", ":"))
+    return line.count("(") > line.count(")") or line.endswith((" +", "+", " +0x"))
 
 
 _CONTINUED = re.compile(r" ?(?:\+0x|fp=0x|sp=0x|pc=0x)|[0-9a-f]+(?: (?:\+0x|fp=0x|sp=0x|pc=0x)[^\n]*)?$")
@@ -314,18 +320,19 @@ _RACE_LINE = re.compile(r"(?:Previous )?[A-Z][a-z]+(?: [a-z]+)*(?: at 0x[0-9a-f]
                         r"|Goroutine \d+ \(\w+\) created at:|Location is |SUMMARY: |Found \d+ data race")
 _INDENTED_LINE = re.compile(r"\S+:\d+(?: |$)|goroutine running on other thread")
 # The start of a call line, even one a wrap cut: a Go symbol and "(".
-_CALL_START = re.compile(r"[A-Za-z_][\w\-~%]*(?:/[\w.\-~%]+)*\.[^\s(]*\(|panic\(")
+_CALL_START = re.compile(r"\w[\w\-~%.]*(?:/[\w.\-~%]+)*\.[^\s(]*\(|panic\(")
 
 
 def _grammar(line: str) -> bool:
     if _CONTINUED.match(line):
         return False  # the end of a file line a wrap cut
-    if not line.strip() or line[0] == "\t":
-        return True
+    if not line.strip() or line[0] in "\t#":
+        return True  # (also a debug=1 profile's "#\t0x.." lines)
     if line[0] == " ":  # indented: a file line or a race frame, else the rest of a wrapped line
         body = line.lstrip()
         return bool(_INDENTED_LINE.match(body) or _CALL_START.match(body) or body.startswith(("panic: ", "...")))
     return (bool(ANCHOR_RE.match(line)) or bool(_CALL_START.match(line)) or bool(_RACE_LINE.match(line))
+            or bool(REGISTER_RE.match(line))
             or line.startswith(("...", "created by ", "[signal ")))
 
 
@@ -363,7 +370,8 @@ def unwrap(lines: list[str], had_prefix: list[bool] | None, width: int | None,
             # line, and a continuation with no prefix and no time of its own.
             at_width = (width is not None and cut_at >= width) or (
                 cut_at in CONSOLE_WIDTHS and _goish(prev) and (had_prefix is None or not had_prefix[i])
-                and not _RECORD_START.match(line))
+                and prev[-1:].isalnum() and line[:1].isalnum() and not _RECORD_START.match(line)  # (cut mid-word)
+                and not prev.lstrip().startswith(("panic: ", "fatal error: ")))  # (a message goes on unindented)
             # A wrap at the console's width (a later prefix on both parts),
             # or a cut line continued by one without the paste's prefix.
             if at_width or (_incomplete(prev) and (had_prefix is None or not had_prefix[i])) or (
@@ -504,6 +512,10 @@ def _unglue(lines: list[str]) -> tuple[list[str], list[int]] | None:
     changed = False
     for i, line in enumerate(lines):
         new = line
+        if len(new) > MAX_ANCHORED:
+            out.append(new)
+            numbers.append(i)
+            continue
         if new and new[0] in "`\"'^>$":
             new = _GLUED_START.sub("", new)
         if new.endswith("```") and new.strip("`"):

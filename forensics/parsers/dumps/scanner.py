@@ -535,6 +535,7 @@ def parse(stream: BinaryIO, options: ParseOptions | None = None) -> Iterator[tup
     """
     opt = options or ParseOptions()
     p = _Parser(opt)
+    p.bulk = opt.columnar
     restorer = Restorer()
     consumed = 0  # source lines read so far
     try:
