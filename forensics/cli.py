@@ -366,7 +366,7 @@ def trace_tree(trace_id, db, fmt, limit) -> None:
 @window_options
 @click.option("--service", "services", multiple=True, help="Only this service (repeatable).")
 @click.option("--min-severity", type=click.Choice(["critical", "error", "warning", "info"]), default=None,
-              help="Leave out less severe rows.")
+              help="Leave out less severe rows (deploys and upgrades always stay).")
 @rows_options(200)
 def timeline(db, since, until, from_, to, services, min_severity, fmt, limit) -> None:
     """The incident timeline: deploys, upgrades, restarts, panics, error logs, dumps and profiles, in UTC."""

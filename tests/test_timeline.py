@@ -127,7 +127,9 @@ def test_timeline_tells_the_story(cluster):
     # the plain inventory.log says nothing of its service: its path names one known from the journal
     assert "inventory" in set(errors["service"])
     only = cluster.timeline(min_severity="critical")
-    assert set(only["kind"]) == {"panic"} and len(only) == crashes
+    deploys = cluster.timeline(kinds=["deploy", "upgrade"])
+    assert set(only["kind"]) - {"deploy", "upgrade"} == {"panic"} and (only["kind"] == "panic").sum() == crashes
+    assert len(only[only["kind"].isin(["deploy", "upgrade"])]) == len(deploys) > 0  # never hidden
     end = df["ts"][5]
     assert cluster.timeline(end=end.isoformat() + "Z")["ts"].max() <= end
 
@@ -142,7 +144,8 @@ def test_timeline_cli_and_figure(cluster, tmp_path):
     assert lines[0].startswith("| time (UTC) |") and any("| panic | critical |" in line for line in lines)
     r = CliRunner().invoke(main, ["timeline", "--db", str(path), "--format", "json", "--min-severity", "error"])
     rows = json.loads(r.output)
-    assert {row["severity"] for row in rows} == {"critical", "error"}
+    assert {row["severity"] for row in rows if row["kind"] not in ("deploy", "upgrade")} == {"critical", "error"}
+    assert any(row["kind"] == "deploy" for row in rows)
     fig = fx.open(path, read_only=True).plot_timeline()
     lanes = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert lanes == ["inventory", "orders", "payments"]

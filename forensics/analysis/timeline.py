@@ -41,7 +41,9 @@ def timeline_filter(start=None, end=None, services: str | Iterable[str] | None =
         if min_severity not in SEVERITIES:
             raise ValueError(f"min_severity must be one of {', '.join(SEVERITIES)}")
         keep = SEVERITIES[: SEVERITIES.index(min_severity) + 1]
-        where.append(f"severity IN ({', '.join('?' for _ in keep)})")
+        # Deploys and upgrades are what every other row is read against: no
+        # severity filter hides them.
+        where.append(f"(severity IN ({', '.join('?' for _ in keep)}) OR kind IN ('deploy', 'upgrade'))")
         params += list(keep)
     return " AND ".join(where), params
 
