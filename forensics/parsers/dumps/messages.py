@@ -15,6 +15,11 @@ from .patterns import (
     PANIC_PREFIX, PANIC_SUFFIX_RE, RUNTIME_STACK, SIGNAL_LINE_RE, SIGNAL_PC_RE,
 )
 
+def panic_kind(value: str) -> str:
+    """panics.kind of a panic value: runtime errors apart (runtime/error.go's "runtime error: " prefix)."""
+    return "runtime_error" if value.startswith("runtime error: ") else "panic"
+
+
 MAX_MATCHED = 4096  # longer values are kept whole, not taken apart by a backtracking pattern
 
 
@@ -27,8 +32,7 @@ class Messages:
         if m:
             text = text[: m.start()]
             recovered, repanicked = True, bool(m.group(1))
-        kind = "runtime_error" if text.startswith("runtime error: ") else "panic"
-        self.dump.panics.append([kind, [text], recovered, repanicked])
+        self.dump.panics.append([panic_kind(text), [text], recovered, repanicked])
         self.message_lines = 0
 
     def _message(self, line: str) -> None:
@@ -88,27 +92,22 @@ class Messages:
         """A recovered panic a library logged (WRAPPED_PANIC_RE): a panic dump
         whose stack, if any, follows."""
         if m.group(1) is not None:
-            value = re.sub(r"\\(.)", r"\1", m.group(1))
+            value = error_text = re.sub(r"\\(.)", r"\1", m.group(1))
         else:
             value = m.group(2).rstrip()
             if '\\"' in value:  # the line sits in a quoted log field: its quotes are escaped
                 value = value.replace('\\"', '"')
             if value.endswith('"') and value.count('"') % 2:
                 value = value[:-1]  # the closing quote of a log field holding the line
+            error_text = value  # what the kind is told from: the (%v) of HandleCrash's '%#v (%v)'
             observed = OBSERVED_VALUE_RE.match(value) if len(value) <= MAX_MATCHED else None
             if observed is not None:
-                # '%#v (%v)': a Go string's quoted value (an error's text
-                # without "runtime error: "), else the error's own text.
-                quoted = value.startswith('"')
-                kind = "runtime_error" if observed.group(1).startswith("runtime error: ") else "panic"
-                value = re.sub(r'\\(.)', r'\1', value[1:value.index('" (')]) if quoted else observed.group(1)
-                self.start_dump("panic").end_line = self.lineno
-                self.dump.panics.append([kind, [value], True, False])
-                self.state = self._wrapped
-                return
+                # A Go string's quoted value (an error's text without
+                # "runtime error: "), else the error's own text.
+                error_text = observed.group(1)
+                value = re.sub(r'\\(.)', r'\1', value[1:value.index('" (')]) if value.startswith('"') else error_text
         self.start_dump("panic").end_line = self.lineno
-        kind = "runtime_error" if value.startswith("runtime error: ") else "panic"
-        self.dump.panics.append([kind, [value], True, False])
+        self.dump.panics.append([panic_kind(error_text), [value], True, False])
         self.state = self._wrapped
 
     def _wrapped(self, line: str) -> None:
@@ -122,16 +121,15 @@ class Messages:
                 self.state = self._wrapped
             self.add_frame(self.g, "", caller.group(1), int(caller.group(2)), None, None, False)
             d.end_line = self.lineno
-        elif not line or line.strip(" .") == "" or line.strip() == "...":
+        elif not line.strip(" ."):  # blank, or the user's ". . ." / "..." elision
             d.end_line = self.lineno if line else d.end_line
         elif line.startswith("goroutine ") and HEADER_RE.match(line):
             self.end_goroutine()
             self.state = self._between
             self._between(line)
-        elif line[0] == "\t" and self.g is None and self.parse_file(line) is not None:
+        elif line[0] == "\t" and self.g is None and (loc := self.parse_file(line)) is not None:
             # A file line with its call elided by the user (". . ." above it).
             self.start_goroutine(None, None, None, False, None, None)
-            loc = self.parse_file(line)
             self.add_frame(self.g, "", loc[0], loc[1], None, loc[2], False)
             self.state = self._stack
         else:

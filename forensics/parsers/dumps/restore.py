@@ -195,7 +195,7 @@ def _shape_of(prefixes: list[str]) -> re.Pattern | None:
             elif same and not (cls == "a" and text.lower().rstrip(".") in MONTHS):
                 parts.append(re.escape(text))
             else:
-                parts.append(r"\d+" if cls == "d" else r"[^\W\d_]+" if cls == "a" else re.escape(text))
+                parts.append(r"[^\W\d_]+" if cls == "a" else re.escape(text))
         if all(cls in "as" for cls, _ in best[0]) and len(best[0]) < 3:
             return None  # one bare word is text ("created", "main"), not a prefix
         # The separator the anchors show (a blank, a tab, nothing after ':'),
@@ -258,10 +258,13 @@ def unquote(lines: list[str]) -> list[str] | None:
     >>> unquote(['"goroutine 1 [running]:"', '"main.main()"', '"\\\\t/a.go:1"'])
     ['goroutine 1 [running]:', 'main.main()', '\\t/a.go:1']
     """
-    quoted = [line for line in lines[:SAMPLE] if len(line) > 1 and line[0] == '"' and line[-1] == '"']
+    def wrapped(line: str) -> bool:
+        return len(line) > 1 and line[0] == '"' == line[-1]
+
+    quoted = [line for line in lines[:SAMPLE] if wrapped(line)]
     if len(quoted) < 2 or not any(ANCHOR_RE.search(line[1:-1]) or CALL_ANCHOR_RE.search(line[1:-1]) for line in quoted):
         return None
-    return [_unescape(line[1:-1]) if len(line) > 1 and line[0] == '"' == line[-1] else line for line in lines]
+    return [_unescape(line[1:-1]) if wrapped(line) else line for line in lines]
 
 
 def _unescape(text: str) -> str:
@@ -405,14 +408,16 @@ def wrap_width(lines: list[str], stripped: list[str] | None = None) -> int | Non
 
 
 def reindent(text: str) -> str:
-    """File lines back under their calls with one tab; glued fences, quotes,
-    prompts and headers cut off (see the module's pass 6)."""
-    if "\n " in text or any(p.search(text) for p in _BARE_FILES):  # (the caller may have looked already)
-        text = _SPACED_FILE.sub(lambda m: m.group(1) + "\n\t" + m.group(2), text)
-        # Two calls in a row each want their own file line: a second pass
-        # catches the file lines whose call the first match consumed.
-        text = _SPACED_FILE.sub(lambda m: m.group(1) + "\n\t" + m.group(2), text)
-    return text
+    """File lines back under their calls with one tab (the module's pass 7;
+    Restorer.restore calls it only where spaced or bare file lines show).
+
+    >>> reindent("main.main()\\n        /app/main.go:5 +0x1d")
+    'main.main()\\n\\t/app/main.go:5 +0x1d'
+    """
+    text = _SPACED_FILE.sub(lambda m: m.group(1) + "\n\t" + m.group(2), text)
+    # Two calls in a row each want their own file line: a second pass
+    # catches the file lines whose call the first match consumed.
+    return _SPACED_FILE.sub(lambda m: m.group(1) + "\n\t" + m.group(2), text)
 
 
 def _strip(shape: re.Pattern, lines: list[str]) -> tuple[list[str], list[bool]]:
@@ -549,8 +554,7 @@ def _unglue(lines: list[str]) -> tuple[list[str], list[int]] | None:
 def _remap(step, numbers, raw, had):
     """Compose a count-changing pass's line map with what came before."""
     lines, idx = step
-    base = numbers if numbers is not None else None
-    numbers = [base[i] for i in idx] if base is not None else idx
+    numbers = [numbers[i] for i in idx] if numbers is not None else idx
     if raw is not None:
         raw = [raw[i] for i in idx]
     if had is not None:
