@@ -490,15 +490,14 @@ def stacks(paths, db, dump, source, similar, fmt, output) -> None:
             text = fx.stacks(list(paths), similar=similar, fmt=fmt, stdin=sys.stdin.buffer, problems=problems)
     except fx.ForensicsError as exc:
         raise click.ClickException(str(exc)) from exc
-    for name, line, message in problems:  # what could not be read, as ingest lists it
+    for name, line, message, _ in problems:  # what could not be read, as ingest lists it
         click.echo(f"{printable(name)}: {f'line {line}: ' if line else ''}{printable(message)}", err=True)
     if output:
         Path(output).write_text(text, encoding="utf-8")
     elif text.strip():
         click.echo(text, nl=not text.endswith("\n"))
-    # a source that failed (missing, unreadable, Go evidence with no dump) fails the command
-    sys.exit(EXIT_PROBLEMS if any(line is None or "no dump could be read" in message
-                                  for _, line, message in problems) else EXIT_OK)
+    # a source that failed (missing, unreadable, Go evidence with no dump) fails the command, as in ingest
+    sys.exit(EXIT_PROBLEMS if any(status == "failed" for *_, status in problems) else EXIT_OK)
 
 
 @main.command()

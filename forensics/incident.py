@@ -278,8 +278,10 @@ def stacks(paths: str | Path | list, similar: str = "ignore-wait", fmt: str | No
     if isinstance(paths, (str, Path)):
         paths = [paths]
     rows = read([str(p) for p in paths], stdin=stdin)
-    if problems is not None:  # what could not be read, for the caller to show: (source, line, message)
-        problems.extend((e["source"], e.get("line"), e["message"]) for e in rows["ingest_errors"])
+    if problems is not None:  # what could not be read, for the caller to show: (source, line, message, status)
+        status = {s["source"]: s["status"] for s in rows["sources"]}
+        problems.extend((e["source"], e.get("line"), e["message"], status.get(e["source"]))
+                        for e in rows["ingest_errors"])
     return _stacks_out(buckets(rows["goroutines"], rows["frames"], rows["panics"], rows["dumps"], similar), fmt)
 
 

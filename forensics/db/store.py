@@ -242,11 +242,24 @@ class Store:
                 pass  # the transaction is aborted: keep the INSERT's own error, not this one
 
 
+def source_status(parsed: int, n_errors: int) -> str:
+    """A parsed source's status from what its parser yielded: rows and
+    problems (partial), problems only (failed), nothing (skipped), rows (ok).
+
+    >>> source_status(10, 1), source_status(0, 1), source_status(0, 0), source_status(3, 0)
+    ('partial', 'failed', 'skipped', 'ok')
+    """
+    if n_errors:
+        return "partial" if parsed else "failed"
+    return "ok" if parsed else "skipped"
+
+
 def _status(con, source_id: int, result: SourceResult, failure: str | None, failure_status: str) -> tuple[str, str | None]:
     n_errors = result.rows.get("ingest_errors", 0)
     parsed = sum(n for t, n in result.rows.items() if t != "ingest_errors")
     if failure:
         return failure_status, failure
+    status = source_status(parsed, n_errors)
     if n_errors:
         line, message = _one(
             con,
@@ -255,10 +268,10 @@ def _status(con, source_id: int, result: SourceResult, failure: str | None, fail
         )
         where = f"line {line}: " if line is not None else ""
         summary = f"{n_errors} problem{'s' if n_errors > 1 else ''}; first: {where}{message}"
-        return ("partial" if parsed else "failed"), summary
-    if not parsed:
-        return "skipped", "no Go crash output, goroutine dump or race report found"
-    return "ok", None
+        return status, summary
+    if status == "skipped":
+        return status, "no Go crash output, goroutine dump or race report found"
+    return status, None
 
 
 def _split_stack_frames(con) -> None:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator
 import pyarrow as pa
 
 from ..db.spool import Spooled, spool
-from ..db.store import SourceResult, Store
+from ..db.store import SourceResult, Store, source_status
 from ..errors import ForensicsError
 from ..parsers import Format, ParseOptions
 from ..times import path_time
@@ -227,34 +227,45 @@ READ_TABLES = ("dumps", "panics", "goroutines", "frames", "ingest_errors")
 def read(paths: list[str], stdin: BinaryIO | None = None, limits: Limits | None = None,
          format: str | None = None) -> dict[str, list[dict]]:  # noqa: A002 - the registry's word
     """Parse sources without a database: the rows of READ_TABLES, as dicts,
-    dump ids numbered across the sources, each dump row naming its source.
+    dump ids numbered across the sources, each dump row naming its source;
+    and under "sources" each source's status, decided as ingest decides it.
 
     >>> import io
     >>> rows = read(["-"], stdin=io.BytesIO(b"panic: boom\\n\\ngoroutine 1 [running]:\\nmain.main()\\n\\t/a.go:5\\n"))
-    >>> rows["dumps"][0]["source"], rows["panics"][0]["message"]
-    ('-', 'boom')
+    >>> rows["dumps"][0]["source"], rows["panics"][0]["message"], rows["sources"][0]["status"]
+    ('-', 'boom', 'ok')
     """
-    out: dict[str, list[dict]] = {name: [] for name in READ_TABLES}
+    out: dict[str, list[dict]] = {name: [] for name in (*READ_TABLES, "sources")}
+
+    def failed(source, why: str | None, status: str = "failed") -> None:
+        out["sources"].append({"source": source.name, "status": status})
+        if why:
+            out["ingest_errors"].append({"source": source.name, "line": None, "message": why})
+
     forced = readable(format) if format else None
     base = 0
     with open_sources(paths, limits=limits, stdin=stdin) as sources:
         for source in sources:
             if source.error:
-                out["ingest_errors"].append({"source": source.name, "line": None, "message": source.error})
+                failed(source, source.error)
                 continue
             found = _detect(source, forced)
-            if isinstance(found, str) or found.format.parse is None:
-                why = found if isinstance(found, str) else found.reason
-                out["ingest_errors"].append({"source": source.name, "line": None, "message": why})
+            if isinstance(found, str):
+                failed(source, found)
+                continue
+            if found.format.parse is None:  # nothing to read (or refused), as ingest records it
+                failed(source, found.reason, "failed" if found.format.refused else "skipped")
                 continue
             options = ParseOptions(mtime=source.mtime, path_ts=path_time(source.name), path=source.name,
                                    variant=found.variant)
             top = base
+            counts = {"parsed": 0, "errors": 0}
             try:
                 for table, batch in _parse_source(source, found.format.name, options):
                     if table not in out:
                         continue
                     rows = batch.to_pylist()
+                    counts["errors" if table == "ingest_errors" else "parsed"] += len(rows)
                     for row in rows:
                         if "dump_id" in row and row["dump_id"] is not None:
                             row["dump_id"] += base
@@ -265,5 +276,7 @@ def read(paths: list[str], stdin: BinaryIO | None = None, limits: Limits | None 
             except Exception as exc:  # noqa: BLE001 - as ingest does: what was read stays, the failure is a row
                 out["ingest_errors"].append({"source": source.name, "line": None,
                                              "message": f"internal parser error ({type(exc).__name__}): {exc}"})
+                counts["errors"] += 1
+            out["sources"].append({"source": source.name, "status": source_status(counts["parsed"], counts["errors"])})
             base = top
     return out
