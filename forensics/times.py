@@ -1,7 +1,8 @@
 """Time conversions, written once: every time in the database is naive UTC.
 
 Parsers meet epoch seconds and nanoseconds, RFC 3339 with nine fraction
-digits, ISO 8601 times in paths and Go duration strings; the API and the
+digits, ISO 8601 times in paths, Go duration strings and the year-less times
+of syslog and klog prefixes (:func:`prefix_time`); the API and the
 CLI take datetimes or ISO 8601 strings with any offset. All of them become
 naive UTC datetimes (DuckDB TIMESTAMP) or integer nanoseconds here.
 
@@ -160,3 +161,47 @@ def go_duration_ns(text: str) -> int:
     if pos == 0 or pos != len(body):
         raise ValueError(f"{str(text)[:40]!r} is not a Go duration")
     return sign * total
+
+
+# Month abbreviations as syslog, journald (``%b`` in the host's locale) and
+# ``ls``/``date`` print them: English, German, French, Spanish, Italian,
+# Portuguese, Dutch, Swedish, Polish, Russian.
+MONTHS = {}
+for _names in (
+    "jan feb mar apr may jun jul aug sep oct nov dec",
+    "jan feb mär apr mai jun jul aug sep okt nov dez",
+    "janv févr mars avr mai juin juil août sept oct nov déc",
+    "ene feb mar abr may jun jul ago sep oct nov dic",
+    "gen feb mar apr mag giu lug ago set ott nov dic",
+    "jan fev mar abr mai jun jul ago set out nov dez",
+    "jan feb mrt apr mei jun jul aug sep okt nov dec",
+    "jan feb mar apr maj jun jul aug sep okt nov dec",
+    "sty lut mar kwi maj cze lip sie wrz paź lis gru",
+    "янв фев мар апр мая июн июл авг сен окт ноя дек",
+):
+    for _i, _name in enumerate(_names.split()):
+        MONTHS.setdefault(_name, _i + 1)
+# syslog / journald short ("Mar 14 10:00:00"); klog/glog ("E0314 10:00:00.123456").
+SYSLOG_TS_RE = re.compile(r"([^\W\d_]{3,5})\.? +(\d{1,2}) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?")
+KLOG_TS_RE = re.compile(r"[IWEF]?(\d\d)(\d\d) (\d\d):(\d\d):(\d\d)\.(\d{6})\s")
+
+
+def prefix_time(prefix: str, year: int) -> datetime | None:
+    """The time a syslog or klog prefix carries, which has no year: `year` gives it.
+
+    >>> prefix_time("Mär 14 10:00:00 host app[1]: ", 2026), prefix_time("E0314 10:00:00.123456    1 a.go:7] ", 2026)
+    (datetime.datetime(2026, 3, 14, 10, 0), datetime.datetime(2026, 3, 14, 10, 0, 0, 123456))
+    """
+    m = SYSLOG_TS_RE.match(prefix)
+    if m is not None:
+        month = MONTHS.get(m.group(1).lower())
+        day, h, mi, sec, frac = m.group(2, 3, 4, 5, 6)
+    else:
+        m = KLOG_TS_RE.match(prefix)
+        if m is None:
+            return None
+        month, (day, h, mi, sec, frac) = int(m.group(1)), m.group(2, 3, 4, 5, 6)
+    try:
+        return datetime(year, month, int(day), int(h), int(mi), int(sec), int((frac or "0").ljust(6, "0")[:6]))
+    except (TypeError, ValueError):
+        return None

@@ -45,7 +45,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from .patterns import MONTHS, REGISTER_RE
+from ...times import MONTHS
+from .patterns import REGISTER_RE
 
 # Lines of the runtime's traceback grammar, wherever they sit in a line: the
 # anchors whose prefixes give a paste's prefix shape (runtime/traceback.go

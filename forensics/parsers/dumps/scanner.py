@@ -43,19 +43,19 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from datetime import datetime, timezone
 from typing import BinaryIO, Iterator
 
 import pyarrow as pa
 
 from ...errors import ForensicsError
+from ...times import prefix_time, utc_now
 from .. import ParseOptions, excerpt, line_batches
 from .patterns import (
     CREATED_PREFIX, CREATED_RE, ELIDED_RE, FATAL_PREFIX, FILE_RE, HEADER_RE,
     EVIDENCE_RE, PANIC_PREFIX, PREAMBLE_PREFIXES,
     RACE_BANNER, RACE_START, REGISTER_RE, RUNTIME_STACK, SIGNAL_HEAD_RE, SIGNAL_PC_RE,
     STACK_DIAGNOSTIC_RE, STACK_UNAVAILABLE, TRIGGERS, WAIT_RE, WRAPPED_PANIC_RE,
-    is_machinery, log_timestamp, normalize_message, prefix_time, signature, system_start,
+    is_machinery, log_timestamp, normalize_message, signature, system_start,
 )
 from .messages import Messages
 from .race import RaceReports
@@ -119,7 +119,7 @@ class _Parser(Messages, RaceReports, Locations):
             prefixed = log_timestamp(self.raw_line)
             if prefixed is None:  # syslog and klog times have no year: the file's time gives it
                 known = self.opt.ts or self.opt.file_time()[0]
-                prefixed = prefix_time(self.raw_line, (known or datetime.now(timezone.utc)).year)
+                prefixed = prefix_time(self.raw_line, (known or utc_now()).year)
         if self.opt.ts is not None:
             d.ts, d.ts_source = self.opt.ts, "argument"
         elif prefixed is not None:
