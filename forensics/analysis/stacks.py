@@ -68,12 +68,18 @@ class Bucket:
     wait: tuple[int, int] | None  # minutes, min and max; None when no goroutine printed any
     locked: bool
     created_by: str | None
-    created_at: str | None  # file:line of the go statement
+    created_file: str | None  # where the go statement is
+    created_line: int | None
     frames: list[Frame]
     ids: list[int] = field(default_factory=list)  # goroutine ids, in dump order
     panic: str | None = None  # the panic whose goroutine is here, as the runtime printed it ("panic: ...")
     dump_kind: str | None = None
     source: str | None = None
+
+    @property
+    def created_at(self) -> str | None:
+        """file:line of the go statement."""
+        return f"{self.created_file}:{self.created_line}" if self.created_file else None
 
     def as_dict(self) -> dict:
         return {
@@ -112,11 +118,9 @@ def buckets(goroutines: Iterable[dict], frames: Iterable[dict], panics: Iterable
         b = out.get(key)
         if b is None:
             kind, source = kinds.get(g["dump_id"], (None, None))
-            created_at = None
-            if g.get("created_by_file"):
-                created_at = f"{g['created_by_file']}:{g.get('created_by_line')}"
             b = out[key] = Bucket(g["dump_id"], 0, g.get("state"), None, bool(g.get("locked")), g.get("created_by"),
-                                  created_at, stack, dump_kind=kind, source=source)
+                                  g.get("created_by_file"), g.get("created_by_line"), stack, dump_kind=kind,
+                                  source=source)
         n = g.get("count") or 1
         b.count += n
         if g.get("goroutine_id") is not None and len(b.ids) < 1000:
@@ -134,7 +138,7 @@ def buckets(goroutines: Iterable[dict], frames: Iterable[dict], panics: Iterable
         if gid is None or (dump_id, gid) not in placed:
             if not any(b.dump_id == dump_id and b.panic == message for b in out.values()):
                 kind, source = kinds.get(dump_id, (None, None))
-                out[("panic", dump_id, gid)] = Bucket(dump_id, 0, None, None, False, None, None, [], panic=message,
+                out[("panic", dump_id, gid)] = Bucket(dump_id, 0, None, None, False, None, None, None, [], panic=message,
                                                      dump_kind=kind, source=source)
     return sorted(out.values(), key=lambda b: (b.dump_id, b.panic is None, -b.count, b.ids[:1]))
 

@@ -58,9 +58,7 @@ def frame_rows(b: Bucket, full_path: bool = False) -> list[tuple[str, str, str]]
     rows = [(f.where, _place(f.file, f.line, full_path), f"{f.function or '?'}({f.args if f.args is not None else ''})")
             for f in b.frames]
     if b.created_by:
-        where = b.created_at.rsplit(":", 1) if b.created_at else [None, None]
-        place = _place(where[0], where[1], full_path) if b.created_at else "?"
-        rows.append(("created by", place, b.created_by))
+        rows.append(("created by", _place(b.created_file, b.created_line, full_path), b.created_by))
     return rows
 
 
