@@ -149,7 +149,7 @@ TABLES: dict[str, Table] = {
             """
             dump_id BIGINT The dump.
             seq INTEGER Position in the dump. Unique per dump, unlike goroutine_id: GOTRACEBACK=crash prints some goroutines twice and every M's g0 as goroutine 0.
-            goroutine_id BIGINT Goroutine id; -1 for a `runtime stack:` (system stack) block.
+            goroutine_id BIGINT Goroutine id; -1 for a `runtime stack:` (system stack) block; NULL for a stack pasted without its header (a fragment) or HandleCrash's bare callers.
             state VARCHAR Wait reason or status, e.g. `chan receive`, `running`, `IO wait`.
             wait_minutes INTEGER `, N minutes` of the header; NULL when absent.
             locked BOOLEAN `, locked to thread`.
@@ -176,7 +176,7 @@ TABLES: dict[str, Table] = {
             goroutine_seq INTEGER goroutines.seq of the goroutine.
             goroutine_id BIGINT goroutines.goroutine_id of the goroutine.
             depth INTEGER 0 = innermost; frames after `...N frames elided...` keep their true depth.
-            function VARCHAR Symbol as printed, e.g. `github.com/acme/x.(*T).Run.func1`.
+            function VARCHAR Symbol as printed, e.g. `github.com/acme/x.(*T).Run.func1`; empty for a bare `file:line` caller (HandleCrash) or a file line whose call a paste cut.
             package VARCHAR Import path of the function's package (NULL for builtins such as `panic`).
             file VARCHAR Source file as printed (absolute, or module-relative under -trimpath).
             line INTEGER Source line.
