@@ -6,7 +6,7 @@ prints rows takes the same ``--format table|csv|json|md`` and ``-n/--limit``;
 time windows are ``--since``/``--until``.
 
     forensics ingest PATH... --db incident.duckdb [--as FORMAT] [--service S] [--version V] [--jobs N]
-    forensics timeline --db incident.duckdb [--since T] [--until T] [--service S] [--format F]
+    forensics timeline --db incident.duckdb [--since T] [--until T] [--service S] [--all] [--format F]
     forensics correlate --db incident.duckdb [--before MIN] [--after MIN] [--format F]
     forensics releases --db incident.duckdb [--service S]
     forensics report --db incident.duckdb -o report.html|report.md [--since T] [--until T] [--service S]
@@ -367,15 +367,18 @@ def trace_tree(trace_id, db, fmt, limit) -> None:
 @click.option("--service", "services", multiple=True, help="Only this service (repeatable).")
 @click.option("--min-severity", type=click.Choice(["critical", "error", "warning", "info"]), default=None,
               help="Leave out less severe rows (deploys and upgrades always stay).")
+@click.option("--all", "every_row", is_flag=True,
+              help="Every row: each snapshot, profile, error minute and Kubernetes event, not summarised.")
 @rows_options(200)
-def timeline(db, since, until, from_, to, services, min_severity, fmt, limit) -> None:
-    """The incident timeline: deploys, upgrades, restarts, panics, error logs, dumps and profiles, in UTC."""
+def timeline(db, since, until, from_, to, services, min_severity, every_row, fmt, limit) -> None:
+    """The incident timeline in UTC: deploys and their changes, crashes, restarts, regressions' onsets,
+    error bursts and Kubernetes warnings; snapshots and profiles summarised (--all: every row)."""
     from .analysis.timeline import timeline_markdown
 
     since, until = since_until(since, until, from_, to)
     incident = _open(db, read_only=True)
     try:
-        df = incident.timeline(since, until, list(services) or None, min_severity=min_severity)
+        df = incident.timeline(since, until, list(services) or None, min_severity=min_severity, every_row=every_row)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
     finally:

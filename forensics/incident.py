@@ -147,17 +147,20 @@ class Incident:
         """Go execution traces (or any Chrome trace): a counter's series over time."""
         return _go_trace.counter_series(self.store, name, source_id)
 
-    def timeline(self, since=None, until=None, services=None, kinds=None, min_severity=None, *, start=None,
-                 end=None) -> "pd.DataFrame":
-        """The incident timeline (the `timeline` view): deploys, upgrades, restarts,
-        panics, error logs, dumps and profiles in time order, UTC, from
-        `since` to `until` (`start`/`end`: their former names).
+    def timeline(self, since=None, until=None, services=None, kinds=None, min_severity=None, every_row=False,
+                 onsets=True, *, start=None, end=None) -> "pd.DataFrame":
+        """The incident timeline in time order, UTC, from `since` to `until`
+        (`start`/`end`: their former names): deploys and their upgrades,
+        crashes (`signature` a column), restarts, the onset of each regression
+        (`onsets`), error bursts and Kubernetes warnings, with goroutine
+        snapshots and profiles summarised per service, release and bucket;
+        `every_row` gives every row of the `timeline` view instead.
 
         >>> open().timeline(services=["orders"]).empty
         True
         """
         since, until = _window(since, until, start, end)
-        return _timeline.timeline(self.store, since, until, services, kinds, min_severity)
+        return _timeline.timeline(self.store, since, until, services, kinds, min_severity, every_row, onsets)
 
     def plot_timeline(self, since=None, until=None, services=None, *, start=None, end=None):
         """The timeline as a matplotlib Figure: a lane per service, error logs per time bucket below."""

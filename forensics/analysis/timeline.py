@@ -1,11 +1,20 @@
-"""The incident timeline: the `timeline` view, filtered, as a DataFrame.
+"""The incident timeline: the `timeline` view, filtered and summarised into
+what a postmortem reads.
+
+By default (:func:`timeline`) deploys and their upgrades, crashes, restarts,
+the onset of each regression correlation found, bursts of error logs and
+Kubernetes warnings are rows of their own; goroutine snapshots and profiles
+are summarised per service, release and time bucket, and routine Kubernetes
+events (scheduled, pulled, started) are left out. ``every_row=True`` gives
+every row of the view.
 
 >>> import forensics as fx
 >>> list(timeline(fx.open().store).columns)
-['ts', 'kind', 'service', 'version', 'pod', 'severity', 'summary', 'ref_table', 'ref_id']
+['ts', 'kind', 'service', 'version', 'pod', 'severity', 'summary', 'signature', 'count', 'until', 'ref_table', 'ref_id']
 """
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING, Iterable
 
 from ..db.store import Store
@@ -16,6 +25,17 @@ if TYPE_CHECKING:
     import pandas as pd
 
 SEVERITIES = ("critical", "error", "warning", "info")
+COLUMNS = ["ts", "kind", "service", "version", "pod", "severity", "summary", "signature", "count", "until",
+           "ref_table", "ref_id"]
+# Bucket sizes (minutes) for summarised rows: the smallest giving at most
+# BUCKETS buckets over the window.
+NICE_MINUTES = (1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440)
+BUCKETS = 12
+ERROR_BURST_GAP = timedelta(minutes=5)  # error minutes closer than this are one burst
+REPEATS = 5  # more than this many crashes (restarts, warnings) of one kind in one bucket become one row
+# What the onset of each kind of regression is called.
+ONSET_OF = {"latency": "latency regression", "goroutines": "goroutine leak", "panic": "new crash",
+            "errors": "error-rate rise", "restarts": "restarts", "profile": "profile shift"}
 
 
 def timeline_filter(start=None, end=None, services: str | Iterable[str] | None = None,
@@ -48,12 +68,147 @@ def timeline_filter(start=None, end=None, services: str | Iterable[str] | None =
     return " AND ".join(where), params
 
 
-def timeline(store: Store, start=None, end=None, services=None, kinds=None, min_severity=None) -> "pd.DataFrame":
-    """Timeline rows in time order (ties: deploys and upgrades before what followed them)."""
+def timeline(store: Store, start=None, end=None, services=None, kinds=None, min_severity=None,
+             every_row: bool = False, onsets: bool = True, verdict: "pd.DataFrame | None" = None) -> "pd.DataFrame":
+    """Timeline rows in time order (ties: deploys and upgrades before what
+    followed them), summarised unless `every_row`; `onsets` adds the onset of
+    each regression :func:`~forensics.analysis.correlate.correlate` found (in
+    `verdict`, its result, when the caller has it already)."""
+    import pandas as pd
+
     where, params = timeline_filter(start, end, services, kinds, min_severity)
-    order = ("CASE kind WHEN 'deploy' THEN 0 WHEN 'upgrade' THEN 1 ELSE 2 END")
-    return store.query(f"SELECT * FROM timeline WHERE {where} ORDER BY ts, {order}, service, summary",
-                       params).df()
+    rows = store.query(f"SELECT *, CAST(NULL AS TIMESTAMP) AS until FROM timeline WHERE {where}", params).df()
+    found = _onsets(store, start, end, services, kinds, min_severity, verdict) if onsets else None
+    if found is not None and len(found):
+        rows = pd.concat([rows, found.astype({"ts": rows["ts"].dtype})], ignore_index=True)
+    if not every_row and len(rows):
+        rows = summarise(rows)
+    return _ordered(rows)
+
+
+def _ordered(rows: "pd.DataFrame") -> "pd.DataFrame":
+    rows = rows.assign(_tie=rows["kind"].map({"deploy": 0, "upgrade": 1}).fillna(2))
+    rows = rows.sort_values(["ts", "_tie", "service", "summary"], kind="stable", na_position="last")
+    return rows[COLUMNS].reset_index(drop=True)
+
+
+def bucket_minutes(first, last) -> int:
+    """The bucket size (minutes) for summarising a window from `first` to `last`.
+
+    >>> import pandas as pd
+    >>> bucket_minutes(pd.Timestamp("2026-01-01 02:00"), pd.Timestamp("2026-01-01 06:15"))
+    30
+    """
+    span = (last - first).total_seconds() / 60 if first is not None and last is not None else 0
+    return next((m for m in NICE_MINUTES if span / m <= BUCKETS), NICE_MINUTES[-1])
+
+
+def summarise(rows: "pd.DataFrame") -> "pd.DataFrame":
+    """What matters of timeline rows: routine Kubernetes events out; snapshots
+    and profiles per service, release and bucket; error minutes as bursts;
+    repeated crashes, restarts and warnings of one kind per bucket as one row."""
+    import pandas as pd
+
+    rows = rows[(rows["kind"] != "k8s") | (rows["severity"] != "info")]
+    if not len(rows):
+        return rows
+    minutes = bucket_minutes(rows["ts"].min(), rows["ts"].max())
+    bucket = rows["ts"].dt.floor(f"{minutes}min")
+    parts = [rows[~rows["kind"].isin(["goroutines", "profile", "errors", "panic", "race", "restart", "k8s"])]]
+    for keys, g in rows[rows["kind"].isin(["goroutines", "profile"])].groupby(
+            ["kind", "service", "version", bucket], dropna=False, sort=False):
+        parts.append(_summary_row(g, _snapshots(g) if keys[0] == "goroutines" else _profiles(g)))
+    parts.append(_bursts(rows[rows["kind"] == "errors"]))
+    repeated = rows[rows["kind"].isin(["panic", "race", "restart", "k8s"])]
+    key = repeated["signature"].fillna(repeated["summary"].str.split(":").str[0])
+    for _, g in repeated.groupby([repeated["kind"], repeated["service"], key, bucket], dropna=False, sort=False):
+        if len(g) <= REPEATS:
+            parts.append(g)
+        else:
+            first = g.iloc[0]
+            parts.append(_summary_row(g, f"{len(g)}× {first['summary']}", severity=first["severity"]))
+    return pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else rows.head(0)
+
+
+def _pods(g) -> str:
+    n = g["pod"].nunique()
+    return f" of {n} pods" if n > 1 else (f" of {g['pod'].dropna().iloc[0]}" if n else "")
+
+
+def _snapshots(g) -> str:
+    lo, hi = int(g["count"].min()), int(g["count"].max())
+    span = f"{lo:,} goroutines" if lo == hi else f"{lo:,} to {hi:,} goroutines"
+    return f"{len(g)} goroutine snapshot{'s' if len(g) > 1 else ''}{_pods(g)}: {span}"
+
+
+def _profiles(g) -> str:
+    kinds = g["summary"].str.extract(r"^(\S+) profile")[0].fillna("other").value_counts()
+    each = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()))
+    return f"{len(g)} profile{'s' if len(g) > 1 else ''}{_pods(g)} ({each})"
+
+
+def _summary_row(g, summary: str, severity: str = "info") -> "pd.DataFrame":
+    first = g.iloc[0]
+    pods = g["pod"].dropna().unique()
+    return g.head(1).assign(summary=summary, severity=severity, count=int(g["count"].fillna(1).sum()),
+                            until=g["ts"].max(), pod=pods[0] if len(pods) == 1 else None,
+                            signature=first["signature"])
+
+
+def _bursts(errors: "pd.DataFrame") -> "pd.DataFrame":
+    """Error-log minutes of a service and release merged into bursts (gaps
+    under ERROR_BURST_GAP), each with its count, length and first message."""
+    import pandas as pd
+
+    out = []
+    for _, g in errors.sort_values("ts").groupby(["service", "version"], dropna=False, sort=False):
+        burst = (g["ts"].diff() > ERROR_BURST_GAP).cumsum()
+        for _, b in g.groupby(burst):
+            n = int(b["count"].sum())
+            first = b.iloc[0]["summary"].split(", first: ", 1)
+            minutes = max(1, round((b["ts"].max() - b["ts"].min()).total_seconds() / 60) + 1)
+            text = (f"{n} error log{'s' if n > 1 else ''} in {minutes} min{_pods(b)}"
+                    + (f", first: {first[1]}" if len(first) > 1 else ""))
+            out.append(_summary_row(b, text, severity="error"))
+    return pd.concat(out, ignore_index=True) if out else errors.head(0)
+
+
+def _onsets(store: Store, start, end, services, kinds, min_severity, verdict) -> "pd.DataFrame":
+    """One row per regression of each significant deploy: when it began."""
+    import pandas as pd
+
+    from .correlate import correlate, evidence_from_store
+
+    if (kinds is not None and "onset" not in kinds) or min_severity == "critical":
+        return pd.DataFrame(columns=COLUMNS)
+    wanted = None if services is None else ({services} if isinstance(services, str) else set(services))
+    found = {}
+    if verdict is None:
+        verdict = correlate(evidence_from_store(store))
+    for row in verdict.itertuples(index=False):
+        if not row.significant or (wanted is not None and row.service not in wanted):
+            continue
+        by_key = {}
+        for e in row.evidence:
+            by_key.setdefault((e["kind"], e["key"] if e["kind"] != "latency" else ""), []).append(e)
+        for (kind, _), items in by_key.items():
+            if not any(e.get("flagged") or e.get("new") for e in items):
+                continue
+            first = min((e for e in items if e.get("onset") is not None), key=lambda e: e["onset"], default=None)
+            if first is None:
+                continue
+            shown = next(e for e in items if e.get("flagged") or e.get("new"))
+            found[(row.service, kind, shown["key"])] = dict(
+                ts=first["onset"], kind="onset", service=row.service, version=first.get("measured_in", row.version),
+                pod=None, severity="error", signature=shown["key"] if kind == "panic" else None, count=1,
+                summary=f"{ONSET_OF.get(kind, kind)} begins, blamed on {row.service} {row.version}: {shown['text']}",
+                until=None, ref_table="correlate", ref_id=f"{row.service}:{row.version}:{kind}")
+    out = pd.DataFrame(list(found.values()), columns=COLUMNS)
+    if start is not None:
+        out = out[out["ts"] >= naive_utc(start)]
+    if end is not None:
+        out = out[out["ts"] <= naive_utc(end)]
+    return out
 
 
 def timeline_markdown(df: "pd.DataFrame") -> str:

@@ -156,7 +156,7 @@ VIEWS.update({
         """CREATE OR REPLACE VIEW source_services AS SELECT source_id, service, pod FROM source_origins""",
     ),
     "timeline": (
-        "The incident timeline: deploys and what each changed (upgrades), restarts (a container log numbered above 0, noting the crash that ended the run before), Kubernetes events, panics and fatal errors (one row each, with their signature), races, error-level logs (counted per service, pod and minute), goroutine dumps and profiles. `version` is the row's release, resolved as in dump_releases (its own, its pod's, else the service's at that time). `ref_table`/`ref_id` point at the row it came from.",
+        "The incident timeline: deploys and what each changed (upgrades), restarts (a container log numbered above 0, noting the crash that ended the run before), Kubernetes events, panics and fatal errors (one row each; `signature` is the panic signature), races, error-level logs (counted per service, pod and minute), goroutine dumps and profiles. `version` is the row's release, resolved as in dump_releases (its own, its pod's, else the service's at that time). `count` is what the row counts: error logs, goroutines in a snapshot, samples in a profile (1 for a single event). `ref_table`/`ref_id` point at the row it came from; `db.timeline()` summarises this view (every row with `every_row=True`).",
         """CREATE OR REPLACE VIEW timeline AS
 WITH crash AS (
   SELECT d.source_id, any_value(d.message) AS message FROM dumps d
@@ -167,21 +167,21 @@ rows AS (
          CASE WHEN rollback THEN 'warning' ELSE 'info' END AS severity,
          'deploy ' || service || ' ' || version || coalesce(' (was ' || previous_version || ')', '')
            || CASE WHEN rollback THEN ', a rollback' ELSE '' END AS summary,
-         'events' AS ref_table, source_id || ':' || line AS ref_id
+         NULL AS signature, 1 AS count, 'events' AS ref_table, source_id || ':' || line AS ref_id
   FROM deploys
   UNION ALL
   SELECT ts, 'upgrade', service, to_release, NULL, 'info',
          CASE kind WHEN 'module' THEN module || ' ' || coalesce(from_version, '(none)') || ' → ' || coalesce(to_version, '(none)')
                    WHEN 'go' THEN 'Go ' || from_version || ' → ' || to_version
                    ELSE kind || ' ' || from_version || ' → ' || to_version END || ' (' || direction || ')',
-         'upgrades', service || ':' || to_release || ':' || kind || ':' || coalesce(module, '')
+         NULL, 1, 'upgrades', service || ':' || to_release || ':' || kind || ':' || coalesce(module, '')
   FROM upgrades WHERE kind <> 'release'
   UNION ALL
   SELECT i.started, 'restart', i.service, NULL, i.pod,
          CASE WHEN any_value(c.message) IS NOT NULL THEN 'error' ELSE 'warning' END,
          'restart ' || i.restart || ' of ' || i.pod || '/' || i.container
            || coalesce(' after a crash: ' || any_value(c.message), ''),
-         'log_files', CAST(i.source_ids[1] AS VARCHAR)
+         NULL, 1, 'log_files', CAST(i.source_ids[1] AS VARCHAR)
   FROM instances i
   -- the run before may span rotated files: one restart row whatever their number
   LEFT JOIN log_files prev ON prev.pod = i.pod AND prev.container = i.container AND prev.restart = i.restart - 1
@@ -191,40 +191,41 @@ rows AS (
   UNION ALL
   SELECT ts, 'k8s', service, version, pod,
          CASE WHEN json_extract_string(attributes, '$.type') = 'Warning' THEN 'warning' ELSE 'info' END,
-         summary, 'events', source_id || ':' || coalesce(CAST(line AS VARCHAR), '')
+         summary, NULL, 1, 'events', source_id || ':' || coalesce(CAST(line AS VARCHAR), '')
   FROM events WHERE kind = 'k8s'
   UNION ALL
   SELECT d.ts, CASE WHEN p.kind = 'race' THEN 'race' ELSE 'panic' END, r.service, r.version,
          r.pod, CASE WHEN p.kind = 'race' THEN 'error' ELSE 'critical' END,
-         p.kind || ': ' || left(split_part(p.message, chr(10), 1), 200) || coalesce(' in ' || p.top_function, '')
-           || ' [' || p.signature || ']',
-         'dumps', CAST(d.dump_id AS VARCHAR)
+         CASE p.kind WHEN 'runtime_error' THEN 'panic' WHEN 'fatal' THEN 'fatal error' ELSE p.kind END || ': '
+           || left(split_part(p.message, chr(10), 1), 200) || coalesce(' in ' || p.top_function, ''),
+         p.signature, 1, 'dumps', CAST(d.dump_id AS VARCHAR)
   FROM panics p JOIN dumps d USING (dump_id) JOIN dump_releases r USING (dump_id)
   WHERE p.seq = 0
   UNION ALL
   SELECT min(l.ts), 'errors', l.service, l.version, l.pod, 'error',
          count(*) || ' ' || CASE WHEN count(*) = 1 THEN 'error log' ELSE 'error logs' END
            || ', first: ' || left(arg_min(l.message, l.ts), 200),
-         'logs', arg_min(l.source_id || ':' || l.line, l.ts)
+         NULL, count(*), 'logs', arg_min(l.source_id || ':' || l.line, l.ts)
   FROM log_releases l
   WHERE l.level IN ('error', 'fatal', 'panic') AND l.ts IS NOT NULL
   GROUP BY l.service, l.version, l.pod, time_bucket(INTERVAL 1 minute, l.ts)
   UNION ALL
   SELECT d.ts, 'goroutines', r.service, r.version, r.pod, 'info',
          CASE d.kind WHEN 'goroutine_profile' THEN 'goroutine profile: ' ELSE 'goroutine dump: ' END
-           || (SELECT sum(g.count) FROM goroutines g WHERE g.dump_id = d.dump_id) || ' goroutines',
-         'dumps', CAST(d.dump_id AS VARCHAR)
+           || g.n || ' goroutines',
+         NULL, g.n, 'dumps', CAST(d.dump_id AS VARCHAR)
   FROM dumps d JOIN dump_releases r USING (dump_id)
+  JOIN (SELECT dump_id, sum(count) AS n FROM goroutines GROUP BY dump_id) g USING (dump_id)
   WHERE d.kind IN ('goroutines', 'goroutine_profile')
   UNION ALL
   SELECT pr.ts, 'profile', r.service, r.version, r.pod, 'info',
          pr.kind || ' profile, ' || pr.n_samples || ' samples'
            || coalesce(', ' || round(pr.duration_ns / 1e9, 1) || ' s', ''),
-         'profiles', CAST(pr.profile_id AS VARCHAR)
+         NULL, pr.n_samples, 'profiles', CAST(pr.profile_id AS VARCHAR)
   FROM profiles pr JOIN profile_releases r USING (profile_id)
 )
 SELECT ts, kind, service, coalesce(version, running_version(service, pod, ts)) AS version, pod, severity, summary,
-       ref_table, ref_id
+       signature, CAST(count AS BIGINT) AS count, ref_table, ref_id
 FROM rows WHERE ts IS NOT NULL""",
     ),
 })

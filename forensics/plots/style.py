@@ -1,0 +1,141 @@
+"""The look every figure shares: sizes, colours, a UTC time axis, deploy lines
+and release shading, and text made safe for matplotlib.
+
+Untrusted text (service names, panic messages, function names) reaches
+labels and legends; matplotlib reads ``$...$`` in them as mathtext, which
+can fail the whole figure, so every such text goes through :func:`label`.
+
+>>> label("cost $5 in $\\\\frac{")
+'cost \\\\$5 in \\\\$\\\\frac{'
+>>> label("x" * 100, 10)
+'xxxxxxxxx…'
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import matplotlib.dates as mdates
+from matplotlib.figure import Figure
+
+WIDTH = 11.0          # inches: the report's column at 100 dpi
+DPI = 110
+GRID = {"alpha": 0.3, "linewidth": 0.6}
+# Colour-blind-safe qualitative palette (Okabe-Ito, without yellow, which
+# vanishes on white), then tab10 for more.
+PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#56B4E9", "#E69F00", "#000000",
+           "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+BAD = "#C0392B"       # crashes, the culprit
+ROLLBACK = "#C0392B"
+DEPLOY = "#555555"
+
+
+def label(text, width: int | None = None) -> str:
+    """Text for a matplotlib label or legend: dollar signs escaped (no
+    mathtext), one line, cut to `width` characters with an ellipsis."""
+    s = "" if text is None else str(text)
+    s = " ".join(s.split())
+    if width is not None and len(s) > width:
+        s = s[: width - 1] + "…"
+    return s.replace("\\$", "$").replace("$", "\\$")
+
+
+def colours(keys: Iterable) -> dict:
+    """A stable colour per key, in the order given (first seen, first colour)."""
+    return {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(dict.fromkeys(keys))}
+
+
+def figure(height: float, width: float = WIDTH) -> Figure:
+    """A new figure (no pyplot state: safe in servers and notebooks)."""
+    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+
+
+def utc_axis(ax, xlabel: str = "time (UTC)") -> None:
+    """Concise date ticks on a naive-UTC axis, labelled as UTC."""
+    locator = mdates.AutoDateLocator(minticks=4, maxticks=10)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, show_offset=True))
+    ax.set_xlabel(xlabel)
+    ax.grid(True, **GRID)
+
+
+def deploy_lines(ax, deploys, text: bool = True, colour_of: dict | None = None, with_service: bool = False) -> None:
+    """A vertical line at each deploy (`deploys`: rows with ts, service,
+    version, rollback), dashed red for a rollback, its version written above
+    the axes (stacked where deploys are close). `colour_of` ((service,
+    version) -> colour) colours the text as the release's shading."""
+    if deploys is None or not len(deploys):
+        return
+    lo, hi = (mdates.date2num(x) for x in (deploys["ts"].min(), deploys["ts"].max()))
+    left, right = ax.get_xlim() if ax.has_data() else (lo, hi)
+    span = max(max(right, hi) - min(left, lo), 1e-9)
+    placed: list[float] = []
+    for d in deploys.itertuples(index=False):
+        rollback = bool(getattr(d, "rollback", False))
+        ax.axvline(d.ts, color=ROLLBACK if rollback else DEPLOY, linestyle="--" if rollback else ":",
+                   linewidth=1.2, zorder=1)
+        if not text:
+            continue
+        x = (mdates.date2num(d.ts) - min(left, lo)) / span
+        level = sum(1 for p in placed if abs(p - x) < 0.09)
+        placed.append(x)
+        name = f"{d.service} {d.version}" if with_service else d.version
+        ax.annotate(label(f"{name}{' rollback' if rollback else ''}", 32), xy=(d.ts, 1.0),
+                    xycoords=("data", "axes fraction"), xytext=(1, 2 + 9 * level), textcoords="offset points",
+                    va="bottom", ha="left", fontsize=7.5, annotation_clip=False,
+                    color=ROLLBACK if rollback else (colour_of or {}).get((d.service, d.version), DEPLOY))
+
+
+def release_shading(ax, deploys, end, colour_of: dict, alpha: float = 0.08) -> None:
+    """Each release's time, from its deploy to the next of its service (or
+    `end`), shaded in its colour ((service, version) -> colour)."""
+    if deploys is None or not len(deploys):
+        return
+    for _, part in deploys.groupby("service", sort=False):
+        rows = list(part.itertuples(index=False))
+        for d, nxt in zip(rows, rows[1:] + [None]):
+            stop = nxt.ts if nxt is not None else end
+            if stop is not None and stop > d.ts:
+                ax.axvspan(d.ts, stop, color=colour_of.get((d.service, d.version), "#999999"), alpha=alpha,
+                           linewidth=0, zorder=0)
+
+
+def empty(ax, what: str) -> None:
+    """Say on the axes that there is nothing to draw, instead of a blank frame."""
+    ax.text(0.5, 0.5, label(what), transform=ax.transAxes, ha="center", va="center", color="#777777")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def deploys_of(store, services=None):
+    """Deploys of `services` (all when None) in time order: ts, service,
+    version, rollback. A service without deploy records gets one per release
+    its rows name, at the time it was first seen (as correlation infers them)."""
+    from ..analysis.gather import FIRST_SEEN_SQL
+
+    df = store.query("SELECT ts, service, version, coalesce(rollback, false) AS rollback FROM deploys "
+                     "ORDER BY ts").df()
+    seen = store.query(f"SELECT ts, service, version, false AS rollback FROM ({FIRST_SEEN_SQL}) ORDER BY ts").df()
+    seen = seen[~seen["service"].isin(set(df["service"]))]
+    import pandas as pd
+
+    df = pd.concat([d for d in (df, seen) if len(d)], ignore_index=True) if len(seen) else df
+    if services is not None:
+        wanted = [services] if isinstance(services, str) else list(services)
+        df = df[df["service"].isin(wanted)]
+    return df.sort_values("ts", kind="stable").reset_index(drop=True)
+
+
+def release_colours(deploys_df) -> dict:
+    """(service, version) -> colour: each service's releases in the order they
+    were first deployed, the same in every figure (a rollback keeps its colour)."""
+    out = {}
+    for service, part in deploys_df.groupby("service", sort=True):
+        out.update({(service, v): c for v, c in colours(part["version"]).items()})
+    return out
+
+
+def legend_below(fig, handles, columns: int = 4) -> None:
+    """One legend under the axes, as wide as the figure: it never covers data nor runs off the page."""
+    if handles:
+        fig.legend(handles=handles, loc="outside lower center", ncol=min(columns, len(handles)), fontsize=8,
+                   frameon=False)
