@@ -163,11 +163,50 @@ class Incident:
         return _timeline.timeline(self.store, since, until, services, kinds, min_severity, every_row, onsets)
 
     def plot_timeline(self, since=None, until=None, services=None, *, start=None, end=None):
-        """The timeline as a matplotlib Figure: a lane per service, error logs per time bucket below."""
+        """The timeline as a matplotlib Figure: a lane per service with its
+        releases, deploys, crashes, restarts and regression onsets; error logs
+        per minute below. See :mod:`forensics.plots` for every figure."""
         from .plots import plot_timeline
 
         since, until = _window(since, until, start, end)
         return plot_timeline(self.store, since, until, services)
+
+    def plot_goroutines(self, service: str | None = None, since=None, until=None):
+        """Goroutines per instance over time, the leaking site bold, deploys and releases marked."""
+        from .plots import plot_goroutines
+
+        return plot_goroutines(self.store, service, naive_utc(since), naive_utc(until))
+
+    def plot_goroutine_states(self, dump_id: int | None = None):
+        """Goroutines per state in one snapshot (default: the biggest)."""
+        from .plots import plot_goroutine_states
+
+        return plot_goroutine_states(self.store, dump_id)
+
+    def plot_latency(self, services=None, every: str | None = None, since=None, until=None):
+        """p50/p99 latency and error rate per service over time, deploys marked."""
+        from .plots import plot_latency
+
+        return plot_latency(self.store, services, every, naive_utc(since), naive_utc(until))
+
+    def plot_crashes(self, since=None, until=None, services=None):
+        """Crashes over time, a lane per panic signature, coloured by release."""
+        from .plots import plot_crashes
+
+        return plot_crashes(self.store, naive_utc(since), naive_utc(until), services)
+
+    def plot_flame(self, profile, base=None, sample_type: str | None = None):
+        """A flame graph (icicle, SVG) of the selected profiles, coloured by
+        the change of each frame's share against `base` (red grew, blue shrank)."""
+        from .plots import plot_flame
+
+        return plot_flame(self.store, profile, base=base, sample_type=sample_type)
+
+    def plot_waterfall(self, trace_id: str | None = None):
+        """One trace (default: the slowest) as a waterfall of its spans."""
+        from .plots import plot_waterfall
+
+        return plot_waterfall(self.store, trace_id)
 
     def correlate(self, before=None, after=None, alpha: float = _correlate.ALPHA) -> "pd.DataFrame":
         """Which change broke it: every deploy ranked by the evidence that its

@@ -75,3 +75,18 @@ def cluster_copy(cluster_database: Path, tmp_path_factory, name: str) -> Path:
     dest = tmp_path_factory.mktemp(name) / "c.duckdb"
     shutil.copy(cluster_database, dest)
     return dest
+
+
+BUNDLE = SAMPLES / "incident" / "bundle"
+
+
+@pytest.fixture(scope="session")
+def incident_database(tmp_path_factory) -> Path:
+    """The sample incident (the README's first command's database) ingested once
+    per session; tests open it read-only (incident_copy for one they change)."""
+    path = tmp_path_factory.mktemp("incident") / "incident.duckdb"
+    db = fx.open(path)
+    summary = db.ingest(BUNDLE)
+    assert not summary.problems, summary.problems
+    db.close()
+    return path

@@ -26,11 +26,10 @@ def _utc(text: str) -> datetime:
 
 
 @pytest.fixture(scope="module")
-def incident(tmp_path_factory):
-    db = fx.open(tmp_path_factory.mktemp("incident") / "i.duckdb")
-    summary = db.ingest(BUNDLE)
-    assert not summary.problems, summary.problems
-    return db
+def incident(incident_database):
+    db = fx.open(incident_database, read_only=True)
+    yield db
+    db.close()
 
 
 def _row(df, deploy):
