@@ -13,8 +13,11 @@ saying what is missing.
 from __future__ import annotations
 
 from .crashes import plot_crashes
+from .flame import FlameGraph, flame_svg, plot_flame
 from .goroutines import plot_goroutine_states, plot_goroutines
 from .latency import plot_latency
 from .timeline import plot_timeline
+from .waterfall import plot_waterfall
 
-__all__ = ["plot_crashes", "plot_goroutine_states", "plot_goroutines", "plot_latency", "plot_timeline"]
+__all__ = ["FlameGraph", "flame_svg", "plot_crashes", "plot_flame", "plot_goroutine_states", "plot_goroutines",
+           "plot_latency", "plot_timeline", "plot_waterfall"]
