@@ -10,6 +10,7 @@ time windows are ``--since``/``--until``.
     forensics correlate --db incident.duckdb [--before MIN] [--after MIN] [--format F]
     forensics releases --db incident.duckdb [--service S]
     forensics report --db incident.duckdb -o report.html|report.md [--since T] [--until T] [--service S]
+        [--embed-figures]
     forensics panic-signatures --db incident.duckdb
     forensics stacks FILE|- [--similar exact|ignore-args|ignore-wait] [--format table|json|md|html]
     forensics sql "SELECT ..." --db incident.duckdb
@@ -510,21 +511,26 @@ def stacks(paths, db, dump, source, similar, fmt, output) -> None:
 @window_options
 @click.option("--service", "services", multiple=True, help="Only this service (repeatable).")
 @click.option("--title", help="Report title.")
-def report(db, output, since, until, from_, to, services, title) -> None:
-    """The postmortem report: summary, impact, timeline, detection, suspected causes, panics, goroutines, actions."""
+@click.option("--embed-figures", is_flag=True, help="Markdown: figures inline as data URIs, not files beside it.")
+def report(db, output, since, until, from_, to, services, title, embed_figures) -> None:
+    """The postmortem report: root cause, summary, key events, evidence with figures, releases, crash stacks,
+    every deploy ranked, action items, timeline. A .md report's figures go beside it in NAME_files/."""
     if not output.endswith((".html", ".htm", ".md")):
         raise click.BadParameter("the report is .html or .md", param_hint="-o")
     since, until = since_until(since, until, from_, to)
     incident = _open(db, read_only=True)
     try:
-        incident.report(output, since, until, list(services) or None, title=title)
+        incident.report(output, since, until, list(services) or None, title=title, embed_figures=embed_figures)
     except fx.ForensicsError as exc:
         raise click.ClickException(str(exc)) from exc
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
     finally:
         incident.close()
-    click.echo(f"wrote {printable(output)}")
+    beside = Path(output).with_name(Path(output).stem + "_files")
+    figures = f" and its figures in {printable(str(beside))}/" if output.endswith(".md") and not embed_figures \
+        and beside.is_dir() else ""
+    click.echo(f"wrote {printable(output)}{figures}")
 
 
 def _hidden_alias(name: str, command: click.Command) -> None:

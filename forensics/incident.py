@@ -255,19 +255,22 @@ class Incident:
         return _stacks_out(stacks_from_store(self.store, dump, source, similar), fmt)
 
     def report(self, path: str | Path | None = None, since=None, until=None, services=None,
-               format: str | None = None, title: str | None = None, *, start=None, end=None) -> str:  # noqa: A002
-        """The postmortem report (summary, impact, timeline, detection, suspected
-        causes, panic signatures with a stack, goroutine growth, profile shifts,
-        action items) as self-contained HTML or Markdown; written to `path` when
-        given (format from its suffix: .html or .md). Returns the text."""
+               format: str | None = None, title: str | None = None, embed_figures: bool = False, *,  # noqa: A002
+               start=None, end=None) -> str:
+        """The postmortem report: the root cause in one sentence, summary (what
+        happened, impact, detection, mitigation), key events, one evidence
+        block per claim with its figure and files, figures, releases, crash
+        stacks, every deploy ranked, action items and the timeline, as
+        self-contained HTML or Markdown. Written to `path` when given (format
+        from its suffix: .html or .md; a Markdown report's figures go beside
+        it in `<stem>_files/`, or inline with `embed_figures`). Returns the text."""
         from . import report as _report
 
         since, until = _window(since, until, start, end)
-        fmt = format or ("md" if path is not None and str(path).endswith(".md") else "html")
-        text = _report.render(_report.build(self.store, since, until, services, title, figure=fmt == "html"), fmt)
+        data = _report.build(self.store, since, until, services, title)
         if path is not None:
-            Path(path).write_text(text, encoding="utf-8")
-        return text
+            return _report.write(data, path, format, embed_figures)
+        return _report.render(data, format or "html", embed=True)
 
     def close(self) -> None:
         self.store.close()

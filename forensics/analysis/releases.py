@@ -78,7 +78,7 @@ def releases(store: Store, service: str | None = None) -> "pd.DataFrame":
                 regressed.append(sig)
         snaps = rows_of(ev.goroutines, svc, ver)
         # per snapshot: a debug=2 dump and a debug=1 profile taken at once are two snapshots, not one
-        peak = int(snaps.groupby(["instance", "dump_id"])["count"].sum().max()) if len(snaps) else None
+        peak = int(snaps.groupby("dump_id")["count"].sum().max()) if len(snaps) else None  # with a pod or not
         sites = sorted(set(growing.loc[(growing["service"] == svc) & (growing["version"] == ver)
                                        & (growing["by"] == "creation"), "site"])) if len(growing) else []
         rows.append(dict(

@@ -35,7 +35,7 @@ ERROR_BURST_GAP = timedelta(minutes=5)  # error minutes closer than this are one
 REPEATS = 5  # more than this many crashes (restarts, warnings) of one kind in one bucket become one row
 # What the onset of each kind of regression is called.
 ONSET_OF = {"latency": "latency regression", "goroutines": "goroutine leak", "panic": "new crash",
-            "errors": "error-rate rise", "restarts": "restarts", "profile": "profile shift"}
+            "errors": "error-rate rise", "restarts": "restart loop", "profile": "profile shift"}
 
 
 def timeline_filter(start=None, end=None, services: str | Iterable[str] | None = None,
@@ -188,16 +188,7 @@ def _onsets(store: Store, start, end, services, kinds, min_severity, verdict) ->
     for row in verdict.itertuples(index=False):
         if not row.significant or (wanted is not None and row.service not in wanted):
             continue
-        by_key = {}
-        for e in row.evidence:
-            by_key.setdefault((e["kind"], e["key"] if e["kind"] != "latency" else ""), []).append(e)
-        for (kind, _), items in by_key.items():
-            if not any(e.get("flagged") or e.get("new") for e in items):
-                continue
-            first = min((e for e in items if e.get("onset") is not None), key=lambda e: e["onset"], default=None)
-            if first is None:
-                continue
-            shown = next(e for e in items if e.get("flagged") or e.get("new"))
+        for kind, first, shown in regression_onsets(row.evidence):
             found[(row.service, kind, shown["key"])] = dict(
                 ts=first["onset"], kind="onset", service=row.service, version=first.get("measured_in", row.version),
                 pod=None, severity="error", signature=shown["key"] if kind == "panic" else None, count=1,
@@ -209,6 +200,28 @@ def _onsets(store: Store, start, end, services, kinds, min_severity, verdict) ->
     if end is not None:
         out = out[out["ts"] <= naive_utc(end)]
     return out
+
+
+def regression_onsets(evidence: list[dict]) -> list[tuple[str, dict, dict]]:
+    """(kind, first, claimed) per regression a verdict row claims (flagged
+    items and new crashes; latency from logs and spans counts once), earliest
+    first: `first` is the item dated earliest among those of the same symptom
+    (a leak starts small, before it is significant), `claimed` the one claimed.
+
+    >>> item = dict(kind="goroutines", key="f", onset=1, flagged=True)
+    >>> [k for k, _, _ in regression_onsets([item, dict(item, onset=0, flagged=False)])]
+    ['goroutines']
+    """
+    by_key: dict = {}
+    for e in evidence:
+        by_key.setdefault((e["kind"], e["key"] if e["kind"] != "latency" else ""), []).append(e)
+    out = []
+    for (kind, _), items in by_key.items():
+        claimed = [e for e in items if e.get("flagged") or e.get("new")]
+        dated = [e for e in items if e.get("onset") is not None and e["onset"] == e["onset"]]
+        if claimed and dated:
+            out.append((kind, min(dated, key=lambda e: e["onset"]), claimed[0]))
+    return sorted(out, key=lambda x: x[1]["onset"])
 
 
 def timeline_markdown(df: "pd.DataFrame") -> str:

@@ -1,11 +1,18 @@
-"""Postmortem reports: the incident database as one HTML file or Markdown.
+"""Postmortem reports: the incident database as one HTML file or Markdown,
+in the order a postmortem is read:
 
-Sections follow the usual SRE postmortem template: summary, impact, timeline
-(UTC), detection, suspected causes (the correlation verdict with its
-evidence), panic signatures with a representative stack, goroutine growth,
-profile shifts and an empty action-items table. Every text that came from
-the evidence (panic messages, log lines, paths) is escaped where it is
-rendered.
+1. executive summary: the root cause in one sentence (release, module and
+   both versions), what happened, impact, detection and mitigation;
+2. key events (at most about 30 rows; the whole timeline is the appendix);
+3. evidence, one block per claim of the verdict: its figure, its test,
+   statistic and p-value, the releases and instances, the files it came from;
+4. figures not already shown (the timeline, crashes, the slowest trace);
+5. releases (``releases()``), crash stacks grouped as panicparse groups
+   them (each frame with module@version), every deploy ranked, action items;
+6. appendix: the timeline.
+
+Every text from the evidence (panic messages, log lines, paths) is escaped
+where it is rendered.
 
 A database with no evidence gives no report:
 
@@ -24,14 +31,23 @@ from datetime import datetime
 import pandas as pd
 
 from ..analysis.correlate import correlate, evidence_from_store
-from ..analysis.leaks import goroutine_growth
-from ..analysis.signatures import panic_signatures
-from ..analysis.timeline import timeline, timeline_filter
+from ..analysis.releases import releases
+from ..analysis.stacks import Bucket, stacks_from_store
+from ..analysis.timeline import timeline
 from ..db.store import Store
 from ..errors import ForensicsError
 from ..times import utc_now
+from .figures import ReportFigure, in_reading_order, render_figures
+from .narrative import Culprit, EvidenceBlock, Summary, culprit_of, evidence_blocks, key_events, summary
 
-MAX_TIMELINE_ROWS = 300
+CRASH_SIGNATURES = 5  # crash stacks shown, most frequent first
+OTHER_BUCKETS = 3     # buckets shown beside the crashing goroutine's, biggest first
+# releases() columns shown, with their headings
+RELEASE_COLUMNS = [("service", "service"), ("version", "release"), ("deployed", "deployed (UTC)"),
+                   ("instances", "instances"), ("requests", "requests"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"),
+                   ("error_pct", "errors %"), ("panics", "panics"), ("restarts", "restarts"),
+                   ("goroutine_peak", "goroutine peak"), ("growing_sites", "growing goroutine sites"),
+                   ("cpu_shift", "biggest CPU shift")]
 
 
 @dataclass
@@ -41,135 +57,96 @@ class ReportData:
     title: str
     window: tuple[datetime | None, datetime | None]
     services: list[str]
-    summary: list[str]
-    impact: pd.DataFrame
-    timeline: pd.DataFrame
-    timeline_total: int
-    detection: list[str]
+    summary: Summary
+    culprit: Culprit | None
+    key_events: pd.DataFrame
+    evidence: list[EvidenceBlock]
+    figures: list[ReportFigure]
+    releases: pd.DataFrame
+    crashes: list[tuple[str, list[Bucket]]]  # (heading, buckets) per signature
     causes: pd.DataFrame
-    signatures: list[dict]
-    growth: pd.DataFrame
-    profile_shifts: list[str]
-    figure_png: bytes | None = None
+    timeline: pd.DataFrame
     generated: datetime = field(default_factory=utc_now)
 
-
-def _stack(store: Store, dump_id: int, goroutine_id: int | None) -> list[str]:
-    rows = store.query("""
-        SELECT f.function, f.file, f.line FROM frames f JOIN goroutines g
-          ON f.dump_id = g.dump_id AND f.goroutine_seq = g.seq
-        WHERE g.dump_id = ? AND g.goroutine_id = coalesce(?, g.goroutine_id)
-          AND g.seq = (SELECT min(seq) FROM goroutines x WHERE x.dump_id = ?
-                       AND x.goroutine_id = coalesce(?, x.goroutine_id))
-        ORDER BY f.depth LIMIT 40""", [dump_id, goroutine_id, dump_id, goroutine_id]).fetchall()
-    return [f"{fn}\n\t{file}:{line}" for fn, file, line in rows]
+    def figure(self, key: str) -> ReportFigure | None:
+        return next((f for f in self.figures if f.key == key), None)
 
 
-def _impact(store: Store, where: str, params: list) -> pd.DataFrame:
-    return store.query(f"""
-        WITH t AS (SELECT * FROM timeline WHERE {where})
-        SELECT s.service,
-               (SELECT count(*) FROM t WHERE t.service = s.service AND kind = 'panic') AS panics,
-               (SELECT count(DISTINCT regexp_extract(summary, '\\[([0-9a-f]+)\\]$', 1)) FROM t
-                 WHERE t.service = s.service AND kind = 'panic') AS signatures,
-               (SELECT count(*) FROM t WHERE t.service = s.service AND kind = 'restart') AS restarts,
-               (SELECT count(*) FROM t WHERE t.service = s.service AND kind = 'deploy') AS deploys,
-               (SELECT count(*) FROM logs l WHERE l.service = s.service AND l.level IN ('error', 'fatal', 'panic')
-                  AND l.ts BETWEEN (SELECT min(ts) FROM t) AND (SELECT max(ts) FROM t)) AS error_logs,
-               (SELECT count(*) FROM logs l WHERE l.service = s.service
-                  AND l.ts BETWEEN (SELECT min(ts) FROM t) AND (SELECT max(ts) FROM t)) AS log_records,
-               (SELECT round(quantile_cont(TRY_CAST(json_extract_string(l.attributes, '$.latency_ms') AS DOUBLE),
-                  0.99), 1) FROM logs l WHERE l.service = s.service
-                  AND l.ts BETWEEN (SELECT min(ts) FROM t) AND (SELECT max(ts) FROM t)) AS p99_ms
-        FROM (SELECT DISTINCT service FROM t WHERE service IS NOT NULL) s ORDER BY panics DESC, service""",
-        params).df()
+def _releases(store: Store, services, window) -> pd.DataFrame:
+    df = releases(store)
+    if services is not None:
+        df = df[df["service"].isin([services] if isinstance(services, str) else list(services))]
+    if window[0] is not None and len(df):
+        df = df[(df["last_seen"].isna() | (df["last_seen"] >= window[0]))
+                & (df["first_seen"].isna() | (df["first_seen"] <= window[1]))]
+    df = df.assign(error_pct=(df["error_rate"] * 100).round(2),
+                   growing_sites=df["growing_sites"].map(lambda s: ", ".join(s) if len(s) else ""))
+    return df[[c for c, _ in RELEASE_COLUMNS]].reset_index(drop=True)
+
+
+def _crashes(store: Store, since, until, services) -> list[tuple[str, list[Bucket]]]:
+    """The crashing goroutine's bucket and the biggest others of each signature's first crash."""
+    where, params = ["p.seq = 0", "p.kind <> 'race'"], []
+    for cond, value in (("d.ts >= ?", since), ("d.ts <= ?", until)):
+        if value is not None:
+            where.append(cond)
+            params.append(value)
+    if services is not None:
+        wanted = [services] if isinstance(services, str) else list(services)
+        where.append(f"r.service IN ({', '.join('?' for _ in wanted)})")
+        params += wanted
+    sigs = store.query(f"""
+        SELECT p.signature, count(*) AS n, arg_min(p.dump_id, d.ts) AS dump_id, min(d.ts) AS first,
+               arg_min(r.service || ' ' || coalesce(r.version, '?'), d.ts) AS release
+        FROM panics p JOIN dumps d USING (dump_id) JOIN dump_releases r USING (dump_id)
+        WHERE {' AND '.join(where)} GROUP BY p.signature ORDER BY n DESC, first LIMIT {CRASH_SIGNATURES}""",
+                       params).fetchall()
+    out = []
+    for sig, n, dump_id, first, release in sigs:
+        found = stacks_from_store(store, dump=dump_id)
+        crashing = [b for b in found if b.panic]
+        others = sorted((b for b in found if not b.panic), key=lambda b: -b.count)[:OTHER_BUCKETS]
+        when = f"{pd.Timestamp(first):%Y-%m-%d %H:%M:%S} UTC" if first is not None else "time unknown"
+        out.append((f"{sig}: {n} crash{'es' if n != 1 else ''}, first in {release} at {when}", crashing + others))
+    return out
 
 
 def build(store: Store, since=None, until=None, services=None, title: str | None = None,
-          figure: bool = True) -> ReportData:
+          figures: bool = True) -> ReportData:
     """Everything the report shows, for a time window and services. A
     database with no evidence is an error, not an empty report."""
     if not store.query("SELECT count(*) FROM sources WHERE status IN ('ok', 'partial')").fetchall()[0][0]:
         raise ForensicsError(f"{store.path} holds no evidence yet: ingest artefacts into it first "
                              "(forensics ingest PATH... --db FILE)")
-    where, params = timeline_filter(since, until, services)
-    tl = timeline(store, since, until, services)
-    window = (tl["ts"].min(), tl["ts"].max()) if len(tl) else (None, None)
-    names = sorted(s for s in tl["service"].dropna().unique()) if len(tl) else []
     causes = correlate(evidence_from_store(store))
+    tl = timeline(store, since, until, services, verdict=causes)
+    window = (tl["ts"].min(), tl["ts"].max()) if len(tl) else (None, None)
+    names = sorted(tl["service"].dropna().unique()) if len(tl) else []
     if services is not None:
-        wanted = [services] if isinstance(services, str) else list(services)
-        causes = causes[causes["service"].isin(wanted)]
+        causes = causes[causes["service"].isin([services] if isinstance(services, str) else list(services))]
     if window[0] is not None:
         causes = causes[(causes["ts"] >= window[0]) & (causes["ts"] <= window[1])]
-    impact = _impact(store, where, params)
-    sig = panic_signatures(store)
-    if window[0] is not None and len(sig):
-        sig = sig[(sig["last_seen"] >= window[0]) & (sig["first_seen"] <= window[1])]
-    if services is not None and len(sig):
-        sig = sig[sig["services"].map(lambda s: bool(set(s) & set(wanted)))]
-    signatures = []
-    for r in sig.head(10).itertuples(index=False):
-        gid = store.query("SELECT goroutine_id FROM panics WHERE dump_id = ? ORDER BY seq LIMIT 1",
-                     [int(r.example_dump)]).fetchall()
-        signatures.append(dict(signature=r.signature, kind=r.kind, message=r.example_message, count=int(r.count),
-                               top_function=r.top_function, first_seen=r.first_seen, last_seen=r.last_seen,
-                               versions=list(r.versions), services=list(r.services),
-                               stack=_stack(store, int(r.example_dump), gid[0][0] if gid else None)))
-    growth = goroutine_growth(store)
-    if len(growth) and "leak" in growth:
-        growth = growth[growth["leak"] & growth["instance"].isna()]  # one row per site, over its instances
-    summary, detection = _narrative(tl, causes, impact)
-    shifts = [e["text"] for row in causes.itertuples(index=False) for e in row.evidence if e["kind"] == "profile"]
-    png = None
-    if figure and len(tl):
-        import io
-
-        from ..plots import plot_timeline
-
-        fig = plot_timeline(store, since, until, services, rows=tl)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-        png = buf.getvalue()
+    causes = causes.reset_index(drop=True)
+    culprit = culprit_of(store, causes)
+    drawn = render_figures(store, culprit, tl, since, until, services) if figures else []
+    evidence = evidence_blocks(store, culprit, {f.key for f in drawn})
+    drawn = in_reading_order(drawn, [b.figure for b in evidence if b.figure])
+    if title is None:
+        day = f"{window[0]:%Y-%m-%d}" if window[0] is not None else "no dated evidence"
+        what = (f"{culprit.service} {culprit.version}" if culprit is not None
+                else ", ".join(names) if names else "incident")
+        title = f"Postmortem: {what}, {day}"
     return ReportData(
-        title=title or ("Postmortem: " + (", ".join(names) if names else "incident")),
-        window=window, services=names, summary=summary, impact=impact,
-        timeline=tl.head(MAX_TIMELINE_ROWS), timeline_total=len(tl), detection=detection, causes=causes,
-        signatures=signatures, growth=growth, profile_shifts=shifts, figure_png=png)
+        title=title, window=window, services=names, summary=summary(store, culprit, tl), culprit=culprit,
+        key_events=key_events(tl, culprit), evidence=evidence,
+        figures=drawn, releases=_releases(store, services, window), crashes=_crashes(store, since, until, services),
+        causes=causes, timeline=tl)
 
 
-def _narrative(tl: pd.DataFrame, causes: pd.DataFrame, impact: pd.DataFrame) -> tuple[list[str], list[str]]:
-    """Summary and detection sentences (plain text; renderers escape them)."""
-    summary, detection = [], []
-    if not len(tl):
-        return ["No evidence in this window."], []
-    summary.append(f"Window: {tl['ts'].min():%Y-%m-%d %H:%M:%S} to {tl['ts'].max():%Y-%m-%d %H:%M:%S} UTC.")
-    if len(impact):
-        total = impact[["panics", "restarts", "error_logs"]].sum()
-        summary.append(f"{int(total['panics'])} panics, {int(total['restarts'])} restarts and "
-                       f"{int(total['error_logs'])} error-level log records across {len(impact)} services.")
-    flagged = causes[causes["significant"]] if len(causes) else causes
-    if len(flagged):
-        summary.append("Most likely cause: " + flagged.iloc[0]["verdict"])
-    else:
-        summary.append("No deploy in this window is followed by a significant regression.")
-    first_bad = tl[tl["severity"].isin(["critical", "error"]) & (tl["kind"] != "errors")]
-    if len(first_bad):
-        row = first_bad.iloc[0]
-        detection.append(f"First failure: {row['ts']:%Y-%m-%d %H:%M:%S} UTC, {row['kind']} in "
-                         f"{row['service']}: {row['summary']}")
-        before = tl[(tl["kind"] == "deploy") & (tl["service"] == row["service"]) & (tl["ts"] <= row["ts"])]
-        if len(before):
-            d = before.iloc[-1]
-            detection.append(f"{(row['ts'] - d['ts']).total_seconds():.0f} s after the deploy of "
-                             f"{d['service']} {d['version']} at {d['ts']:%H:%M:%S} UTC.")
-    for row in causes.itertuples(index=False) if len(causes) else ():
-        if row.onset:
-            detection.append(f"{row.service} {row.version}: {row.onset} (change-point detection).")
-    return summary, detection
-
-
-def render(data: ReportData, format: str = "html") -> str:  # noqa: A002 - as db.report(format=)
+def render(data: ReportData, format: str = "html", figure_dir: str | None = None,  # noqa: A002 - as db.report(format=)
+           embed: bool = False) -> str:
+    """The report as text. Markdown links its figures as files in
+    `figure_dir` (written by :func:`write`) unless `embed` puts them inline."""
     if format == "html":
         from .html import render_html
 
@@ -177,5 +154,24 @@ def render(data: ReportData, format: str = "html") -> str:  # noqa: A002 - as db
     if format in ("md", "markdown"):
         from .markdown import render_markdown
 
-        return render_markdown(data)
+        return render_markdown(data, figure_dir, embed)
     raise ValueError(f"unknown report format {format!r}: html or md")
+
+
+def write(data: ReportData, path, format: str | None = None, embed: bool = False) -> str:  # noqa: A002
+    """Write the report to `path` (format from its suffix unless given); a
+    Markdown report's figures go to `<stem>_files/` beside it unless
+    `embed`. Returns the text written."""
+    from pathlib import Path
+
+    path = Path(path)
+    fmt = format or ("md" if path.suffix.lower() in (".md", ".markdown") else "html")
+    figure_dir = None
+    if fmt in ("md", "markdown") and not embed and data.figures:
+        figure_dir = f"{path.stem}_files"
+        (path.parent / figure_dir).mkdir(parents=True, exist_ok=True)
+        for f in data.figures:
+            (path.parent / figure_dir / f.filename).write_bytes(f.data)
+    text = render(data, fmt, figure_dir, embed)
+    path.write_text(text, encoding="utf-8")
+    return text

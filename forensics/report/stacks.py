@@ -123,23 +123,32 @@ def markdown(buckets: list[Bucket], full_path: bool = False) -> str:
     return "\n".join(out)
 
 
-_STYLE = """body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}
-h2{font-size:1.1em;margin-top:2em;border-bottom:1px solid #ccc}
-.bucket{margin:1em 0;padding:.5em 1em;border-left:4px solid #4a7bd0;background:#f6f8fb}
+_PAGE = """body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}
+h2{font-size:1.1em;margin-top:2em;border-bottom:1px solid #ccc}"""
+STYLE = """.bucket{margin:1em 0;padding:.5em 1em;border-left:4px solid #4a7bd0;background:#f6f8fb}
 .bucket.panic{border-color:#c0392b;background:#fdf3f2}
-.head{font-weight:600}.msg{color:#c0392b;font-weight:600;white-space:pre-wrap}
-table{border-collapse:collapse;font:12.5px ui-monospace,monospace}
-td{padding:1px 12px 1px 0;vertical-align:top}td.where{color:#555}td.place{color:#2c6e2c}
+.bucket .head{font-weight:600}.bucket .msg{color:#c0392b;font-weight:600;white-space:pre-wrap}
+.bucket table{border-collapse:collapse;font:12.5px ui-monospace,monospace;width:auto;margin:0}
+.bucket td{padding:1px 12px 1px 0;vertical-align:top;border:0;overflow-wrap:anywhere}
+.bucket td.where{color:#555}.bucket td.place{color:#2c6e2c}
 @media print{.bucket{break-inside:avoid}}"""
 
 
 def html_page(buckets: list[Bucket], title: str = "Goroutine stacks", full_path: bool = False) -> str:
     """One self-contained page (inline style, no scripts); every text escaped."""
     e = html.escape
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title>"
-             f"<style>{_STYLE}</style></head><body><h1>{e(title)}</h1>"]
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title>"
+            f"<style>{_PAGE}{STYLE}</style></head><body><h1>{e(title)}</h1>"
+            + html_fragment(buckets, full_path, dump_titles=True) + "</body></html>")
+
+
+def html_fragment(buckets: list[Bucket], full_path: bool = False, dump_titles: bool = False) -> str:
+    """The buckets as HTML to place in a page whose style includes STYLE."""
+    e = html.escape
+    parts = []
     for _, group in _dumps(buckets):
-        parts.append(f"<h2>{e(_dump_title(group))}</h2>")
+        if dump_titles:
+            parts.append(f"<h2>{e(_dump_title(group))}</h2>")
         for b in group:
             parts.append(f"<div class='bucket{' panic' if b.panic else ''}'>")
             if b.panic:
@@ -149,7 +158,6 @@ def html_page(buckets: list[Bucket], title: str = "Goroutine stacks", full_path:
                 parts.append(f"<tr><td class='where'>{e(where)}</td><td class='place'>{e(place)}</td>"
                              f"<td>{e(call)}</td></tr>")
             parts.append("</table></div>")
-    parts.append("</body></html>")
     return "".join(parts)
 
 

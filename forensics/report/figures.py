@@ -1,0 +1,127 @@
+"""The report's figures, drawn by :mod:`forensics.plots` (the same figures a
+notebook shows) and kept as PNG or SVG bytes with a caption that says what
+each shows. A figure with nothing to show is left out, not drawn blank.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import pandas as pd
+
+from ..db.store import Store
+
+DPI = 110
+
+
+@dataclass
+class ReportFigure:
+    key: str      # timeline, goroutines, latency, crashes, flame, waterfall
+    number: int
+    caption: str  # plain text; renderers escape it
+    data: bytes
+    mime: str     # image/png or image/svg+xml
+
+    @property
+    def name(self) -> str:
+        return f"Figure {self.number}"
+
+    @property
+    def titled(self) -> str:
+        """The caption as shown under the figure: 'Figure N. ...'."""
+        return f"{self.name}. {self.caption}"
+
+    @property
+    def filename(self) -> str:
+        return f"figure-{self.number}-{self.key}.{'svg' if self.mime == 'image/svg+xml' else 'png'}"
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    return buf.getvalue()
+
+
+def _has(store: Store, sql: str, params: list | None = None) -> bool:
+    return bool(store.query(f"SELECT EXISTS ({sql})", params).fetchall()[0][0])
+
+
+def _profile_pair(store: Store, c) -> tuple[str, dict, dict] | None:
+    """(kind, culprit selection, base selection) of the first profile kind
+    both the culprit release and the one it replaced have."""
+    if c is None or c.previous_version is None:
+        return None
+    for kind in ("cpu", "heap"):
+        found = store.query("SELECT count(DISTINCT r.version) FROM profiles p JOIN profile_releases r "
+                            "USING (profile_id) WHERE p.kind = ? AND r.service = ? AND r.version IN (?, ?)",
+                            [kind, c.service, c.version, c.previous_version]).fetchall()[0][0]
+        if found == 2:
+            return (kind, {"kind": kind, "service": c.service, "version": c.version},
+                    {"kind": kind, "service": c.service, "version": c.previous_version})
+    return None
+
+
+def render_figures(store: Store, c, tl: pd.DataFrame, since=None, until=None, services=None) -> list[ReportFigure]:
+    """Every figure the report shows (numbered as drawn: :func:`in_reading_order` renumbers them)."""
+    from .. import plots
+    from ..plots.goroutines import leaking_site
+
+    out: list[ReportFigure] = []
+
+    def add(key: str, caption: str, data: bytes, mime: str = "image/png") -> None:
+        out.append(ReportFigure(key, len(out) + 1, caption, data, mime))
+
+    if len(tl):
+        add("timeline", "Incident timeline (UTC): each service's releases as bands, its deploys (rollbacks in red), "
+                        "crashes, restarts, Kubernetes warnings and the onset of each regression correlation found; "
+                        "below, error-level log records per minute of each service.",
+            _png(plots.plot_timeline(store, since, until, services, rows=tl)))
+    focus = c.service if c is not None else None
+    leak = leaking_site(store, focus)
+    if _has(store, "SELECT 1 FROM dumps WHERE kind IN ('goroutines', 'goroutine_profile')"):
+        svc = focus or (leak[0] if leak else None)
+        site = f", and (bold) those created by {leak[3]}, the leaking site" if leak and leak[0] == svc \
+            and leak[2] == "creation" else ""
+        add("goroutines", f"Goroutines per instance of {svc or 'the service with most snapshots'} over time (UTC): "
+                          f"all of an instance's goroutines (thin){site}, coloured by the release the instance "
+                          "ran; releases shaded, deploys dotted, a rollback dashed red.",
+            _png(plots.plot_goroutines(store, svc, since, until)))
+    if _has(store, "SELECT 1 FROM spans") or _has(store, "SELECT 1 FROM logs WHERE attributes IS NOT NULL"):
+        fig = plots.plot_latency(store, [focus] if focus else services, None, since, until)
+        if len(fig.axes) == 2:  # an empty one keeps only the axes that says so
+            who = focus or "each service"
+            add("latency", f"Request latency of {who} over time (UTC): p99 (solid) and p50 (dashed) in ms, and the "
+                           "share of requests that failed, with deploys marked.", _png(fig))
+    if _has(store, "SELECT 1 FROM panics"):
+        add("crashes", "Crashes over time (UTC), one lane per panic signature, each crash coloured by the release "
+                       "that crashed; deploys dotted, a rollback dashed red.",
+            _png(plots.plot_crashes(store, since, until, services)))
+    pair = _profile_pair(store, c)
+    if pair is not None:
+        kind, mine, base = pair
+        flame = plots.plot_flame(store, mine, base=base)
+        add("flame", f"{kind.upper() if kind == 'cpu' else kind.capitalize()} flame graph (icicle) of {c.service} "
+                     f"{c.version} against {c.previous_version}: each box is a function on the stack, as wide as its "
+                     f"share of {c.version}'s {kind} profiles; red where that share grew from {c.previous_version}, "
+                     "blue where it shrank.", flame.svg.encode(), "image/svg+xml")
+    if _has(store, "SELECT 1 FROM spans"):
+        from ..analysis.latency import slowest_traces
+
+        slow = slowest_traces(store, 1, focus) if focus else slowest_traces(store, 1)
+        if len(slow):
+            r = slow.iloc[0]
+            add("waterfall", f"The slowest trace{' through ' + focus if focus else ''}: {r['root_name']} of "
+                             f"{r['root_service']} at {pd.Timestamp(r['start']):%H:%M:%S} UTC, {r['duration_ms']:.1f} ms,"
+                             " its spans as a waterfall (ms from the trace's start, a colour per service).",
+                _png(plots.plot_waterfall(store, r["trace_id"])))
+    return out
+
+
+def in_reading_order(figures: list[ReportFigure], first: list[str]) -> list[ReportFigure]:
+    """The figures with the keys in `first` (the evidence's, in its order)
+    ahead of the rest, numbered as a reader meets them."""
+    rank = {k: i for i, k in enumerate(dict.fromkeys(first))}
+    ordered = sorted(figures, key=lambda f: (rank.get(f.key, len(rank)), f.number))
+    for i, f in enumerate(ordered, 1):
+        f.number = i
+    return ordered
