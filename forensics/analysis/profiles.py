@@ -116,11 +116,20 @@ def select_profiles(store: Store, selector: Selector, kind: str | None = None) -
     return [r[0] for r in store.query(sql, params).fetchall()]
 
 
-def _sample_type(store: Store, ids: list[int], wanted: str | int | None) -> tuple[str | None, str | None, str | None]:
+def pick_sample_type(store: Store, ids: list[int], wanted: str | int | None = None
+                     ) -> tuple[str | None, str | None, str | None]:
     """(kind, sample type, unit) the report reads, chosen as pprof's
     SampleIndexByName does: the default sample type else the last one; a
     number is an index; `inuse_x` also finds `x`; `alloc_x`/`inuse_x` are
-    the pprof flags -alloc_space and friends."""
+    the pprof flags -alloc_space and friends. Profiles of different shapes
+    are refused.
+
+    >>> import forensics as fx
+    >>> pick_sample_type(fx.open().store, [])
+    (None, None, None)
+    """
+    if not ids:
+        return None, None, None
     rows = store.query(
         f"SELECT DISTINCT kind, sample_types, sample_units, default_sample_type FROM profiles "
         f"WHERE profile_id IN ({', '.join('?' * len(ids))})", ids).fetchall()
@@ -144,7 +153,7 @@ def _sample_type(store: Store, ids: list[int], wanted: str | int | None) -> tupl
         if not matches:
             raise ValueError(f"sample type {wanted!r} must be one of: {list(types)}")
         i = matches[0]
-    return kind, types[i], units[i].lower()
+    return kind, types[i], (units[i] or "").lower()
 
 
 # --- the report --------------------------------------------------------------
@@ -275,7 +284,7 @@ def top(
     columns = [by, "flat", "flat_pct", "sum_pct", "cum", "cum_pct", "inline", "flat_label", "cum_label"]
     if not ids:
         return pd.DataFrame(columns=columns)
-    k, stype, unit = _sample_type(store, ids + base_ids, sample_type)
+    k, stype, unit = pick_sample_type(store, ids + base_ids, sample_type)
     sel = Selection(ids, k, stype, unit, base_ids)
     samples, params = _samples_sql(sel, normalize, tag_filters(tagfocus, tagignore))
     node = _NODE[by]

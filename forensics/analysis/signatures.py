@@ -48,3 +48,23 @@ def panic_signatures(store: Store) -> "pd.DataFrame":
     for col in ("versions", "services"):
         df[col] = df[col].apply(list)
     return df
+
+
+def crash_filter(since=None, until=None, services=None) -> tuple[list[str], list]:
+    """Conditions and parameters selecting crashes by time and service, on
+    `dumps d JOIN dump_releases r`: what the report's crash stacks and the
+    crashes figure both select.
+
+    >>> crash_filter(services="orders")
+    (['r.service IN (?)'], ['orders'])
+    """
+    where, params = [], []
+    for cond, value in (("d.ts >= ?", since), ("d.ts <= ?", until)):
+        if value is not None:
+            where.append(cond)
+            params.append(value)
+    if services is not None:
+        wanted = [services] if isinstance(services, str) else list(services)
+        where.append(f"r.service IN ({', '.join('?' for _ in wanted)})")
+        params += wanted
+    return where, params

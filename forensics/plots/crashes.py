@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from matplotlib.lines import Line2D
 
+from ..analysis.signatures import crash_filter
 from ..db.store import Store
 from . import style
 
@@ -23,15 +24,7 @@ ORDER BY d.ts"""
 def plot_crashes(store: Store, since=None, until=None, services=None, top: int = 8):
     """Crashes per signature over time (the `top` most frequent signatures),
     coloured by release."""
-    where, params = [], []
-    for cond, value in (("d.ts >= ?", since), ("d.ts <= ?", until)):
-        if value is not None:
-            where.append(cond)
-            params.append(value)
-    if services is not None:
-        wanted = [services] if isinstance(services, str) else list(services)
-        where.append(f"r.service IN ({', '.join('?' for _ in wanted)})")
-        params += wanted
+    where, params = crash_filter(since, until, services)
     df = store.query(CRASHES_SQL.format(where="".join(f" AND {w}" for w in where)), params or None).df()
     if not len(df):
         fig = style.figure(2.0)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..analysis.measurement import label as value_label
-from ..analysis.profiles import Selector, id_marks, select_profiles
+from ..analysis.profiles import Selector, id_marks, pick_sample_type, select_profiles
 from ..db.store import Store
 
 Stacks = Sequence[tuple[Sequence[str], float]]
@@ -160,42 +160,6 @@ def _modules(store: Store, ids: list[int]) -> dict[str, str]:
              (SELECT stack_id FROM profile_samples WHERE profile_id IN ({id_marks(ids)}))
         GROUP BY name ORDER BY name"""
     return {name: text for name, text in store.query(sql, ids).fetchall()}
-
-
-def pick_sample_type(store: Store, ids: list[int], wanted: str | int | None = None
-                     ) -> tuple[str | None, str | None, str | None]:
-    """(kind, sample type, unit) of the profiles as pprof picks it: the
-    default sample type, else the last; `wanted` a name (``inuse_x`` also
-    finds ``x``) or an index. Profiles of different shapes are refused.
-
-    >>> import forensics as fx
-    >>> pick_sample_type(fx.open().store, [])
-    (None, None, None)
-    """
-    if not ids:
-        return None, None, None
-    rows = store.query(f"SELECT DISTINCT kind, sample_types, sample_units, default_sample_type FROM profiles "
-                       f"WHERE profile_id IN ({id_marks(ids)}) ORDER BY ALL", ids).fetchall()
-    shapes = {(tuple(t), tuple(u)) for _, t, u, _ in rows}
-    if len(shapes) > 1:
-        raise ValueError(f"the selected profiles have different sample types: {sorted(shapes)}")
-    kind = rows[0][0] if len({r[0] for r in rows}) == 1 else None
-    types, units = next(iter(shapes))
-    if not types:
-        return kind, None, None
-    if wanted is None:
-        i = types.index(rows[0][3]) if rows[0][3] in types else len(types) - 1
-    elif isinstance(wanted, int) or str(wanted).isdigit():
-        i = int(wanted)
-        if not 0 <= i < len(types):
-            raise ValueError(f"sample type index {i} out of range: {list(types)}")
-    else:
-        stripped = wanted[len("inuse_"):] if wanted.startswith("inuse_") else wanted
-        matches = [j for j, t in enumerate(types) if t in (wanted, stripped)]
-        if not matches:
-            raise ValueError(f"sample type {wanted!r} must be one of: {list(types)}")
-        i = matches[0]
-    return kind, types[i], (units[i] or "").lower()
 
 
 def describe(selector: Selector) -> str:

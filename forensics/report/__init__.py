@@ -32,11 +32,12 @@ import pandas as pd
 
 from ..analysis.correlate import correlate, evidence_from_store
 from ..analysis.releases import releases
+from ..analysis.signatures import crash_filter
 from ..analysis.stacks import Bucket, stacks_from_store
 from ..analysis.timeline import timeline
 from ..db.store import Store
 from ..errors import ForensicsError
-from ..times import utc_now
+from ..times import naive_utc, utc_now
 from .figures import ReportFigure, in_reading_order, render_figures
 from .narrative import Culprit, EvidenceBlock, Summary, culprit_of, evidence_blocks, key_events, summary
 
@@ -86,15 +87,8 @@ def _releases(store: Store, services, window) -> pd.DataFrame:
 
 def _crashes(store: Store, since, until, services) -> list[tuple[str, list[Bucket]]]:
     """The crashing goroutine's bucket and the biggest others of each signature's first crash."""
-    where, params = ["p.seq = 0", "p.kind <> 'race'"], []
-    for cond, value in (("d.ts >= ?", since), ("d.ts <= ?", until)):
-        if value is not None:
-            where.append(cond)
-            params.append(value)
-    if services is not None:
-        wanted = [services] if isinstance(services, str) else list(services)
-        where.append(f"r.service IN ({', '.join('?' for _ in wanted)})")
-        params += wanted
+    where, params = crash_filter(since, until, services)
+    where += ["p.seq = 0", "p.kind <> 'race'"]
     sigs = store.query(f"""
         SELECT p.signature, count(*) AS n, arg_min(p.dump_id, d.ts) AS dump_id, min(d.ts) AS first,
                arg_min(r.service || ' ' || coalesce(r.version, '?'), d.ts) AS release
@@ -118,6 +112,7 @@ def build(store: Store, since=None, until=None, services=None, title: str | None
     if not store.query("SELECT count(*) FROM sources WHERE status IN ('ok', 'partial')").fetchall()[0][0]:
         raise ForensicsError(f"{store.path} holds no evidence yet: ingest artefacts into it first "
                              "(forensics ingest PATH... --db FILE)")
+    since, until = naive_utc(since), naive_utc(until)
     causes = correlate(evidence_from_store(store))
     tl = timeline(store, since, until, services, verdict=causes)
     window = (tl["ts"].min(), tl["ts"].max()) if len(tl) else (None, None)
