@@ -22,3 +22,12 @@ __all__ = [
     "StoreError", "open", "stacks", "top_text",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """`fx.plots` without importing matplotlib at `import forensics` (the CLI starts faster)."""
+    if name == "plots":
+        import importlib
+
+        return importlib.import_module(".plots", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

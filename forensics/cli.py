@@ -104,14 +104,20 @@ def ingest(paths, db, as_format, service, version, ts, jobs, quiet, strict) -> N
         TextColumn("[bold]ingest"), BarColumn(), TextColumn("{task.description} files"),
         DownloadColumn(), TransferSpeedColumn(), console=err, disable=not show_bar, transient=True,
     ) as bar:
-        task = bar.add_task("ingest", total=None)
-
+        task = bar.add_task("0", total=_bytes_on_disk(paths) if show_bar else None)
         files_done = bytes_done = 0
+        archives: set[str] = set()
 
         def on_result(result) -> None:
+            # on-disk bytes, as the total counts them: an archive counts once, at its first member
             nonlocal files_done, bytes_done
             files_done += 1
-            bytes_done += result.bytes
+            outer = result.path.split("!", 1)[0]
+            if outer != result.path:
+                bytes_done += _size(outer) if outer not in archives else 0
+                archives.add(outer)
+            else:
+                bytes_done += _size(outer) or result.bytes
             bar.update(task, completed=bytes_done, description=str(files_done))
 
         try:
@@ -133,6 +139,30 @@ def ingest(paths, db, as_format, service, version, ts, jobs, quiet, strict) -> N
                   f"{safe(example.path)}: {safe(example.error)}")
     failed = any(r.status == "failed" for r in summary.results)
     sys.exit(EXIT_PROBLEMS if failed or (strict and summary.problems) else EXIT_OK)
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def _bytes_on_disk(paths) -> int | None:
+    """What ingest will read, in bytes on disk (archives compressed), for the
+    progress bar's total; None (no total) for standard input."""
+    if "-" in paths:
+        return None
+    import glob
+
+    total = 0
+    for p in paths:
+        for found in glob.glob(p) if any(c in p for c in "*?[") else [p]:
+            if os.path.isdir(found):
+                total += sum(_size(os.path.join(d, f)) for d, _, files in os.walk(found) for f in files)
+            else:
+                total += _size(found)
+    return total
 
 
 @main.command("panic-signatures")

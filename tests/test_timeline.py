@@ -147,7 +147,7 @@ def test_timeline_cli_and_figure(cluster, tmp_path):
     assert {row["severity"] for row in rows if row["kind"] not in ("deploy", "upgrade")} == {"critical", "error"}
     assert any(row["kind"] == "deploy" for row in rows)
     fig = fx.open(path, read_only=True).plot_timeline()
-    lanes = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    lanes = [t.get_text() for t in fig.axes[0].get_yticklabels()][::-1]  # ticks run upward; lanes are read down
     assert lanes == ["inventory", "orders", "payments"]
 
 
