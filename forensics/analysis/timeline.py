@@ -27,9 +27,9 @@ if TYPE_CHECKING:
 SEVERITIES = ("critical", "error", "warning", "info")
 COLUMNS = ["ts", "kind", "service", "version", "pod", "severity", "summary", "signature", "count", "until",
            "ref_table", "ref_id"]
-# Bucket sizes (minutes) for summarised rows: the smallest giving at most
-# BUCKETS buckets over the window.
-NICE_MINUTES = (1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440)
+# Bucket sizes (seconds), the smallest giving at most `buckets` over a window:
+# 12 for summarised rows, more for the figures' series.
+NICE_SECONDS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 BUCKETS = 12
 ERROR_BURST_GAP = timedelta(minutes=5)  # error minutes closer than this are one burst
 REPEATS = 5  # more than this many crashes (restarts, warnings) of one kind in one bucket become one row
@@ -92,15 +92,18 @@ def _ordered(rows: "pd.DataFrame") -> "pd.DataFrame":
     return rows[COLUMNS].reset_index(drop=True)
 
 
-def bucket_minutes(first, last) -> int:
-    """The bucket size (minutes) for summarising a window from `first` to `last`.
+def bucket_seconds(first, last, buckets: int = BUCKETS, at_least: int = 60) -> int:
+    """The bucket size (seconds, at least `at_least`) giving at most `buckets`
+    buckets from `first` to `last`.
 
     >>> import pandas as pd
-    >>> bucket_minutes(pd.Timestamp("2026-01-01 02:00"), pd.Timestamp("2026-01-01 06:15"))
-    30
+    >>> bucket_seconds(pd.Timestamp("2026-01-01 02:00"), pd.Timestamp("2026-01-01 06:15"))
+    1800
+    >>> bucket_seconds(pd.Timestamp("2026-01-01 05:06:48"), pd.Timestamp("2026-01-01 05:07:27"), 60, 1)
+    1
     """
-    span = (last - first).total_seconds() / 60 if first is not None and last is not None else 0
-    return next((m for m in NICE_MINUTES if span / m <= BUCKETS), NICE_MINUTES[-1])
+    span = (last - first).total_seconds() if first is not None and last is not None else 0
+    return next((x for x in NICE_SECONDS if x >= at_least and span / x <= buckets), NICE_SECONDS[-1])
 
 
 def summarise(rows: "pd.DataFrame") -> "pd.DataFrame":
@@ -112,8 +115,7 @@ def summarise(rows: "pd.DataFrame") -> "pd.DataFrame":
     rows = rows[(rows["kind"] != "k8s") | (rows["severity"] != "info")]
     if not len(rows):
         return rows
-    minutes = bucket_minutes(rows["ts"].min(), rows["ts"].max())
-    bucket = rows["ts"].dt.floor(f"{minutes}min")
+    bucket = rows["ts"].dt.floor(f"{bucket_seconds(rows['ts'].min(), rows['ts'].max())}s")
     parts = [rows[~rows["kind"].isin(["goroutines", "profile", "errors", "panic", "race", "restart", "k8s"])]]
     for keys, g in rows[rows["kind"].isin(["goroutines", "profile"])].groupby(
             ["kind", "service", "version", bucket], dropna=False, sort=False):

@@ -16,11 +16,12 @@ from matplotlib.lines import Line2D
 
 from ..analysis.gather import QUERIES
 from ..analysis.latency import interval
-from ..analysis.timeline import bucket_minutes
+from ..analysis.timeline import bucket_seconds
 from ..db.store import Store
 from . import style
 
 SAMPLES = 400_000  # latencies read per figure (a reservoir sample beyond that)
+BUCKETS = 60  # at most this many points per series: 5 min over 4 h, a second over a minute
 
 ERRORS_SQL = """
 SELECT service, time_bucket(INTERVAL '{every}', ts) AS bucket, 'spans' AS origin,
@@ -51,7 +52,7 @@ def latency_series(store: Store, services=None, every: str | None = None, since=
     spans = set(lat.loc[lat["origin"] == "spans", "service"])
     lat = lat[(lat["origin"] == "spans") | ~lat["service"].isin(spans)]
     if every is None:
-        every = f"{max(1, bucket_minutes(lat['ts'].min(), lat['ts'].max()) // 6)}min"
+        every = f"{bucket_seconds(lat['ts'].min(), lat['ts'].max(), BUCKETS, 1)}s"
     bucket = lat["ts"].dt.floor(pd.Timedelta(interval(every)))
     q = lat.groupby(["service", "origin", bucket])["ms"].quantile([0.5, 0.99]).unstack()
     q.columns = ["p50_ms", "p99_ms"]
@@ -77,8 +78,9 @@ def plot_latency(store: Store, services=None, every: str | None = None, since=No
     colour = style.colours(names)
     for service in names:
         part = lat[lat["service"] == service]
-        top.plot(part["bucket"], part["p99_ms"], color=colour[service], linewidth=1.8)
-        top.plot(part["bucket"], part["p50_ms"], color=colour[service], linewidth=1.1, linestyle="--")
+        dots = "." if len(part) < 12 else None  # a short series still shows
+        top.plot(part["bucket"], part["p99_ms"], color=colour[service], linewidth=1.8, marker=dots)
+        top.plot(part["bucket"], part["p50_ms"], color=colour[service], linewidth=1.1, linestyle="--", marker=dots)
         e = errs[errs["service"] == service]
         bottom.plot(e["bucket"], e["error_pct"], color=colour[service], linewidth=1.4, drawstyle="steps-post")
     deploys = style.deploys_of(store, names)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from matplotlib.lines import Line2D
 
-from ..analysis.timeline import bucket_minutes, timeline, timeline_filter
+from ..analysis.timeline import bucket_seconds, timeline, timeline_filter
 from ..db.store import Store
 from . import style
 
@@ -27,6 +27,7 @@ MARKS = {
     "k8s": ("^", "#B8860B", 45, "Kubernetes warning"),
 }
 RUG = "#9E9E9E"  # goroutine snapshots and profiles
+ERROR_BUCKETS = 80  # buckets of the error-rate panel over the window (one a minute over a few hours)
 # Height of each kind within its lane, so that a crash, its restart and the
 # regression it belongs to, often within a minute, stay apart.
 OFFSET = {"deploy": 0.2, "rollback": 0.2, "onset": 0.2, "restart": -0.2, "k8s": -0.2}
@@ -101,9 +102,9 @@ def _error_rates(ax, store: Store, since, until, services, lanes, start, end) ->
     """Error-level log records per minute of each service (buckets sized to the
     window, counts divided by their minutes), from zero."""
     where, params = timeline_filter(since, until, services)
-    minutes = max(1, bucket_minutes(start, end) // 6)
+    seconds = bucket_seconds(start, end, ERROR_BUCKETS, 1)
     rates = store.query(
-        f"SELECT service, time_bucket(INTERVAL '{minutes} minutes', ts) AS t, count(*) / {minutes} AS per_minute "
+        f"SELECT service, time_bucket(INTERVAL '{seconds} seconds', ts) AS t, count(*) * 60 / {seconds} AS per_minute "
         f"FROM logs WHERE level IN ('error', 'fatal', 'panic') AND service IS NOT NULL AND {where} "
         "GROUP BY ALL ORDER BY t", params).df()
     if not len(rates):
@@ -111,7 +112,7 @@ def _error_rates(ax, store: Store, since, until, services, lanes, start, end) ->
     colour = style.colours(lanes)
     import pandas as pd
 
-    grid = pd.date_range(pd.Timestamp(start).floor(f"{minutes}min"), end, freq=f"{minutes}min")
+    grid = pd.date_range(pd.Timestamp(start).floor(f"{seconds}s"), end, freq=f"{seconds}s")
     for service, part in rates.groupby("service"):
         series = part.set_index("t")["per_minute"].reindex(grid, fill_value=0)  # quiet buckets are zeros, not gaps
         ax.plot(series.index, series.values, drawstyle="steps-post", color=colour.get(service, "#333333"),
