@@ -22,16 +22,24 @@ def printable(text: str) -> str:
 # Confluence and Google Docs; "p < 0.001" stays as it is.
 _MD_TAG = re.compile(r"<(?=[A-Za-z/!?])")
 _MD_ENTITY = re.compile(r"&(?=#?\w+;)")
+# What Markdown would read as emphasis or a link: `*` anywhere (Go's `(*T).M`),
+# `_` at a word's edge (inside a word, snake_case, it is literal), `[` (a
+# link or image, `![t](http://...)`, which would fetch on view).
+_MD_EMPHASIS = re.compile(r"[*\[]|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
 
 
 def md_cell(value) -> str:
-    """Text for a Markdown table cell: tags and entities defused, pipes and
-    newlines escaped, so untrusted text (panic messages, log lines) stays text.
+    """Text for a Markdown table cell: tags and entities defused, emphasis
+    and link syntax escaped, pipes and newlines escaped, so untrusted text
+    (panic messages, log lines, Go's `(*T).M`) stays text.
 
     >>> md_cell("p < 0.001; <b>x</b> &amp; y")
     'p < 0.001; \\\\<b>x\\\\</b> \\\\&amp; y'
+    >>> md_cell("v3.(*Client).Watch _x_ snake_case ![t](u)")
+    'v3.(\\\\*Client).Watch \\\\_x\\\\_ snake_case !\\\\[t](u)'
     """
     if value is None or value != value:  # None or NaN
         return ""
     text = _MD_ENTITY.sub(r"\\&", _MD_TAG.sub(r"\\<", str(value)))
+    text = _MD_EMPHASIS.sub(lambda m: "\\" + m.group(), text)
     return text.replace("|", "\\|").replace("\r", " ").replace("\n", "<br>").replace("`", "\\`")

@@ -81,11 +81,13 @@ def test_the_summary_names_the_culprit_and_its_impact(data):
     assert "(*lessor).recvKeepAlive" in said["What happened"] and "rollback to v2.4.0 at 05:00 UTC" in \
         said["What happened"]
     # from the culprit deploy (03:00) to the rollback (05:00): the crashes and restarts of v2.5.1 count
-    assert said["Impact"].startswith("2 h 00 min from the deploy to mitigation in orders:")
+    assert said["Impact"].startswith("2 h 00 min from the deploy to mitigation in orders: 2,426 requests (request "
+                                     "logs; 627 traced), 2 failed")
     assert "2 crashes" in said["Impact"] and "2 restarts" in said["Impact"]
+    assert "its callers in that time: checkout: 2,429 requests" in said["Impact"]  # who the failures reached
     # the leak is the first sign, two minutes in; the crash came later, in the next release
-    assert said["Detected"].startswith("First sign 03:02 UTC (2 min after the deploy): goroutine leak begins")
-    assert "first crash 04:40 UTC" in said["Detected"]
+    assert said["Detected"].startswith("First sign 03:02:00 UTC (2 min after the deploy): goroutine leak begins")
+    assert "first crash 04:40:30 UTC (1 h 41 min after the deploy)" in said["Detected"]
     assert said["Mitigated"] == "Rollback to v2.4.0 at 2026-11-22 05:00 UTC."
     assert data.title == "Postmortem: orders v2.5.0, 2026-11-22"
 
@@ -99,6 +101,8 @@ def test_key_events_are_few_and_tell_the_story(data):
     assert notes["mitigation"].startswith("deploy orders v2.4.0 (was v2.5.1), a rollback")
     kinds = list(ev["kind"])
     assert kinds.count("deploy") == 8 and kinds.count("panic") == 1  # the first crash of the one signature
+    cleared = ev[ev["note"] == "no regression found"]
+    assert set(cleared["version"]) == {"v2.5.1", "v1.3.0", "v3.1.0"}  # the decoys, each said to be cleared
     assert "(first of 2)" in ev[ev["kind"] == "panic"]["what"].iloc[0]
     onsets = ev[ev["kind"] == "onset"]
     assert {w.split(" begins")[0] for w in onsets["what"]} >= {"goroutine leak", "latency regression"}
@@ -118,8 +122,12 @@ def test_every_claim_has_its_evidence_and_files(data):
     kinds = {b.title.split(":")[0].split(" (")[0] for b in data.evidence}
     assert {"Latency regression", "Goroutine leak", "New crash"} <= kinds
     leak = next(b for b in data.evidence if b.title.startswith("Goroutine leak"))
-    assert leak.figure == "goroutines" and leak.measured == "orders v2.5.1 against v2.5.0"
+    # significant in v2.5.1, where it began counts too: v2.5.0's pods, from 03:02, with their files
+    assert leak.figure == "goroutines" and leak.measured.startswith("orders v2.5.1 against v2.5.0; also v2.5.0 "
+                                                                    "against v2.4.0: ")
+    assert str(leak.onset) == "2026-11-22 03:02:00"
     assert all(f.endswith(".txt") and "/dumps/orders-" in f for f in leak.files)
+    assert {f.split("/dumps/")[1].split("/")[0][:17] for f in leak.files} == {"orders-66b68b8b88", "orders-7d8f876587"}
 
 
 def test_figures_each_with_a_caption_numbered_as_read(data):
@@ -155,6 +163,9 @@ def test_report_sections_and_self_containment(written):
 def test_markdown_is_paste_ready_with_its_figures_beside_it(written):
     _, md, out = written
     assert f"> **{CULPRIT}**" in md
+    # Go's (*T).M is no emphasis: every * outside code is escaped or ours (bold)
+    prose = re.sub(r"```.*?```", "", md, flags=re.S)
+    assert "(\\*Client).Watch" in prose and not re.search(r"(?<![\\*])\*(?![*])", prose)
     assert "&lt;" not in md and "&gt;" not in md and "&amp;" not in md and "<br>" not in md.split("## Releases")[0]
     links = re.findall(r"!\[Figure \d+\]\((report_files/figure-\d+-\w+\.(?:png|svg))\)", md)
     assert len(links) == len(FIGURES)
@@ -175,6 +186,7 @@ def test_another_incident_gets_its_own_verdict(cluster, tmp_path):
                                             "v1.6.0 in orders v1.9.0")
     said = dict(data.summary.lines)
     assert said["Impact"].startswith("6 s from the deploy to mitigation") and "5 crashes" in said["Impact"]
+    assert said["Detected"].startswith("First sign 05:07:13 UTC (1 s after the deploy): new crash begins")
     assert {"timeline", "crashes"} <= {f.key for f in data.figures} and "flame" not in {f.key for f in data.figures}
 
 

@@ -194,7 +194,8 @@ def _onsets(store: Store, start, end, services, kinds, min_severity, verdict) ->
             found[(row.service, kind, shown["key"])] = dict(
                 ts=first["onset"], kind="onset", service=row.service, version=first.get("measured_in", row.version),
                 pod=None, severity="error", signature=shown["key"] if kind == "panic" else None, count=1,
-                summary=f"{ONSET_OF.get(kind, kind)} begins, blamed on {row.service} {row.version}: {shown['text']}",
+                summary=f"{ONSET_OF.get(kind, kind)} begins, blamed on {row.service} {row.version}: {first['text']}"
+                + ("" if first is shown else f"; significant later, in {shown.get('measured_in')}"),
                 until=None, ref_table="correlate", ref_id=f"{row.service}:{row.version}:{kind}")
     out = pd.DataFrame(list(found.values()), columns=COLUMNS)
     if start is not None:

@@ -39,7 +39,8 @@ def plot_crashes(store: Store, since=None, until=None, services=None, top: int =
     deploys = style.deploys_of(store, sorted(df["service"].dropna().unique()))
     colour_of = style.release_colours(deploys)
     if df["service"].nunique() == 1:
-        style.release_shading(ax, deploys, max(df["ts"].max(), deploys["ts"].max()), colour_of)
+        style.release_shading(ax, deploys, until if until is not None else max(df["ts"].max(), deploys["ts"].max()),
+                              colour_of)
     style.deploy_lines(ax, deploys, colour_of=colour_of, with_service=df["service"].nunique() > 1)
     releases = list(dict.fromkeys(zip(df["service"], df["version"])))
     spare = style.colours(releases)
@@ -50,11 +51,14 @@ def plot_crashes(store: Store, since=None, until=None, services=None, top: int =
     for sig in shown:  # each lane named above its markers: the time axis keeps the whole width
         first = df[df["signature"] == sig].iloc[0]
         where = f" in {first['top_function']}" if first["top_function"] else ""
-        ax.text(0.005, lane[sig] + 0.22, style.label(f"×{counts[sig]}  {first['message']}{where}", 150),
+        ax.text(0.005, lane[sig] + 0.22, style.label(f"{first['service']}: ×{counts[sig]}  {first['message']}{where}",
+                                                     150),
                 transform=ax.get_yaxis_transform(), fontsize=8, va="bottom", ha="left", color="#333333")
     ax.set_yticks(range(len(shown)), [s[:8] for s in reversed(shown)], fontsize=7, family="monospace")
     ax.set_ylim(-0.5, len(shown) - 0.1)
     ax.set_ylabel("signature")
+    if since is not None and until is not None and since < until:  # the whole window: no crash after a rollback shows
+        ax.set_xlim(since, until)
     style.utc_axis(ax)
     many = "s" if len(shown) > 1 else ""
     fig.suptitle(style.label(f"Crashes over time by panic signature, coloured by release ({len(df)} crash"

@@ -69,6 +69,11 @@ def plot_goroutines(store: Store, service: str | None = None, since=None, until=
                 marker=".", markersize=3)
         if at_site is not None:
             ax.plot(run["ts"], run["dump_id"].map(at_site).fillna(0), color=colour, linewidth=2.6)
+    crashes = store.query("SELECT d.ts FROM panics p JOIN dumps d USING (dump_id) JOIN dump_releases r "
+                          "USING (dump_id) WHERE p.seq = 0 AND p.kind <> 'race' AND r.service = ? AND d.ts BETWEEN ? "
+                          "AND ?", [service, snaps["ts"].min(), snaps["ts"].max()]).df() if service else None
+    if crashes is not None and len(crashes):  # where a run ended in a crash
+        ax.scatter(crashes["ts"], [0] * len(crashes), marker="X", s=70, color=style.BAD, zorder=5, clip_on=False)
     ax.set_ylim(bottom=0)
     ax.set_ylabel("goroutines per instance")
     what = {"dump": "goroutine dumps", "profile": "goroutine profiles", "profile_text": "goroutine profiles (debug=1)"}
@@ -80,6 +85,8 @@ def plot_goroutines(store: Store, service: str | None = None, since=None, until=
                               label=style.label(f"created by {site} (leaking)", 70)))
     handles += [Line2D([], [], color=colour_of[(service, v)], linewidth=6, alpha=0.5, label=style.label(v, 20))
                 for v in dict.fromkeys(deploys["version"]) if (service, v) in colour_of]
+    if crashes is not None and len(crashes):
+        handles.append(Line2D([], [], marker="X", linestyle="", color=style.BAD, markersize=8, label="crash"))
     handles.append(Line2D([], [], color=style.ROLLBACK, linestyle="--", label="rollback"))
     style.utc_axis(ax)
     style.legend_below(fig, handles)

@@ -52,7 +52,8 @@ def latency_series(store: Store, services=None, every: str | None = None, since=
     spans = set(lat.loc[lat["origin"] == "spans", "service"])
     lat = lat[(lat["origin"] == "spans") | ~lat["service"].isin(spans)]
     if every is None:
-        every = f"{bucket_seconds(lat['ts'].min(), lat['ts'].max(), BUCKETS, 1)}s"
+        seconds = bucket_seconds(lat["ts"].min(), lat["ts"].max(), BUCKETS, 1)
+        every = f"{seconds // 60}min" if seconds % 60 == 0 else f"{seconds}s"
     bucket = lat["ts"].dt.floor(pd.Timedelta(interval(every)))
     q = lat.groupby(["service", "origin", bucket])["ms"].quantile([0.5, 0.99]).unstack()
     q.columns = ["p50_ms", "p99_ms"]
@@ -64,51 +65,52 @@ def latency_series(store: Store, services=None, every: str | None = None, since=
 
 
 def plot_latency(store: Store, services=None, every: str | None = None, since=None, until=None):
-    """p50/p99 latency (ms) and error rate (%) per service over time, deploys
-    marked in each service's colour. `every`: the bucket ("5min"; default
-    from the window)."""
-    fig = style.figure(5.6)
-    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1.6])
+    """p50/p99 latency (ms) over time, one panel per service with its releases
+    shaded and its deploys marked; below, the error rate (%) of each service.
+    `every`: the bucket ("5min"; default from the window)."""
     lat, errs, every = latency_series(store, services, every, since, until)
     if not len(lat):
-        fig.delaxes(bottom)
-        style.empty(top, "no request latencies (server spans or logs with a latency field)")
+        fig = style.figure(2.2)
+        style.empty(fig.add_subplot(), "no request latencies (server spans or logs with a latency field)")
         return fig
     names = sorted(lat["service"].unique())
+    if services is not None and not isinstance(services, str):
+        names = [s for s in services if s in set(names)]  # the caller's order: the culprit first
+    fig = style.figure(1.4 + 1.9 * len(names) + 1.5)
+    axes = fig.subplots(len(names) + 1, 1, sharex=True, height_ratios=[2] * len(names) + [1.5])
     colour = style.colours(names)
-    for service in names:
+    window = (lat["bucket"].min(), lat["bucket"].max())
+    margin = (window[1] - window[0]) * 0.02
+    for ax, service in zip(axes, names):
         part = lat[lat["service"] == service]
+        deploys = style.deploys_of(store, service)
+        deploys = deploys[(deploys["ts"] >= window[0] - margin) & (deploys["ts"] <= window[1])]
+        releases = style.release_colours(style.deploys_of(store, service))
+        style.release_shading(ax, deploys, window[1], releases)
+        style.deploy_lines(ax, deploys, colour_of=releases, inside=True)
         dots = "." if len(part) < 12 else None  # a short series still shows
-        top.plot(part["bucket"], part["p99_ms"], color=colour[service], linewidth=1.8, marker=dots)
-        top.plot(part["bucket"], part["p50_ms"], color=colour[service], linewidth=1.1, linestyle="--", marker=dots)
+        ax.plot(part["bucket"], part["p99_ms"], color=colour[service], linewidth=1.8, marker=dots)
+        ax.plot(part["bucket"], part["p50_ms"], color=colour[service], linewidth=1.1, linestyle="--", marker=dots)
+        ax.set_ylim(0, max(part["p99_ms"].max() * 1.25, 1))
+        ax.set_ylabel("ms")
+        ax.set_title(style.label(f"{service} ({'server spans' if part['origin'].iloc[0] == 'spans' else 'request logs'})",
+                                 60), loc="left", fontsize=9)
+        ax.grid(True, **style.GRID)
+    bottom = axes[-1]
+    for service in names:
         e = errs[errs["service"] == service]
         bottom.plot(e["bucket"], e["error_pct"], color=colour[service], linewidth=1.4, drawstyle="steps-post")
-    deploys = style.deploys_of(store, names)
-    window = (lat["bucket"].min(), lat["bucket"].max())
-    deploys = deploys[(deploys["ts"] >= window[0] - (window[1] - window[0]) * 0.02) & (deploys["ts"] <= window[1])]
-    by_service = {(d.service, d.version): colour[d.service] for d in deploys.itertuples(index=False)}
-    if len(names) == 1:  # one service: its releases shaded, as in the goroutines figure
-        releases = style.release_colours(deploys)
-        for ax in (top, bottom):
-            style.release_shading(ax, deploys, window[1], releases)
-        by_service = releases
-    style.deploy_lines(top, deploys, colour_of=by_service, with_service=len(names) > 1)
-    style.deploy_lines(bottom, deploys, text=False)
-    top.set_ylim(bottom=0)
     bottom.set_ylim(bottom=0)
-    top.set_ylabel("latency (ms)")
-    origins = sorted(set(lat["origin"]))
     bottom.set_ylabel("errors (%)")
-    top.grid(True, **style.GRID)
+    bottom.set_title("failed requests per service (error spans, else error-level logs), % per bucket", loc="left",
+                     fontsize=9)
     style.utc_axis(bottom)
     what = f"{names[0]}: request latency and error rate" if len(names) == 1 else \
-        "Request latency and error rate per service"
-    fig.suptitle(style.label(f"{what}, per {every} (from "
-                             f"{' and '.join('server spans' if o == 'spans' else 'request logs' for o in origins)})",
-                             120), x=0.01, ha="left")
-    handles = [Line2D([], [], color=colour[s], linewidth=2, label=style.label(s, 30)) for s in names]
-    handles += [Line2D([], [], color="#444444", linewidth=1.8, label="p99"),
-                Line2D([], [], color="#444444", linewidth=1.1, linestyle="--", label="p50"),
-                Line2D([], [], color=style.ROLLBACK, linestyle="--", label="rollback")]
+        "Request latency per service and error rate"
+    fig.suptitle(style.label(f"{what}, per {every} bucket", 120), x=0.01, ha="left")
+    handles = [Line2D([], [], color="#444444", linewidth=1.8, label="p99"),
+               Line2D([], [], color="#444444", linewidth=1.1, linestyle="--", label="p50")]
+    handles += [Line2D([], [], color=colour[s], linewidth=2, label=style.label(s, 30)) for s in names]
+    handles.append(Line2D([], [], color=style.ROLLBACK, linestyle="--", label="rollback"))
     style.legend_below(fig, handles, columns=6)
     return fig

@@ -58,11 +58,13 @@ def utc_axis(ax, xlabel: str = "time (UTC)") -> None:
     ax.grid(True, **GRID)
 
 
-def deploy_lines(ax, deploys, text: bool = True, colour_of: dict | None = None, with_service: bool = False) -> None:
+def deploy_lines(ax, deploys, text: bool = True, colour_of: dict | None = None, with_service: bool = False,
+                 inside: bool = False) -> None:
     """A vertical line at each deploy (`deploys`: rows with ts, service,
     version, rollback), dashed red for a rollback, its version written above
-    the axes (stacked where deploys are close). `colour_of` ((service,
-    version) -> colour) colours the text as the release's shading."""
+    the axes, or at the top inside them (`inside`, for stacked panels),
+    stacked where deploys are close. `colour_of` ((service, version) ->
+    colour) colours the text as the release's shading."""
     if deploys is None or not len(deploys):
         return
     lo, hi = (mdates.date2num(x) for x in (deploys["ts"].min(), deploys["ts"].max()))
@@ -80,8 +82,9 @@ def deploy_lines(ax, deploys, text: bool = True, colour_of: dict | None = None, 
         placed.append(x)
         name = f"{d.service} {d.version}" if with_service else d.version
         ax.annotate(label(f"{name}{' rollback' if rollback else ''}", 32), xy=(d.ts, 1.0),
-                    xycoords=("data", "axes fraction"), xytext=(1, 2 + 9 * level), textcoords="offset points",
-                    va="bottom", ha="left", fontsize=7.5, annotation_clip=False,
+                    xycoords=("data", "axes fraction"), textcoords="offset points",
+                    xytext=(2, -2 - 9 * level) if inside else (1, 2 + 9 * level), va="top" if inside else "bottom",
+                    ha="left", fontsize=7.5, annotation_clip=False,
                     color=ROLLBACK if rollback else (colour_of or {}).get((d.service, d.version), DEPLOY))
 
 

@@ -42,11 +42,13 @@ from .figures import ReportFigure, in_reading_order, render_figures
 from .narrative import Culprit, EvidenceBlock, Summary, culprit_of, evidence_blocks, key_events, summary
 
 CRASH_SIGNATURES = 5  # crash stacks shown, most frequent first
+INSTANCE = ("An instance is one run of a pod's container, named pod#restart: a restart starts a new one, so "
+            "two pods that each restarted once are four instances.")
 OTHER_BUCKETS = 3     # buckets shown beside the crashing goroutine's, biggest first
 # releases() columns shown, with their headings
 RELEASE_COLUMNS = [("service", "service"), ("version", "release"), ("deployed", "deployed (UTC)"),
-                   ("instances", "instances"), ("requests", "requests"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"),
-                   ("error_pct", "errors %"), ("panics", "panics"), ("restarts", "restarts"),
+                   ("instances", "instances"), ("requests", "requests (spans, else logs)"), ("p50_ms", "p50 ms"),
+                   ("p99_ms", "p99 ms"), ("error_pct", "error logs %"), ("panics", "panics"), ("restarts", "restarts"),
                    ("goroutine_peak", "goroutine peak"), ("growing_sites", "growing goroutine sites"),
                    ("cpu_shift", "biggest CPU shift")]
 
@@ -133,7 +135,7 @@ def build(store: Store, since=None, until=None, services=None, title: str | None
         title = f"Postmortem: {what}, {day}"
     return ReportData(
         title=title, window=window, services=names, summary=summary(store, culprit, tl), culprit=culprit,
-        key_events=key_events(tl, culprit), evidence=evidence,
+        key_events=key_events(tl, culprit, causes), evidence=evidence,
         figures=drawn, releases=_releases(store, services, window), crashes=_crashes(store, since, until, services),
         causes=causes, timeline=tl)
 

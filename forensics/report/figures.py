@@ -67,6 +67,7 @@ def render_figures(store: Store, c, tl: pd.DataFrame, since=None, until=None, se
     from ..plots.goroutines import leaking_site
 
     out: list[ReportFigure] = []
+    first, last = (tl["ts"].min(), tl["ts"].max()) if len(tl) else (None, None)
 
     def add(key: str, caption: str, data: bytes, mime: str = "image/png") -> None:
         out.append(ReportFigure(key, len(out) + 1, caption, data, mime))
@@ -87,23 +88,26 @@ def render_figures(store: Store, c, tl: pd.DataFrame, since=None, until=None, se
                           "ran; releases shaded, deploys dotted, a rollback dashed red.",
             _png(plots.plot_goroutines(store, svc, since, until)))
     if _has(store, "SELECT 1 FROM spans") or _has(store, "SELECT 1 FROM logs WHERE attributes IS NOT NULL"):
-        fig = plots.plot_latency(store, [focus] if focus else services, None, since, until)
-        if len(fig.axes) == 2:  # an empty one keeps only the axes that says so
-            who = focus or "each service"
-            add("latency", f"Request latency of {who} over time (UTC): p99 (solid) and p50 (dashed) in ms, and the "
-                           "share of requests that failed, with deploys marked.", _png(fig))
+        names = sorted(tl["service"].dropna().unique()) if len(tl) else []
+        ordered = ([focus] if focus in names else []) + [s for s in names if s != focus]
+        fig = plots.plot_latency(store, ordered or services, None, since, until)
+        if len(fig.axes) > 1:  # an empty one keeps only the axes that says so
+            add("latency", "Request latency of each service over time (UTC)"
+                           + (f", {focus} first" if focus in names else "") + ": p99 (solid) and p50 (dashed) in ms, "
+                           "each service's releases shaded and deploys marked; below, the share of its requests that "
+                           "failed.", _png(fig))
     if _has(store, "SELECT 1 FROM panics"):
         add("crashes", "Crashes over time (UTC), one lane per panic signature, each crash coloured by the release "
                        "that crashed; deploys dotted, a rollback dashed red.",
-            _png(plots.plot_crashes(store, since, until, services)))
+            _png(plots.plot_crashes(store, since or first, until or last, services)))
     pair = _profile_pair(store, c)
     if pair is not None:
         kind, mine, base = pair
         flame = plots.plot_flame(store, mine, base=base)
         add("flame", f"{kind.upper() if kind == 'cpu' else kind.capitalize()} flame graph (icicle) of {c.service} "
                      f"{c.version} against {c.previous_version}: each box is a function on the stack, as wide as its "
-                     f"share of {c.version}'s {kind} profiles; red where that share grew from {c.previous_version}, "
-                     "blue where it shrank.", flame.svg.encode(), "image/svg+xml")
+                     f"share (with what it calls) of {c.version}'s {kind} profiles; red where that share grew from "
+                     f"{c.previous_version}, blue where it shrank.", flame.svg.encode(), "image/svg+xml")
     if _has(store, "SELECT 1 FROM spans"):
         from ..analysis.latency import slowest_traces
 

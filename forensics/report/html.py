@@ -10,7 +10,7 @@ from html import escape
 
 import pandas as pd
 
-from . import RELEASE_COLUMNS
+from . import INSTANCE, RELEASE_COLUMNS
 from .stacks import STYLE as STACK_STYLE
 from .stacks import html_fragment
 
@@ -26,7 +26,7 @@ dl.summary { display: grid; grid-template-columns: 9em 1fr; gap: .35em 1em; marg
 dl.summary dt { font-weight: 600; color: #444; } dl.summary dd { margin: 0; }
 table { border-collapse: collapse; width: 100%; margin: .6em 0; font-size: 13px; }
 th, td { border: 1px solid #ddd; padding: 4px 7px; text-align: left; vertical-align: top; }
-th { background: #f4f5f7; } table.key-events th { white-space: nowrap; } td.num { text-align: right; white-space: nowrap; }
+th { background: #f4f5f7; overflow-wrap: normal; } table.key-events th { white-space: nowrap; } td.num { text-align: right; white-space: nowrap; }
 td.time, td.short { white-space: nowrap; }
 tr.critical td, tr.panic td { background: #fdecea; } tr.error td, tr.onset td { background: #fff4e5; }
 tr.warning td { background: #fffbe6; } tr.culprit td { background: #fdecea; font-weight: 600; }
@@ -39,8 +39,9 @@ section.evidence h3 { margin-top: .8em; } .claim { font-weight: 600; }
 table.kv th { width: 9em; background: #fafafa; } ul.files { margin: 0; padding-left: 1.2em; font: 12px ui-monospace,
   monospace; } pre { background: #f6f8fa; padding: .7em; overflow-x: auto; font-size: 12px; white-space: pre-wrap; }
 .muted { color: #777; } .verdict { font-weight: 600; } code { font-size: 12.5px; }
-@media print { body { max-width: none; margin: 0; } h2, h3 { break-after: avoid; }
-  tr, figure, section.evidence, .bucket { break-inside: avoid; } }
+@media print { body { max-width: none; margin: 0; font-size: 12px; } h2, h3 { break-after: avoid; }
+  table { font-size: 10.5px; } tr, figure, .bucket { break-inside: avoid; }
+  section.evidence { border: 0; padding: 0; } }
 """
 
 SHORT = 24  # cells this short (names, versions) never wrap: long ones (messages, paths) do
@@ -143,7 +144,7 @@ def render_html(d) -> str:
            f"<h2>Key events</h2>{_key_events(d)}"
            f'<p class="muted">{len(d.timeline)} rows in all: see the appendix.</p>']
     shown: set[str] = set()
-    out.append(f"<h2>Evidence</h2>{_evidence(d, shown)}")
+    out.append(f'<h2>Evidence</h2><p class="muted">{escape(INSTANCE)}</p>{_evidence(d, shown)}')
     rest = [f for f in d.figures if f.key not in shown]
     if rest:
         out.append("<h2>Figures</h2>" + "".join(_figure(f) for f in rest))

@@ -12,7 +12,7 @@ import base64
 import pandas as pd
 
 from ..text import md_cell
-from . import RELEASE_COLUMNS
+from . import INSTANCE, RELEASE_COLUMNS
 from .stacks import markdown as stacks_markdown
 
 
@@ -61,7 +61,7 @@ def render_markdown(d, figure_dir: str | None = None, embed: bool = False) -> st
     out += ["## Key events", "", _table(d.key_events, [("ts", "time (UTC)"), ("service", "service"),
                                                        ("version", "release"), ("kind", "kind"),
                                                        ("what", "what happened"), ("note", "note")]),
-            f"_{len(d.timeline)} rows in all: see the appendix._", "", "## Evidence", ""]
+            f"_{len(d.timeline)} rows in all: see the appendix._", "", "## Evidence", "", _text(INSTANCE), ""]
     shown: set[str] = set()
     if not d.evidence:
         out.append("_No claim: no deploy is followed by a significant regression._\n")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ..analysis.provenance import evidence_files
+from ..analysis.provenance import MAX_FILES, evidence_files
 from ..analysis.timeline import regression_onsets
 from ..db.store import Store
 
@@ -165,11 +165,11 @@ def summary(store: Store, c: Culprit | None, tl: pd.DataFrame) -> Summary:
     if dated:
         kind, first, _ = dated[0]
         t = pd.Timestamp(first["onset"])
-        parts.append(f"First sign {t:%H:%M} UTC ({_duration((t - c.ts).total_seconds())} after the deploy): "
+        parts.append(f"First sign {t:%H:%M:%S} UTC ({_duration((t - c.ts).total_seconds())} after the deploy): "
                      f"{TITLES.get(kind, kind).lower()} begins")
     if len(crashes):
         t = crashes["ts"].min()
-        parts.append(f"first crash {t:%H:%M} UTC ({_duration((t - c.ts).total_seconds())} after the deploy)")
+        parts.append(f"first crash {t:%H:%M:%S} UTC ({_duration((t - c.ts).total_seconds())} after the deploy)")
     out.lines.append(("Detected", "; ".join(parts) + "." if parts else "No dated symptom: see the evidence below."))
     out.lines.append(("Mitigated", f"{c.mitigation[0].upper() + c.mitigation[1:]} at "
                                    f"{c.mitigated:%Y-%m-%d %H:%M} UTC." if c.mitigated is not None
@@ -177,30 +177,62 @@ def summary(store: Store, c: Culprit | None, tl: pd.DataFrame) -> Summary:
     return out
 
 
+# A request: a server span, or a log record with a latency field; failed: an
+# error span, or a 5xx status (else an error level) in the record.
+REQUESTS_SQL = """
+SELECT 'spans' AS origin, count(*) AS n, count(*) FILTER (WHERE status_code = 'error') AS failed
+FROM span_releases WHERE service = $1 AND ts BETWEEN $2 AND $3 AND (kind = 'server' OR parent_span_id IS NULL)
+UNION ALL
+SELECT 'request logs', count(*), count(*) FILTER (WHERE coalesce(TRY_CAST(coalesce(
+         json_extract_string(attributes, '$.status'), json_extract_string(attributes, '$.status_code'),
+         json_extract_string(attributes, '$.code')) AS INTEGER) >= 500, level IN ('error', 'fatal', 'panic')))
+FROM log_releases WHERE service = $1 AND ts BETWEEN $2 AND $3 AND attributes IS NOT NULL
+  AND coalesce(json_extract_string(attributes, '$.latency_ms'), json_extract_string(attributes, '$.duration_ms'),
+               json_extract_string(attributes, '$.elapsed_ms')) IS NOT NULL"""
+# Services whose spans call the service's server spans: who its failures reach.
+CALLERS_SQL = """
+SELECT DISTINCT m.service FROM span_releases c
+JOIN span_releases m ON m.trace_id = c.trace_id AND m.span_id = c.parent_span_id
+WHERE c.service = $1 AND m.service IS NOT NULL AND m.service <> $1 ORDER BY 1"""
+
+
+def _requests(store: Store, service: str, start, end) -> str | None:
+    """'2,428 requests (request logs), 2 failed', from the fuller of spans and request logs."""
+    rows = store.query(REQUESTS_SQL, [service, start, end]).fetchall()
+    origin, n, failed = max(rows, key=lambda r: r[1])
+    if not n:
+        return None
+    traced = next((r[1] for r in rows if r[0] == "spans"), 0)
+    also = f"; {traced:,} traced" if origin != "spans" and traced else ""
+    return f"{n:,} requests ({origin}{also}), {failed:,} failed"
+
+
 def _impact(store: Store, service: str, start, end) -> str:
-    row = store.query("""
-        SELECT (SELECT count(*) FROM span_releases WHERE service = $1 AND ts BETWEEN $2 AND $3
-                  AND (kind = 'server' OR parent_span_id IS NULL)),
-               (SELECT count(*) FROM span_releases WHERE service = $1 AND ts BETWEEN $2 AND $3
-                  AND (kind = 'server' OR parent_span_id IS NULL) AND status_code = 'error'),
-               (SELECT count(*) FROM log_releases WHERE service = $1 AND ts BETWEEN $2 AND $3
+    errors, crashes, restarts = store.query("""
+        SELECT (SELECT count(*) FROM log_releases WHERE service = $1 AND ts BETWEEN $2 AND $3
                   AND level IN ('error', 'fatal', 'panic')),
                (SELECT count(*) FROM panics p JOIN dump_releases r USING (dump_id)
                   WHERE p.seq = 0 AND r.service = $1 AND r.ts BETWEEN $2 AND $3),
                (SELECT count(*) FROM instances WHERE service = $1 AND restart > 0 AND started BETWEEN $2 AND $3)""",
-                      [service, start, end]).fetchall()[0]
-    requests, failed, errors, crashes, restarts = row
-    said = [f"{requests:,} requests traced ({failed:,} failed)"] if requests else []
+                                            [service, start, end]).fetchall()[0]
+    said = [x for x in [_requests(store, service, start, end)] if x]
     said += [f"{errors:,} error-level log records", f"{crashes} crash{'es' if crashes != 1 else ''}",
              f"{restarts} restart{'s' if restarts != 1 else ''}"]
-    return ", ".join(said)
+    callers = [c for (c,) in store.query(CALLERS_SQL, [service]).fetchall()]
+    reached = [f"{c}: {r}" for c in callers if (r := _requests(store, c, start, end))]
+    return ", ".join(said) + (f"; its callers in that time: {'; '.join(reached)}" if reached else "")
 
 
-def key_events(tl: pd.DataFrame, c: Culprit | None, limit: int = KEY_EVENTS) -> pd.DataFrame:
+def key_events(tl: pd.DataFrame, c: Culprit | None, causes: pd.DataFrame | None = None,
+               limit: int = KEY_EVENTS) -> pd.DataFrame:
     """At most `limit` rows a postmortem's timeline shows: deploys with their
     changes, the first crash of each signature, restarts, the onset of each
-    regression, big error bursts, Kubernetes warnings; the root-cause deploy
-    and its mitigation marked in `note`."""
+    regression, big error bursts, Kubernetes warnings; `note` marks the
+    root-cause deploy, its mitigation, and the deploys correlation cleared."""
+    cleared = set()
+    if causes is not None and len(causes):
+        done = causes[~causes["significant"] & causes["previous_version"].notna()]
+        cleared = {(r.service, r.version, pd.Timestamp(r.ts).floor("s")) for r in done.itertuples(index=False)}
     if not len(tl):
         return pd.DataFrame(columns=["ts", "service", "version", "kind", "what", "note"])
     changes = tl[tl["kind"] == "upgrade"]
@@ -219,7 +251,11 @@ def key_events(tl: pd.DataFrame, c: Culprit | None, limit: int = KEY_EVENTS) -> 
                 note, priority = "mitigation", 0
             else:
                 priority = 1
+                if (r.service, r.version, r.ts.floor("s")) in cleared:
+                    note = "no regression found"
         elif r.kind == "onset":
+            if isinstance(r.signature, str):
+                continue  # a new crash begins with its first crash, the row of its own below
             what, priority = r.summary, 0
         elif r.kind in ("panic", "race"):
             sig = r.signature if isinstance(r.signature, str) else r.summary
@@ -247,37 +283,61 @@ FIGURE_OF = {"goroutines": "goroutines", "latency": "latency", "panic": "crashes
              "errors": "latency", "profile": "flame"}
 
 
+RELATED_P = 0.1  # the same symptom in another release, shown beside a claim: suggestive, or earlier
+
+
+def _before(x: dict, e: dict) -> bool:
+    a, b = x.get("onset"), e.get("onset")
+    return a is not None and b is not None and pd.notna(a) and pd.notna(b) and a < b
+
+
+def _p(p: float, prefix: str = "p") -> str:
+    return f"{prefix} < 0.001" if p < 0.001 else f"{prefix} = {p:.2g}"
+
+
 def evidence_blocks(store: Store, c: Culprit | None, figures: set[str]) -> list[EvidenceBlock]:
-    """One block per claim of the verdict (its flagged items, and new crashes)."""
+    """One block per claim of the verdict (its flagged items, and new
+    crashes), with the same symptom measured in other releases beside it (a
+    leak starts small, in the culprit release, before it is significant)."""
     if c is None:
         return []
     out = []
     previous = dict(store.query("SELECT version, previous_version FROM deploys WHERE service = ?",
                                 [c.service]).fetchall())
+
+    def against(version: str) -> str:
+        before = c.previous_version if version == c.version else previous.get(version)
+        return f"{version} against {before or 'the release before'}"
+
     for e in c.row["evidence"]:
         if not (e.get("flagged") or e.get("new")):
             continue
         measured_in = e.get("measured_in", c.version)
-        before = c.previous_version if measured_in == c.version else previous.get(measured_in, "the release before")
-        p = e["p"]
+        related = [x for x in c.row["evidence"] if x is not e and x["kind"] == e["kind"] and x["key"] == e["key"]
+                   and (x["p"] < RELATED_P or _before(x, e))]
+        group = sorted([e, *related], key=lambda x: (x.get("onset") is None or pd.isna(x.get("onset")),
+                                                     x.get("onset") if x.get("onset") is not None else 0))
         stat = e.get("statistic")
         stat_text = f"{stat:.3g}" if isinstance(stat, (int, float)) and stat == stat and abs(stat) != float("inf") \
             else "∞ (none before)"
-        pv = "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
-        adj = e.get("p_adjusted", p)
-        adjusted = "adjusted p < 0.001" if adj < 0.001 else f"adjusted p = {adj:.2g}"
         figure = FIGURE_OF.get(e["kind"])
+        dated = [x["onset"] for x in group if x.get("onset") is not None and pd.notna(x.get("onset"))]
+        files = []
+        for x in group:
+            files += [f for f in evidence_files(store, x, c.service, x.get("measured_in", c.version))
+                      if f not in files]
         out.append(EvidenceBlock(
             title=f"{TITLES.get(e['kind'], e['kind'])}: {e['key']}" if e["kind"] != "latency"
             else f"{TITLES['latency']} ({e['key']})",
             claim=e["text"] + (f" — {e['reason']}" if e.get("reason") else ""),
-            statistic=f"{TESTS.get(e['kind'], 'one-sided test')}: statistic {stat_text}, {pv}, {adjusted} "
-                      f"(Bonferroni over the deploy's items)" + ("" if e.get("flagged") else
-                                                                 "; shown as a new signature, below the threshold"),
-            measured=f"{c.service} {measured_in} against {before}",
-            instances=list(e.get("instances") or []),
-            files=evidence_files(store, e, c.service, measured_in),
-            figure=figure if figure in figures else None,
-            onset=pd.Timestamp(e["onset"]) if e.get("onset") is not None and pd.notna(e.get("onset")) else None,
+            statistic=f"{TESTS.get(e['kind'], 'one-sided test')}: statistic {stat_text}, {_p(e['p'])}, "
+                      f"{_p(e.get('p_adjusted', e['p']), 'adjusted p')} (Bonferroni over the deploy's items)"
+                      + ("" if e.get("flagged") else "; shown as a new signature, below the threshold"),
+            measured=f"{c.service} " + "; ".join(
+                [against(measured_in)] + [f"also {against(x.get('measured_in', c.version))}: {x['text']}"
+                                          for x in related]),
+            instances=sorted({i for x in group for i in (x.get("instances") or [])}),
+            files=files[:MAX_FILES], figure=figure if figure in figures else None,
+            onset=pd.Timestamp(min(dated)) if dated else None,
             flagged=bool(e.get("flagged")), reason=e.get("reason")))
     return out
