@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 import forensics as fx
 from forensics.cli import main
-from forensics.report import build
+from forensics.report import build, write
 
 from conftest import ROOT, SAMPLES, cluster_copy
 
@@ -47,9 +47,10 @@ def data(incident):
 
 
 @pytest.fixture(scope="module")
-def written(incident, tmp_path_factory):
+def written(data, tmp_path_factory):
+    """The report as `db.report(path)` writes it, from the data built once."""
     out = tmp_path_factory.mktemp("report")
-    return incident.report(out / "report.html"), incident.report(out / "report.md"), out
+    return write(data, out / "report.html"), write(data, out / "report.md"), out
 
 
 @pytest.fixture(scope="module")
@@ -174,9 +175,15 @@ def test_markdown_is_paste_ready_with_its_figures_beside_it(written):
     assert "go.etcd.io/etcd/client/v3@v3.5.9" in md
 
 
-def test_markdown_can_embed_its_figures(incident, tmp_path):
-    md = incident.report(tmp_path / "inline.md", embed_figures=True)
+def test_markdown_can_embed_its_figures(data, tmp_path):
+    md = write(data, tmp_path / "inline.md", embed=True)
     assert md.count("](data:image/png;base64,") == 5 and not (tmp_path / "inline_files").exists()
+
+
+def test_db_report_writes_what_it_returns(incident, tmp_path):
+    text = incident.report(tmp_path / "r.md", since="2026-11-22T04:00:00Z", until="2026-11-22T05:30:00Z")
+    assert (tmp_path / "r.md").read_text() == text and (tmp_path / "r_files").is_dir()
+    assert "_Evidence from 2026-11-22 04:0" in text  # the window given as ISO text with a Z
 
 
 def test_another_incident_gets_its_own_verdict(cluster, tmp_path):

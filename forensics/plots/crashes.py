@@ -40,8 +40,9 @@ def plot_crashes(store: Store, since=None, until=None, services=None, top: int =
     colour_of = style.release_colours(deploys)
     if df["service"].nunique() == 1:
         style.release_shading(ax, deploys, until if until is not None else max(df["ts"].max(), deploys["ts"].max()),
-                              colour_of)
-    style.deploy_lines(ax, deploys, colour_of=colour_of, with_service=df["service"].nunique() > 1)
+                              colour_of, start=since)
+    style.deploy_lines(ax, deploys, colour_of=colour_of, with_service=df["service"].nunique() > 1,
+                       window=(since, until))
     releases = list(dict.fromkeys(zip(df["service"], df["version"])))
     spare = style.colours(releases)
     for (service, version), part in df.groupby(["service", "version"], dropna=False, sort=False):

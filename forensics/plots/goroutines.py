@@ -58,8 +58,9 @@ def plot_goroutines(store: Store, service: str | None = None, since=None, until=
     at_site = counts[counts["site"] == site].set_index("dump_id")["n"] if site else None
     deploys = style.deploys_of(store, service)
     colour_of = style.release_colours(deploys)
-    style.release_shading(ax, deploys, snaps["ts"].max(), colour_of)
-    style.deploy_lines(ax, deploys, colour_of=colour_of)
+    window = (since if since is not None else None, until if until is not None else snaps["ts"].max())
+    style.release_shading(ax, deploys, window[1], colour_of, start=since)
+    style.deploy_lines(ax, deploys, colour_of=colour_of, window=window)
     versions = []
     for _, run in snaps.groupby("series", sort=False):
         version = run["version"].dropna().iloc[-1] if run["version"].notna().any() else None

@@ -84,10 +84,9 @@ def plot_latency(store: Store, services=None, every: str | None = None, since=No
     for ax, service in zip(axes, names):
         part = lat[lat["service"] == service]
         deploys = style.deploys_of(store, service)
-        deploys = deploys[(deploys["ts"] >= window[0] - margin) & (deploys["ts"] <= window[1])]
-        releases = style.release_colours(style.deploys_of(store, service))
-        style.release_shading(ax, deploys, window[1], releases)
-        style.deploy_lines(ax, deploys, colour_of=releases, inside=True)
+        releases = style.release_colours(deploys)
+        style.release_shading(ax, deploys, window[1], releases, start=window[0] - margin)
+        style.deploy_lines(ax, deploys, colour_of=releases, inside=True, window=(window[0] - margin, window[1]))
         dots = "." if len(part) < 12 else None  # a short series still shows
         ax.plot(part["bucket"], part["p99_ms"], color=colour[service], linewidth=1.8, marker=dots)
         ax.plot(part["bucket"], part["p50_ms"], color=colour[service], linewidth=1.1, linestyle="--", marker=dots)

@@ -58,13 +58,26 @@ def utc_axis(ax, xlabel: str = "time (UTC)") -> None:
     ax.grid(True, **GRID)
 
 
+def within(deploys, start=None, end=None):
+    """The deploys from `start` to `end` (either may be None)."""
+    if deploys is None or not len(deploys):
+        return deploys
+    keep = deploys["ts"].notna()
+    if start is not None:
+        keep &= deploys["ts"] >= start
+    if end is not None:
+        keep &= deploys["ts"] <= end
+    return deploys[keep]
+
+
 def deploy_lines(ax, deploys, text: bool = True, colour_of: dict | None = None, with_service: bool = False,
-                 inside: bool = False) -> None:
+                 inside: bool = False, window: tuple = (None, None)) -> None:
     """A vertical line at each deploy (`deploys`: rows with ts, service,
-    version, rollback), dashed red for a rollback, its version written above
-    the axes, or at the top inside them (`inside`, for stacked panels),
-    stacked where deploys are close. `colour_of` ((service, version) ->
-    colour) colours the text as the release's shading."""
+    version, rollback) within `window`, dashed red for a rollback, its
+    version written above the axes, or at the top inside them (`inside`, for
+    stacked panels), stacked where deploys are close. `colour_of` ((service,
+    version) -> colour) colours the text as the release's shading."""
+    deploys = within(deploys, *window)
     if deploys is None or not len(deploys):
         return
     lo, hi = (mdates.date2num(x) for x in (deploys["ts"].min(), deploys["ts"].max()))
@@ -88,17 +101,21 @@ def deploy_lines(ax, deploys, text: bool = True, colour_of: dict | None = None, 
                     color=ROLLBACK if rollback else (colour_of or {}).get((d.service, d.version), DEPLOY))
 
 
-def release_shading(ax, deploys, end, colour_of: dict, alpha: float = 0.08) -> None:
+def release_shading(ax, deploys, end, colour_of: dict, alpha: float = 0.08, start=None) -> None:
     """Each release's time, from its deploy to the next of its service (or
-    `end`), shaded in its colour ((service, version) -> colour)."""
+    `end`), shaded in its colour ((service, version) -> colour), cut to
+    start at `start`: the release in force when the window opens is shaded too."""
     if deploys is None or not len(deploys):
         return
     for _, part in deploys.groupby("service", sort=False):
         rows = list(part.itertuples(index=False))
         for d, nxt in zip(rows, rows[1:] + [None]):
             stop = nxt.ts if nxt is not None else end
-            if stop is not None and stop > d.ts:
-                ax.axvspan(d.ts, stop, color=colour_of.get((d.service, d.version), "#999999"), alpha=alpha,
+            if stop is not None and end is not None:
+                stop = min(stop, end)
+            begin = max(d.ts, start) if start is not None else d.ts
+            if stop is not None and stop > begin:
+                ax.axvspan(begin, stop, color=colour_of.get((d.service, d.version), "#999999"), alpha=alpha,
                            linewidth=0, zorder=0)
 
 

@@ -48,7 +48,7 @@ def plot_timeline(store: Store, since=None, until=None, services=None, rows=None
     lane = {s: i for i, s in enumerate(reversed(lanes))}  # first service on top
     start, end = rows["ts"].min(), max(rows["ts"].max(), rows["until"].max() if rows["until"].notna().any()
                                        else rows["ts"].max())
-    _release_bands(top, style.deploys_of(store, lanes), lane, end)
+    _release_bands(top, style.deploys_of(store, lanes), lane, start, end)
     evidence = rows[rows["kind"].isin(["goroutines", "profile"])]
     for r in evidence.itertuples(index=False):  # a rug of what was sampled, under the markers
         stop = r.until if r.until is not None and r.until == r.until else r.ts
@@ -84,17 +84,20 @@ def plot_timeline(store: Store, since=None, until=None, services=None, rows=None
     return fig
 
 
-def _release_bands(ax, deploys, lane: dict, end) -> None:
-    """Each release of a service as a band in its lane, named at its start."""
+def _release_bands(ax, deploys, lane: dict, start, end) -> None:
+    """Each release of a service as a band in its lane, named at its start
+    (or the window's, for the release in force when it opens)."""
     colour_of = style.release_colours(deploys)
     for service, part in deploys[deploys["service"].isin(list(lane))].groupby("service", sort=False):
         rows = list(part.itertuples(index=False))
         for d, nxt in zip(rows, rows[1:] + [None]):
-            stop = nxt.ts if nxt is not None else end
+            begin, stop = max(d.ts, start), min(nxt.ts if nxt is not None else end, end)
+            if stop <= begin:
+                continue
             colour = colour_of[(service, d.version)]
-            ax.broken_barh([(d.ts, stop - d.ts)], (lane[service] - 0.42, 0.84), color=colour, alpha=0.16,
+            ax.broken_barh([(begin, stop - begin)], (lane[service] - 0.42, 0.84), color=colour, alpha=0.16,
                            linewidth=0, zorder=0)
-            ax.annotate(style.label(d.version, 16), xy=(d.ts, lane[service] + 0.42), xytext=(7, -2),
+            ax.annotate(style.label(d.version, 16), xy=(begin, lane[service] + 0.42), xytext=(7, -2),
                         textcoords="offset points", va="top", ha="left", fontsize=7.5, color=colour, zorder=1)
 
 
