@@ -35,6 +35,7 @@ import os
 import shutil
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import click
@@ -156,8 +157,8 @@ def _bytes_on_disk(paths) -> int | None:
     import glob
 
     total = 0
-    for p in paths:
-        for found in glob.glob(p) if any(c in p for c in "*?[") else [p]:
+    for p in paths:  # as ingest expands them: a path that exists is itself, else a (recursive) glob
+        for found in [p] if os.path.exists(p) else glob.glob(p, recursive=True):
             if os.path.isdir(found):
                 total += sum(_size(os.path.join(d, f)) for d, _, files in os.walk(found) for f in files)
             else:
@@ -549,6 +550,8 @@ def report(db, output, since, until, from_, to, services, title, embed_figures) 
         raise click.BadParameter("the report is .html or .md", param_hint="-o")
     since, until = since_until(since, until, from_, to)
     incident = _open(db, read_only=True)
+    beside = Path(output).with_name(Path(output).stem + "_files")
+    started = time.time()
     try:
         incident.report(output, since, until, list(services) or None, title=title, embed_figures=embed_figures)
     except fx.ForensicsError as exc:
@@ -557,9 +560,8 @@ def report(db, output, since, until, from_, to, services, title, embed_figures) 
         raise click.BadParameter(str(exc)) from exc
     finally:
         incident.close()
-    beside = Path(output).with_name(Path(output).stem + "_files")
-    figures = f" and its figures in {printable(str(beside))}/" if output.endswith(".md") and not embed_figures \
-        and beside.is_dir() else ""
+    written = beside.is_dir() and any(f.stat().st_mtime >= started - 1 for f in beside.iterdir())  # not a stale one
+    figures = f" and its figures in {printable(str(beside))}/" if output.endswith(".md") and written else ""
     click.echo(f"wrote {printable(output)}{figures}")
 
 

@@ -35,11 +35,15 @@ def md_cell(value) -> str:
 
     >>> md_cell("p < 0.001; <b>x</b> &amp; y")
     'p < 0.001; \\\\<b>x\\\\</b> \\\\&amp; y'
+    >>> md_cell("\\\\<img> \\\\*x")  # its own backslashes stay text
+    '\\\\\\\\\\\\<img> \\\\\\\\\\\\*x'
     >>> md_cell("v3.(*Client).Watch _x_ snake_case ![t](u)")
     'v3.(\\\\*Client).Watch \\\\_x\\\\_ snake_case !\\\\[t](u)'
     """
     if value is None or value != value:  # None or NaN
         return ""
-    text = _MD_ENTITY.sub(r"\\&", _MD_TAG.sub(r"\\<", str(value)))
+    # A backslash first: one of the text's own would otherwise escape ours and free what follows.
+    text = str(value).replace("\\", "\\\\")
+    text = _MD_ENTITY.sub(r"\\&", _MD_TAG.sub(r"\\<", text))
     text = _MD_EMPHASIS.sub(lambda m: "\\" + m.group(), text)
     return text.replace("|", "\\|").replace("\r", " ").replace("\n", "<br>").replace("`", "\\`")

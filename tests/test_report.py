@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -197,6 +198,24 @@ def test_another_incident_gets_its_own_verdict(cluster, tmp_path):
     assert {"timeline", "crashes"} <= {f.key for f in data.figures} and "flame" not in {f.key for f in data.figures}
 
 
+def test_a_window_on_the_symptoms_still_names_the_culprit(incident):
+    """04:00-05:30 holds the crashes and the rollback, not the 03:00 deploy that caused them."""
+    data = build(incident.store, since="2026-11-22T04:00:00Z", until="2026-11-22T05:30:00Z")
+    assert data.summary.headline == CULPRIT
+    assert data.window[0] >= pd.Timestamp("2026-11-22 04:00") and data.window[1] <= pd.Timestamp("2026-11-22 05:30")
+    assert data.key_events["ts"].min() >= pd.Timestamp("2026-11-22 04:00")
+    assert data.figure("waterfall").caption.split(" at ")[1][:5] >= "04:00"
+
+
+def test_a_service_without_a_regression_says_so(incident):
+    data = build(incident.store, services=["checkout"])
+    assert data.summary.headline == ("No deploy in the selection (deploys of checkout) is followed by a significant "
+                                     "regression: no root cause is named.")
+    assert set(data.timeline["service"]) == {"checkout"} and "goroutines" not in {f.key for f in data.figures}
+    late = build(incident.store, since="2026-11-22T05:20:00Z", services=["checkout"], figures=False)
+    assert late.key_events.empty and "no root cause is named" in late.summary.headline
+
+
 def test_an_incident_without_a_culprit_says_so(tmp_path):
     db = fx.open(tmp_path / "one.duckdb")
     db.ingest(SAMPLES / "go1.27.3" / "default" / "panic-string.txt", service="api", version="v1")
@@ -215,6 +234,7 @@ def test_untrusted_text_is_escaped(hostile, tmp_path):
     outside = re.sub(r"(?<!\\)`[^`\n]*`", "", re.sub(r"```.*?```", "", md, flags=re.S))
     assert not re.search(r"(?<!\\)<(script|img)", outside) and "\\<script>" in outside and "\\|" in outside
     assert "&lt;" not in md and "&gt;" not in md and "&amp;" not in md  # entities paste literally
+    assert "\\\\frac" in outside  # the message's own backslash is text: it escapes nothing after it
 
 
 def test_report_cli(cluster, tmp_path):
@@ -300,4 +320,4 @@ def test_a_hostile_report_reads_safely(browser, hostile, tmp_path):
     hostile.report(page)
     seen = read_page(browser, page, tmp_path)
     assert not seen["errors"] and HOSTILE.split(" |")[0] in seen["text"]  # shown as text, not run
-    assert all(not_blank(f["shot"]) for f in seen["figures"])
+    assert len(seen["figures"]) == 2 and all(not_blank(f["shot"]) for f in seen["figures"])  # timeline, crashes

@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 
+import numpy as np
 import pandas as pd
 
 from . import attribution as at
@@ -101,7 +102,7 @@ def _observed_modules(modules: pd.DataFrame, frames: dict) -> pd.DataFrame:
         if df is None or df.empty or "modules" not in df:
             continue
         for service, version, mods in zip(df["service"], df["version"], df["modules"]):
-            if (service, version) in have or mods is None or isinstance(mods, float):
+            if (service, version) in have or not isinstance(mods, (list, tuple, np.ndarray)):  # None, NaN, pd.NA
                 continue
             for entry in mods:
                 if isinstance(entry, str) and "@" in entry:

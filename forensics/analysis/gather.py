@@ -60,6 +60,24 @@ class Evidence:
 _FILE_MODULE = ("nullif(regexp_extract({f}, '(?:^|/)pkg/mod/([^@]+@[^/]+)/', 1), '')")
 _FRAME_MODULE = "CASE WHEN {m} IS NOT NULL THEN {m} || coalesce('@' || {v}, '') END"
 
+# A request's latency in a log record: the field a request log carries (ms), NULL
+# for other records. Correlation, the latency figure, the report's impact and the
+# evidence's files all read requests from logs by this one rule.
+REQUEST_MS = """coalesce(
+    TRY_CAST(json_extract_string(attributes, '$.latency_ms') AS DOUBLE),
+    TRY_CAST(json_extract_string(attributes, '$.duration_ms') AS DOUBLE),
+    TRY_CAST(json_extract_string(attributes, '$.elapsed_ms') AS DOUBLE),
+    1000 * TRY_CAST(json_extract_string(attributes, '$.latency') AS DOUBLE),
+    1000 * TRY_CAST(json_extract_string(attributes, '$.duration') AS DOUBLE))"""
+# Every request's latency with its time, service, instance and release: server
+# spans (or roots) and request logs.
+LATENCY_ROWS = f"""
+    SELECT ts, service, instance, version, {REQUEST_MS} AS ms, 'logs' AS origin
+    FROM log_releases WHERE attributes IS NOT NULL AND ts IS NOT NULL AND service IS NOT NULL
+    UNION ALL
+    SELECT ts, service, instance, version, duration_ns / 1e6, 'spans' FROM span_releases
+    WHERE (kind = 'server' OR parent_span_id IS NULL) AND duration_ns IS NOT NULL AND ts IS NOT NULL"""
+
 QUERIES = {
     "deploys": "SELECT ts, service, version, previous_version, rollback FROM deploys",
     "changes": "SELECT ts, service, kind, module, from_version, to_version FROM upgrades",
@@ -99,20 +117,8 @@ QUERIES = {
         SELECT time_bucket(INTERVAL 1 second, ts) AS ts, service, instance, version,
                count(*) FILTER (WHERE level IN ('error', 'fatal', 'panic')) AS errors, count(*) AS total
         FROM log_releases WHERE ts IS NOT NULL AND service IS NOT NULL GROUP BY ALL""",
-    "latencies": """
-        SELECT * FROM (
-          SELECT ts, service, instance, version, coalesce(
-                   TRY_CAST(json_extract_string(attributes, '$.latency_ms') AS DOUBLE),
-                   TRY_CAST(json_extract_string(attributes, '$.duration_ms') AS DOUBLE),
-                   TRY_CAST(json_extract_string(attributes, '$.elapsed_ms') AS DOUBLE),
-                   1000 * TRY_CAST(json_extract_string(attributes, '$.latency') AS DOUBLE),
-                   1000 * TRY_CAST(json_extract_string(attributes, '$.duration') AS DOUBLE)) AS ms,
-                 'logs' AS origin
-          FROM log_releases WHERE attributes IS NOT NULL AND ts IS NOT NULL AND service IS NOT NULL
-          UNION ALL
-          SELECT ts, service, instance, version, duration_ns / 1e6, 'spans' FROM span_releases
-          WHERE (kind = 'server' OR parent_span_id IS NULL) AND duration_ns IS NOT NULL AND ts IS NOT NULL
-        ) WHERE ms IS NOT NULL USING SAMPLE reservoir({samples} ROWS) REPEATABLE (7)""",
+    "latencies": f"""
+        SELECT * FROM ({LATENCY_ROWS}) WHERE ms IS NOT NULL USING SAMPLE reservoir({{samples}} ROWS) REPEATABLE (7)""",
     # Time each server span spent waiting on another service: the server spans of
     # that service among its descendants (directly, or under its client spans).
     "calls": """

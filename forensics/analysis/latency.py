@@ -81,11 +81,21 @@ def _pct(x: float) -> str:
     return text.replace(".", "_")
 
 
-def slowest_traces(store: Store, n: int = 10, service: str | None = None) -> "pd.DataFrame":
-    """The n longest traces: trace_id, root service and name, start,
-    duration (the root span's, else the spans' extent), spans, errors."""
-    where, params = ("WHERE trace_id IN (SELECT trace_id FROM spans WHERE service = ?)", [service]) if service \
-        else ("", [])
+def slowest_traces(store: Store, n: int = 10, service: str | None = None, since=None, until=None
+                   ) -> "pd.DataFrame":
+    """The n longest traces (through `service`, starting from `since` to
+    `until` when given): trace_id, root service and name, start, duration
+    (the root span's, else the spans' extent), spans, errors."""
+    conds, params = [], []
+    if service:
+        conds.append("trace_id IN (SELECT trace_id FROM spans WHERE service = ?)")
+        params.append(service)
+    for cond, value in (("trace_id IN (SELECT trace_id FROM spans GROUP BY trace_id HAVING min(start_ts) >= ?)", since),
+                        ("trace_id IN (SELECT trace_id FROM spans GROUP BY trace_id HAVING min(start_ts) <= ?)", until)):
+        if value is not None:
+            conds.append(cond)
+            params.append(value)
+    where = ("WHERE " + " AND ".join(conds)) if conds else ""
     sql = f"""
         SELECT trace_id,
                any_value(service ORDER BY parent_span_id NULLS FIRST, start_ns) AS root_service,

@@ -28,15 +28,16 @@ COLUMNS = ["service", "version", "previous_version", "deployed", "first_seen", "
            "resolved_signatures", "restarts", "goroutine_peak", "growing_sites", "cpu_shift", "heap_shift"]
 
 
-def releases(store: Store, service: str | None = None) -> "pd.DataFrame":
-    """One row per (service, release), in deploy order (see the module doc)."""
+def releases(store: Store, service: str | None = None, evidence=None) -> "pd.DataFrame":
+    """One row per (service, release), in deploy order (see the module doc);
+    `evidence`: the incident's Evidence when the caller has read it already."""
     import pandas as pd
 
     from .evidence import rate_increase
     from .gather import evidence_from_store, profile_shares, rows_of
     from .leaks import goroutine_growth
 
-    ev = evidence_from_store(store)
+    ev = evidence if evidence is not None else evidence_from_store(store)
     known = store.query("""
         SELECT service, version, min(ts) AS first_seen, max(ts) AS last_seen,
                count(DISTINCT pod) AS pods, count(DISTINCT instance) AS instances

@@ -51,14 +51,14 @@ def panic_signatures(store: Store) -> "pd.DataFrame":
 
 
 def crash_filter(since=None, until=None, services=None) -> tuple[list[str], list]:
-    """Conditions and parameters selecting crashes by time and service, on
-    `dumps d JOIN dump_releases r`: what the report's crash stacks and the
-    crashes figure both select.
+    """Conditions and parameters selecting crashes (a dump's first panic, not
+    a data race) by time and service, on `panics p JOIN dumps d JOIN
+    dump_releases r`: what the report's crash stacks and the crash figures select.
 
     >>> crash_filter(services="orders")
-    (['r.service IN (?)'], ['orders'])
+    (['p.seq = 0', "p.kind <> 'race'", 'r.service IN (?)'], ['orders'])
     """
-    where, params = [], []
+    where, params = ["p.seq = 0", "p.kind <> 'race'"], []
     for cond, value in (("d.ts >= ?", since), ("d.ts <= ?", until)):
         if value is not None:
             where.append(cond)

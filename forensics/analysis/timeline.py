@@ -119,10 +119,12 @@ def summarise(rows: "pd.DataFrame") -> "pd.DataFrame":
     parts = [rows[~rows["kind"].isin(["goroutines", "profile", "errors", "panic", "race", "restart", "k8s"])]]
     for keys, g in rows[rows["kind"].isin(["goroutines", "profile"])].groupby(
             ["kind", "service", "version", bucket], dropna=False, sort=False):
-        parts.append(_summary_row(g, _snapshots(g) if keys[0] == "goroutines" else _profiles(g)))
+        parts.append(_summary_row(g, _snapshots(g) if keys[0] == "goroutines" else _profiles(g), count=len(g)))
     parts.append(_bursts(rows[rows["kind"] == "errors"]))
     repeated = rows[rows["kind"].isin(["panic", "race", "restart", "k8s"])]
-    key = repeated["signature"].fillna(repeated["summary"].str.split(":").str[0])
+    # what repeats: a crash's signature, a restart's pod and container, a warning's reason
+    restarted = repeated["summary"].str.extract(r"^restart \d+ of (\S+)")[0]
+    key = repeated["signature"].fillna(restarted).fillna(repeated["summary"].str.split(":").str[0])
     for _, g in repeated.groupby([repeated["kind"], repeated["service"], key, bucket], dropna=False, sort=False):
         if len(g) <= REPEATS:
             parts.append(g)
@@ -149,10 +151,13 @@ def _profiles(g) -> str:
     return f"{len(g)} profile{'s' if len(g) > 1 else ''}{_pods(g)} ({each})"
 
 
-def _summary_row(g, summary: str, severity: str = "info") -> "pd.DataFrame":
+def _summary_row(g, summary: str, severity: str = "info", count: int | None = None) -> "pd.DataFrame":
+    """One row standing for `g`: its first time, `until` its last; `count`
+    what it counts (default: the rows' counts summed: error logs, crashes)."""
     first = g.iloc[0]
     pods = g["pod"].dropna().unique()
-    return g.head(1).assign(summary=summary, severity=severity, count=int(g["count"].fillna(1).sum()),
+    return g.head(1).assign(summary=summary, severity=severity,
+                            count=count if count is not None else int(g["count"].fillna(1).sum()),
                             until=g["ts"].max(), pod=pods[0] if len(pods) == 1 else None,
                             signature=first["signature"])
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 from matplotlib.lines import Line2D
 
 from ..analysis.leaks import goroutine_growth, instance_series
+from ..analysis.signatures import crash_filter
 from ..db.store import Store
+from ..times import naive_utc
 from . import style
 
 # A snapshot form per figure: one instant is often saved as a debug=2 dump and
@@ -34,6 +36,7 @@ def leaking_site(store: Store, service: str | None = None):
 def plot_goroutines(store: Store, service: str | None = None, since=None, until=None):
     """Goroutines per instance over time for `service` (default: the one
     whose goroutines leak, else the one with most snapshots)."""
+    since, until = naive_utc(since), naive_utc(until)
     fig = style.figure(4.2)
     ax = fig.add_subplot()
     leak = leaking_site(store, service)
@@ -58,7 +61,7 @@ def plot_goroutines(store: Store, service: str | None = None, since=None, until=
     at_site = counts[counts["site"] == site].set_index("dump_id")["n"] if site else None
     deploys = style.deploys_of(store, service)
     colour_of = style.release_colours(deploys)
-    window = (since if since is not None else None, until if until is not None else snaps["ts"].max())
+    window = (since, until if until is not None else snaps["ts"].max())
     style.release_shading(ax, deploys, window[1], colour_of, start=since)
     style.deploy_lines(ax, deploys, colour_of=colour_of, window=window)
     versions = []
@@ -70,9 +73,9 @@ def plot_goroutines(store: Store, service: str | None = None, since=None, until=
                 marker=".", markersize=3)
         if at_site is not None:
             ax.plot(run["ts"], run["dump_id"].map(at_site).fillna(0), color=colour, linewidth=2.6)
+    where, params = crash_filter(snaps["ts"].min(), snaps["ts"].max(), service)
     crashes = store.query("SELECT d.ts FROM panics p JOIN dumps d USING (dump_id) JOIN dump_releases r "
-                          "USING (dump_id) WHERE p.seq = 0 AND p.kind <> 'race' AND r.service = ? AND d.ts BETWEEN ? "
-                          "AND ?", [service, snaps["ts"].min(), snaps["ts"].max()]).df() if service else None
+                          f"USING (dump_id) WHERE {' AND '.join(where)}", params).df() if service else None
     if crashes is not None and len(crashes):  # where a run ended in a crash
         ax.scatter(crashes["ts"], [0] * len(crashes), marker="X", s=70, color=style.BAD, zorder=5, clip_on=False)
     ax.set_ylim(bottom=0)

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from matplotlib.lines import Line2D
 
-from ..analysis.gather import QUERIES
+from ..analysis.gather import LATENCY_ROWS
 from ..analysis.latency import interval
-from ..analysis.timeline import bucket_seconds
+from ..analysis.timeline import bucket_seconds, timeline_filter
 from ..db.store import Store
 from . import style
 
@@ -26,27 +26,25 @@ BUCKETS = 60  # at most this many points per series: 5 min over 4 h, a second ov
 ERRORS_SQL = """
 SELECT service, time_bucket(INTERVAL '{every}', ts) AS bucket, 'spans' AS origin,
        count(*) FILTER (WHERE status_code = 'error') AS errors, count(*) AS total
-FROM span_releases WHERE (kind = 'server' OR parent_span_id IS NULL) AND ts IS NOT NULL AND service IS NOT NULL
+FROM span_releases
+WHERE (kind = 'server' OR parent_span_id IS NULL) AND ts IS NOT NULL AND service IS NOT NULL AND {where}
 GROUP BY ALL
 UNION ALL
 SELECT service, time_bucket(INTERVAL '{every}', ts), 'logs',
        count(*) FILTER (WHERE level IN ('error', 'fatal', 'panic')), count(*)
-FROM log_releases WHERE ts IS NOT NULL AND service IS NOT NULL GROUP BY ALL"""
+FROM log_releases WHERE ts IS NOT NULL AND service IS NOT NULL AND {where} GROUP BY ALL"""
 
 
 def latency_series(store: Store, services=None, every: str | None = None, since=None, until=None):
     """(latency, errors, every): p50/p99 ms per service and bucket, from spans
     where the service has them else logs; error % per service and bucket,
-    from the same origin."""
+    from the same origin. The window and services are selected before the
+    latencies are sampled."""
     import pandas as pd
 
-    lat = store.query(QUERIES["latencies"].replace("{samples}", str(SAMPLES))).df()
-    if services is not None:
-        lat = lat[lat["service"].isin([services] if isinstance(services, str) else list(services))]
-    if since is not None:
-        lat = lat[lat["ts"] >= pd.Timestamp(since)]
-    if until is not None:
-        lat = lat[lat["ts"] <= pd.Timestamp(until)]
+    where, params = timeline_filter(since, until, services)
+    lat = store.query(f"SELECT * FROM ({LATENCY_ROWS}) WHERE ms IS NOT NULL AND {where} "
+                      f"USING SAMPLE reservoir({SAMPLES} ROWS) REPEATABLE (7)", params).df()
     if not len(lat):
         return lat, lat, every
     spans = set(lat.loc[lat["origin"] == "spans", "service"])
@@ -57,7 +55,7 @@ def latency_series(store: Store, services=None, every: str | None = None, since=
     bucket = lat["ts"].dt.floor(pd.Timedelta(interval(every)))
     q = lat.groupby(["service", "origin", bucket])["ms"].quantile([0.5, 0.99]).unstack()
     q.columns = ["p50_ms", "p99_ms"]
-    errs = store.query(ERRORS_SQL.format(every=interval(every))).df()
+    errs = store.query(ERRORS_SQL.format(every=interval(every), where=where), params * 2).df()
     errs = errs[errs["service"].isin(set(lat["service"]))]
     errs = errs[errs["origin"] == errs["service"].map(lambda s: "spans" if s in spans else "logs")]
     errs = errs.assign(error_pct=100 * errs["errors"] / errs["total"]).sort_values("bucket")
@@ -99,7 +97,7 @@ def plot_latency(store: Store, services=None, every: str | None = None, since=No
     for service in names:
         e = errs[errs["service"] == service]
         bottom.plot(e["bucket"], e["error_pct"], color=colour[service], linewidth=1.4, drawstyle="steps-post")
-    bottom.set_ylim(bottom=0)
+    bottom.set_ylim(0, max(1.0, errs["error_pct"].max() * 1.15) if len(errs) else 1.0)  # 0 to 1 %: none failed
     bottom.set_ylabel("errors (%)")
     bottom.set_title("failed requests per service (error spans, else error-level logs), % per bucket", loc="left",
                      fontsize=9)

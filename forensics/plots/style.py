@@ -120,7 +120,9 @@ def release_shading(ax, deploys, end, colour_of: dict, alpha: float = 0.08, star
 
 
 def empty(ax, what: str) -> None:
-    """Say on the axes that there is nothing to draw, instead of a blank frame."""
+    """Say on the axes that there is nothing to draw, instead of a blank frame
+    (:func:`is_empty` tells such a figure, for a report to leave out)."""
+    ax.set_gid(EMPTY)
     ax.text(0.5, 0.5, label(what), transform=ax.transAxes, ha="center", va="center", color="#777777")
     ax.set_xticks([])
     ax.set_yticks([])
@@ -159,3 +161,11 @@ def legend_below(fig, handles, columns: int = 4) -> None:
     if handles:
         fig.legend(handles=handles, loc="outside lower center", ncol=min(columns, len(handles)), fontsize=8,
                    frameon=False)
+
+
+EMPTY = "forensics-empty"
+
+
+def is_empty(fig) -> bool:
+    """Whether a figure only says that it has nothing to show."""
+    return any(ax.get_gid() == EMPTY for ax in fig.axes)

@@ -57,7 +57,8 @@ def plot_timeline(store: Store, since=None, until=None, services=None, rows=None
     drawn = []
     for kind in ("deploy", "rollback", "k8s", "restart", "race", "panic", "onset"):
         if kind in ("deploy", "rollback"):
-            part = rows[(rows["kind"] == "deploy") & (rows["summary"].str.contains("rollback") == (kind == "rollback"))]
+            part = rows[(rows["kind"] == "deploy")
+                        & (rows["summary"].str.endswith(", a rollback") == (kind == "rollback"))]
         else:
             part = rows[rows["kind"] == kind]
         if not len(part):
@@ -108,7 +109,7 @@ def _error_rates(ax, store: Store, since, until, services, lanes, start, end) ->
     seconds = bucket_seconds(start, end, ERROR_BUCKETS, 1)
     rates = store.query(
         f"SELECT service, time_bucket(INTERVAL '{seconds} seconds', ts) AS t, count(*) * 60 / {seconds} AS per_minute "
-        f"FROM logs WHERE level IN ('error', 'fatal', 'panic') AND service IS NOT NULL AND {where} "
+        f"FROM log_releases WHERE level IN ('error', 'fatal', 'panic') AND service IS NOT NULL AND {where} "
         "GROUP BY ALL ORDER BY t", params).df()
     if not len(rates):
         ax.text(0.5, 0.5, "no error-level logs", transform=ax.transAxes, ha="center", va="center", color="#777777")

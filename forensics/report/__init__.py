@@ -75,8 +75,8 @@ class ReportData:
         return next((f for f in self.figures if f.key == key), None)
 
 
-def _releases(store: Store, services, window) -> pd.DataFrame:
-    df = releases(store)
+def _releases(store: Store, services, window, bundle) -> pd.DataFrame:
+    df = releases(store, evidence=bundle)
     if services is not None:
         df = df[df["service"].isin([services] if isinstance(services, str) else list(services))]
     if window[0] is not None and len(df):
@@ -90,7 +90,6 @@ def _releases(store: Store, services, window) -> pd.DataFrame:
 def _crashes(store: Store, since, until, services) -> list[tuple[str, list[Bucket]]]:
     """The crashing goroutine's bucket and the biggest others of each signature's first crash."""
     where, params = crash_filter(since, until, services)
-    where += ["p.seq = 0", "p.kind <> 'race'"]
     sigs = store.query(f"""
         SELECT p.signature, count(*) AS n, arg_min(p.dump_id, d.ts) AS dump_id, min(d.ts) AS first,
                arg_min(r.service || ' ' || coalesce(r.version, '?'), d.ts) AS release
@@ -107,6 +106,35 @@ def _crashes(store: Store, since, until, services) -> list[tuple[str, list[Bucke
     return out
 
 
+def _in_selection(causes: pd.DataFrame, services, since, until) -> pd.DataFrame:
+    """The deploys of the selected services whose release ran within the
+    window (deployed before its end, replaced after its start), or one of
+    whose symptoms began within it: a window that opens after the culprit
+    deploy, on its symptoms, still names it."""
+    if services is not None:
+        causes = causes[causes["service"].isin([services] if isinstance(services, str) else list(services))]
+    if len(causes) and (since is not None or until is not None):
+        lo, hi = since or pd.Timestamp.min, until or pd.Timestamp.max
+        replaced = causes.sort_values("ts").groupby("service")["ts"].shift(-1).reindex(causes.index)
+        ran = (causes["ts"] <= hi) & (replaced.isna() | (replaced >= lo))
+        began = causes["evidence"].map(lambda items: any(
+            (e.get("flagged") or e.get("new")) and e.get("onset") is not None and pd.notna(e["onset"])
+            and lo <= pd.Timestamp(e["onset"]) <= hi for e in items))
+        causes = causes[ran | began]
+    return causes.reset_index(drop=True)
+
+
+def _scope(services, since, until) -> str:
+    """What a report searched, in words: 'the evidence', or the services and window."""
+    parts = []
+    if services is not None:
+        parts.append("of " + ", ".join([services] if isinstance(services, str) else list(services)))
+    if since is not None or until is not None:
+        parts.append(f"running from {since:%Y-%m-%d %H:%M} UTC" if since is not None else "")
+        parts.append(f"until {until:%Y-%m-%d %H:%M} UTC" if until is not None else "")
+    return "the evidence" if not parts else "the selection (deploys " + " ".join(p for p in parts if p) + ")"
+
+
 def build(store: Store, since=None, until=None, services=None, title: str | None = None,
           figures: bool = True) -> ReportData:
     """Everything the report shows, for a time window and services. A
@@ -115,15 +143,12 @@ def build(store: Store, since=None, until=None, services=None, title: str | None
         raise ForensicsError(f"{store.path} holds no evidence yet: ingest artefacts into it first "
                              "(forensics ingest PATH... --db FILE)")
     since, until = naive_utc(since), naive_utc(until)
-    causes = correlate(evidence_from_store(store))
+    bundle = evidence_from_store(store)  # read once: correlation and release health both weigh it
+    causes = correlate(bundle)
     tl = timeline(store, since, until, services, verdict=causes)
     window = (tl["ts"].min(), tl["ts"].max()) if len(tl) else (None, None)
     names = sorted(tl["service"].dropna().unique()) if len(tl) else []
-    if services is not None:
-        causes = causes[causes["service"].isin([services] if isinstance(services, str) else list(services))]
-    if window[0] is not None:
-        causes = causes[(causes["ts"] >= window[0]) & (causes["ts"] <= window[1])]
-    causes = causes.reset_index(drop=True)
+    causes = _in_selection(causes, services, since, until)
     culprit = culprit_of(store, causes)
     drawn = render_figures(store, culprit, tl, since, until, services) if figures else []
     evidence = evidence_blocks(store, culprit, {f.key for f in drawn})
@@ -134,9 +159,11 @@ def build(store: Store, since=None, until=None, services=None, title: str | None
                 else ", ".join(names) if names else "incident")
         title = f"Postmortem: {what}, {day}"
     return ReportData(
-        title=title, window=window, services=names, summary=summary(store, culprit, tl), culprit=culprit,
+        title=title, window=window, services=names, summary=summary(store, culprit, tl, _scope(services, since, until)),
+        culprit=culprit,
         key_events=key_events(tl, culprit, causes), evidence=evidence,
-        figures=drawn, releases=_releases(store, services, window), crashes=_crashes(store, since, until, services),
+        figures=drawn, releases=_releases(store, services, window, bundle),
+        crashes=_crashes(store, since, until, services),
         causes=causes, timeline=tl)
 
 

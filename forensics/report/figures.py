@@ -10,9 +10,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..db.store import Store
-
-DPI = 110
-
+from ..plots import style
 
 @dataclass
 class ReportFigure:
@@ -38,12 +36,8 @@ class ReportFigure:
 
 def _png(fig) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
+    fig.savefig(buf, format="png", dpi=style.DPI)
     return buf.getvalue()
-
-
-def _has(store: Store, sql: str, params: list | None = None) -> bool:
-    return bool(store.query(f"SELECT EXISTS ({sql})", params).fetchall()[0][0])
 
 
 def _profile_pair(store: Store, c) -> tuple[str, dict, dict] | None:
@@ -62,62 +56,60 @@ def _profile_pair(store: Store, c) -> tuple[str, dict, dict] | None:
 
 
 def render_figures(store: Store, c, tl: pd.DataFrame, since=None, until=None, services=None) -> list[ReportFigure]:
-    """Every figure the report shows (numbered as drawn: :func:`in_reading_order` renumbers them)."""
+    """Every figure the report shows, for the selected services and window
+    (numbered as drawn: :func:`in_reading_order` renumbers them). A figure
+    that would only say it has nothing to show is left out."""
     from .. import plots
+    from ..analysis.latency import slowest_traces
     from ..plots.goroutines import leaking_site
 
     out: list[ReportFigure] = []
     first, last = (tl["ts"].min(), tl["ts"].max()) if len(tl) else (None, None)
+    names = sorted(tl["service"].dropna().unique()) if len(tl) else []
+    focus = c.service if c is not None else (names[0] if len(names) == 1 else None)
 
-    def add(key: str, caption: str, data: bytes, mime: str = "image/png") -> None:
-        out.append(ReportFigure(key, len(out) + 1, caption, data, mime))
+    def add(key: str, caption: str, fig, mime: str = "image/png") -> None:
+        if mime == "image/png" and style.is_empty(fig):
+            return
+        out.append(ReportFigure(key, len(out) + 1, caption, _png(fig) if mime == "image/png" else fig, mime))
 
     if len(tl):
         add("timeline", "Incident timeline (UTC): each service's releases as bands, its deploys (rollbacks in red), "
                         "crashes, restarts, Kubernetes warnings and the onset of each regression correlation found; "
                         "below, error-level log records per minute of each service.",
-            _png(plots.plot_timeline(store, since, until, services, rows=tl)))
-    focus = c.service if c is not None else None
+            plots.plot_timeline(store, since, until, services, rows=tl))
     leak = leaking_site(store, focus)
-    if _has(store, "SELECT 1 FROM dumps WHERE kind IN ('goroutines', 'goroutine_profile')"):
-        svc = focus or (leak[0] if leak else None)
+    svc = focus or (leak[0] if leak and (services is None or leak[0] in names) else None)
+    if svc is not None or services is None:
         site = f", and (bold) those created by {leak[3]}, the leaking site" if leak and leak[0] == svc \
             and leak[2] == "creation" else ""
         add("goroutines", f"Goroutines per instance of {svc or 'the service with most snapshots'} over time (UTC): "
                           f"all of an instance's goroutines (thin){site}, coloured by the release the instance "
-                          "ran; releases shaded, deploys dotted, a rollback dashed red.",
-            _png(plots.plot_goroutines(store, svc, since, until)))
-    if _has(store, "SELECT 1 FROM spans") or _has(store, "SELECT 1 FROM logs WHERE attributes IS NOT NULL"):
-        names = sorted(tl["service"].dropna().unique()) if len(tl) else []
-        ordered = ([focus] if focus in names else []) + [s for s in names if s != focus]
-        fig = plots.plot_latency(store, ordered or services, None, since, until)
-        if len(fig.axes) > 1:  # an empty one keeps only the axes that says so
-            add("latency", "Request latency of each service over time (UTC)"
-                           + (f", {focus} first" if focus in names else "") + ": p99 (solid) and p50 (dashed) in ms, "
-                           "each service's releases shaded and deploys marked; below, the share of its requests that "
-                           "failed.", _png(fig))
-    if _has(store, "SELECT 1 FROM panics"):
-        add("crashes", "Crashes over time (UTC), one lane per panic signature, each crash coloured by the release "
-                       "that crashed; deploys dotted, a rollback dashed red.",
-            _png(plots.plot_crashes(store, since or first, until or last, services)))
+                          "ran; releases shaded, deploys dotted, a rollback dashed red, crashes marked.",
+            plots.plot_goroutines(store, svc, since, until))
+    ordered = ([focus] if focus in names else []) + [s for s in names if s != focus]
+    add("latency", "Request latency of each service over time (UTC)" + (f", {focus} first" if focus in names else "")
+                   + ": p99 (solid) and p50 (dashed) in ms, each service's releases shaded and deploys marked; below, "
+                   "the share of its requests that failed.",
+        plots.plot_latency(store, ordered or services, None, since, until))
+    add("crashes", "Crashes over time (UTC), one lane per panic signature, each crash coloured by the release that "
+                   "crashed; deploys dotted, a rollback dashed red.",
+        plots.plot_crashes(store, since or first, until or last, services))
     pair = _profile_pair(store, c)
     if pair is not None:
         kind, mine, base = pair
-        flame = plots.plot_flame(store, mine, base=base)
         add("flame", f"{kind.upper() if kind == 'cpu' else kind.capitalize()} flame graph (icicle) of {c.service} "
                      f"{c.version} against {c.previous_version}: each box is a function on the stack, as wide as its "
                      f"share (with what it calls) of {c.version}'s {kind} profiles; red where that share grew from "
-                     f"{c.previous_version}, blue where it shrank.", flame.svg.encode(), "image/svg+xml")
-    if _has(store, "SELECT 1 FROM spans"):
-        from ..analysis.latency import slowest_traces
-
-        slow = slowest_traces(store, 1, focus) if focus else slowest_traces(store, 1)
-        if len(slow):
-            r = slow.iloc[0]
-            add("waterfall", f"The slowest trace{' through ' + focus if focus else ''}: {r['root_name']} of "
-                             f"{r['root_service']} at {pd.Timestamp(r['start']):%H:%M:%S} UTC, {r['duration_ms']:.1f} ms,"
-                             " its spans as a waterfall (ms from the trace's start, a colour per service).",
-                _png(plots.plot_waterfall(store, r["trace_id"])))
+                     f"{c.previous_version}, blue where it shrank.",
+            plots.plot_flame(store, mine, base=base).svg.encode(), "image/svg+xml")
+    slow = slowest_traces(store, 1, focus, since, until)
+    if len(slow):
+        r = slow.iloc[0]
+        add("waterfall", f"The slowest trace{' through ' + focus if focus else ''}: {r['root_name']} of "
+                         f"{r['root_service']} at {pd.Timestamp(r['start']):%H:%M:%S} UTC, {r['duration_ms']:.1f} ms, "
+                         "its spans as a waterfall (ms from the trace's start, a colour per service).",
+            plots.plot_waterfall(store, r["trace_id"]))
     return out
 
 

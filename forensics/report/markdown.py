@@ -42,6 +42,11 @@ def _text(s: str) -> str:
     return md_cell(s).replace("<br>", " ").replace("\\|", "|")
 
 
+def _code(text: str) -> str:
+    """Text for a code span: one line, no backtick to end it early."""
+    return " ".join(text.split()).replace("`", "'")
+
+
 def _image(f, figure_dir: str | None, embed: bool) -> str:
     if embed or figure_dir is None:
         target = f"data:{f.mime};base64,{base64.b64encode(f.data).decode()}"
@@ -77,7 +82,7 @@ def render_markdown(d, figure_dir: str | None = None, embed: bool = False) -> st
         if b.onset is not None:
             out.append(f"- **Began:** {b.onset:%Y-%m-%d %H:%M:%S} UTC")
         out.append(f"- **Instances:** {_text(', '.join(b.instances) or 'not recorded')}")
-        out.append("- **Files:**" + ("".join(f"\n  - `{f.replace('`', chr(39))}`" for f in b.files)
+        out.append("- **Files:**" + ("".join(f"\n  - `{_code(f)}`" for f in b.files)
                                      if b.files else " not recorded"))
         out.append("")
     rest = [f for f in d.figures if f.key not in shown]
@@ -87,7 +92,7 @@ def render_markdown(d, figure_dir: str | None = None, embed: bool = False) -> st
     if not d.crashes:
         out.append("_No crash in this window._\n")
     for heading, buckets in d.crashes:
-        out += [f"### {_text(heading)}", "", stacks_markdown(buckets).replace("### ", "#### ")]
+        out += [f"### {_text(heading)}", "", stacks_markdown(buckets, level=4)]
     causes = d.causes.assign(suspect_modules=d.causes["suspect_modules"].map(", ".join)) if len(d.causes) else d.causes
     out += ["## Every deploy, ranked", "",
             _table(causes, ["rank", "ts", "service", "change", "significant", "score", "suspect_modules"])]

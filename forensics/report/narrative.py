@@ -57,8 +57,6 @@ class EvidenceBlock:
     files: list[str]
     figure: str | None  # key of the figure that shows it
     onset: pd.Timestamp | None = None
-    flagged: bool = True
-    reason: str | None = None
 
 
 @dataclass
@@ -99,10 +97,11 @@ def culprit_of(store: Store, causes: pd.DataFrame) -> Culprit | None:
     return c
 
 
-def root_cause_sentence(c: Culprit | None) -> str:
-    """The one sentence naming the culprit: release, module and both versions."""
+def root_cause_sentence(c: Culprit | None, scope: str = "the evidence") -> str:
+    """The one sentence naming the culprit: release, module and both versions
+    (`scope`: what was searched, when none is found)."""
     if c is None:
-        return "No deploy in the evidence is followed by a significant regression: no root cause is named."
+        return f"No deploy in {scope} is followed by a significant regression: no root cause is named."
     when = f"{c.ts:%Y-%m-%d %H:%M} UTC"
     if c.modules:
         mods = "; ".join(f"{m} from {a or '(none)'} to {b or '(none)'}" for m, a, b in c.modules)
@@ -130,18 +129,19 @@ def _symptom(e: dict) -> str:
     return e["text"].split(" (")[0]
 
 
-def summary(store: Store, c: Culprit | None, tl: pd.DataFrame) -> Summary:
+def summary(store: Store, c: Culprit | None, tl: pd.DataFrame, scope: str = "the evidence") -> Summary:
     """What happened, root cause, impact, detection and mitigation."""
-    out = Summary(root_cause_sentence(c))
+    out = Summary(root_cause_sentence(c, scope))
     if not len(tl):
         out.lines.append(("What happened", "The database holds no timed evidence in this window."))
         return out
     first, last = tl["ts"].min(), tl["ts"].max()
     if c is None:
-        crashes = int((tl["kind"] == "panic").sum())
+        crashes = int(tl.loc[tl["kind"] == "panic", "count"].fillna(1).sum())
         out.lines.append(("What happened", f"Evidence from {first:%Y-%m-%d %H:%M} to {last:%H:%M} UTC of "
-                                           f"{tl['service'].nunique()} services; {crashes} crash rows; no deploy "
-                                           "is followed by a significant regression."))
+                                           f"{tl['service'].nunique()} services; {crashes} "
+                                           f"crash{'es' if crashes != 1 else ''}; no deploy in it is followed by a "
+                                           "significant regression."))
         return out
     claims = [e for e in c.row["evidence"] if e.get("flagged") or e.get("new")]
     seen, symptoms = set(), []
@@ -261,7 +261,8 @@ def key_events(tl: pd.DataFrame, c: Culprit | None, causes: pd.DataFrame | None 
             sig = r.signature if isinstance(r.signature, str) else r.summary
             if any(x.get("sig") == sig for x in rows):
                 continue
-            n = int(((tl["kind"] == r.kind) & ((tl["signature"] == sig) | (tl["summary"] == sig))).sum())
+            same = (tl["kind"] == r.kind) & ((tl["signature"] == sig) | (tl["summary"] == sig))
+            n = int(tl.loc[same, "count"].fillna(1).sum())  # a summarised row stands for its count
             what, priority = r.summary + (f" (first of {n})" if n > 1 else ""), 0
         elif r.kind == "restart":
             what, priority = r.summary, 1
@@ -273,7 +274,7 @@ def key_events(tl: pd.DataFrame, c: Culprit | None, causes: pd.DataFrame | None 
             continue
         rows.append(dict(ts=r.ts, service=r.service, version=r.version, kind=r.kind, what=what, note=note,
                          priority=priority, sig=r.signature if r.kind in ("panic", "race") else None))
-    df = pd.DataFrame(rows)
+    df = pd.DataFrame(rows, columns=["ts", "service", "version", "kind", "what", "note", "priority", "sig"])
     if len(df) > limit:
         df = df.sort_values(["priority", "ts"], kind="stable").head(limit).sort_values("ts", kind="stable")
     return df.drop(columns=["priority", "sig"]).reset_index(drop=True)
@@ -338,6 +339,5 @@ def evidence_blocks(store: Store, c: Culprit | None, figures: set[str]) -> list[
                                           for x in related]),
             instances=sorted({i for x in group for i in (x.get("instances") or [])}),
             files=files[:MAX_FILES], figure=figure if figure in figures else None,
-            onset=pd.Timestamp(min(dated)) if dated else None,
-            flagged=bool(e.get("flagged")), reason=e.get("reason")))
+            onset=pd.Timestamp(min(dated)) if dated else None))
     return out

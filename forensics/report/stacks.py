@@ -101,11 +101,11 @@ def as_json(buckets: list[Bucket]) -> str:
     return json.dumps([b.as_dict() for b in buckets], indent=1)
 
 
-def markdown(buckets: list[Bucket], full_path: bool = False) -> str:
-    """Paste-ready Markdown: a heading per dump, a code block per bucket."""
+def markdown(buckets: list[Bucket], full_path: bool = False, level: int = 3) -> str:
+    """Paste-ready Markdown: a heading per dump (at `level`), a code block per bucket."""
     out: list[str] = []
     for _, group in _dumps(buckets):
-        out.append(f"### {md_cell(_dump_title(group))}")
+        out.append(f"{'#' * level} {md_cell(_dump_title(group))}")
         for b in group:
             out.append("")
             if b.panic:
