@@ -63,12 +63,19 @@ _FRAME_MODULE = "CASE WHEN {m} IS NOT NULL THEN {m} || coalesce('@' || {v}, '') 
 # A request's latency in a log record: the field a request log carries (ms), NULL
 # for other records. Correlation, the latency figure, the report's impact and the
 # evidence's files all read requests from logs by this one rule.
-REQUEST_MS = """coalesce(
-    TRY_CAST(json_extract_string(attributes, '$.latency_ms') AS DOUBLE),
-    TRY_CAST(json_extract_string(attributes, '$.duration_ms') AS DOUBLE),
-    TRY_CAST(json_extract_string(attributes, '$.elapsed_ms') AS DOUBLE),
-    1000 * TRY_CAST(json_extract_string(attributes, '$.latency') AS DOUBLE),
-    1000 * TRY_CAST(json_extract_string(attributes, '$.duration') AS DOUBLE))"""
+def request_ms(attributes: str = "attributes") -> str:
+    """The SQL of a log record's request latency (ms) from its `attributes` column, NULL for other records.
+
+    >>> request_ms("l.attributes").count("l.attributes")
+    5
+    """
+    fields = [("latency_ms", ""), ("duration_ms", ""), ("elapsed_ms", ""), ("latency", "1000 * "),
+              ("duration", "1000 * ")]
+    return "coalesce(" + ", ".join(f"{scale}TRY_CAST(json_extract_string({attributes}, '$.{name}') AS DOUBLE)"
+                                   for name, scale in fields) + ")"
+
+
+REQUEST_MS = request_ms()
 # Every request's latency with its time, service, instance and release: server
 # spans (or roots) and request logs.
 LATENCY_ROWS = f"""

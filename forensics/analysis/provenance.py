@@ -13,13 +13,13 @@ and restarts, profiles for profile shifts).
 from __future__ import annotations
 
 from ..db.store import Store
+from .gather import request_ms
 
 MAX_FILES = 10
 
 _FILES_SQL = {
     # (view, extra condition): the rows an item of that kind was measured from
-    ("latency", "logs"): ("log_releases", "x.attributes IS NOT NULL AND (json_extract_string(x.attributes, "
-                          "'$.latency_ms') IS NOT NULL OR json_extract_string(x.attributes, '$.duration_ms') IS NOT NULL)"),
+    ("latency", "logs"): ("log_releases", f"x.attributes IS NOT NULL AND {request_ms('x.attributes')} IS NOT NULL"),
     ("latency", "spans"): ("span_releases", "(x.kind = 'server' OR x.parent_span_id IS NULL)"),
     ("errors", None): ("log_releases", "x.level IN ('error', 'fatal', 'panic')"),
     ("restarts", None): ("log_releases", "TRUE"),

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from ..analysis.gather import REQUEST_MS
 from ..analysis.provenance import MAX_FILES, evidence_files
 from ..analysis.timeline import regression_onsets
 from ..db.store import Store
@@ -179,7 +180,7 @@ def summary(store: Store, c: Culprit | None, tl: pd.DataFrame, scope: str = "the
 
 # A request: a server span, or a log record with a latency field; failed: an
 # error span, or a 5xx status (else an error level) in the record.
-REQUESTS_SQL = """
+REQUESTS_SQL = f"""
 SELECT 'spans' AS origin, count(*) AS n, count(*) FILTER (WHERE status_code = 'error') AS failed
 FROM span_releases WHERE service = $1 AND ts BETWEEN $2 AND $3 AND (kind = 'server' OR parent_span_id IS NULL)
 UNION ALL
@@ -187,8 +188,7 @@ SELECT 'request logs', count(*), count(*) FILTER (WHERE coalesce(TRY_CAST(coales
          json_extract_string(attributes, '$.status'), json_extract_string(attributes, '$.status_code'),
          json_extract_string(attributes, '$.code')) AS INTEGER) >= 500, level IN ('error', 'fatal', 'panic')))
 FROM log_releases WHERE service = $1 AND ts BETWEEN $2 AND $3 AND attributes IS NOT NULL
-  AND coalesce(json_extract_string(attributes, '$.latency_ms'), json_extract_string(attributes, '$.duration_ms'),
-               json_extract_string(attributes, '$.elapsed_ms')) IS NOT NULL"""
+  AND {REQUEST_MS} IS NOT NULL"""
 # Services whose spans call the service's server spans: who its failures reach.
 CALLERS_SQL = """
 SELECT DISTINCT m.service FROM span_releases c
