@@ -204,11 +204,13 @@ def evidence_from_store(store: Store, samples: int = 200_000) -> Evidence:
             if col in df:
                 df[col] = pd.to_datetime(df[col])
         frames[name] = df
-    frames["deploys"] = _with_inferred_deploys(frames["deploys"], store.query(FIRST_SEEN_SQL).df())
+    frames["deploys"] = with_inferred_deploys(frames["deploys"], store.query(FIRST_SEEN_SQL).df())
     return Evidence(**frames)
 
 
-def _with_inferred_deploys(deploys: pd.DataFrame, first_seen: pd.DataFrame) -> pd.DataFrame:
+def with_inferred_deploys(deploys: pd.DataFrame, first_seen: pd.DataFrame) -> pd.DataFrame:
+    """Deploy records, and for each service that has none, a deploy of each
+    release its rows name at the time it was first seen (FIRST_SEEN_SQL)."""
     known = set(deploys["service"]) if len(deploys) else set()
     rows = []
     for service, group in first_seen[~first_seen["service"].isin(known)].groupby("service"):

@@ -79,9 +79,10 @@ def plot_latency(store: Store, services=None, every: str | None = None, since=No
     colour = style.colours(names)
     window = (lat["bucket"].min(), lat["bucket"].max())
     margin = (window[1] - window[0]) * 0.02
+    every_deploy = style.deploys_of(store, names)  # read once for all panels
     for ax, service in zip(axes, names):
         part = lat[lat["service"] == service]
-        deploys = style.deploys_of(store, service)
+        deploys = every_deploy[every_deploy["service"] == service]
         releases = style.release_colours(deploys)
         style.release_shading(ax, deploys, window[1], releases, start=window[0] - margin)
         style.deploy_lines(ax, deploys, colour_of=releases, inside=True, window=(window[0] - margin, window[1]))

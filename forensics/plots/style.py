@@ -130,20 +130,15 @@ def empty(ax, what: str) -> None:
 
 def deploys_of(store, services=None):
     """Deploys of `services` (all when None) in time order: ts, service,
-    version, rollback. A service without deploy records gets one per release
-    its rows name, at the time it was first seen (as correlation infers them)."""
-    from ..analysis.gather import FIRST_SEEN_SQL
+    version, rollback; inferred from what rows say where a service has no
+    deploy records, as correlation infers them."""
+    from ..analysis.gather import FIRST_SEEN_SQL, with_inferred_deploys
 
-    df = store.query("SELECT ts, service, version, coalesce(rollback, false) AS rollback FROM deploys "
-                     "ORDER BY ts").df()
-    seen = store.query(f"SELECT ts, service, version, false AS rollback FROM ({FIRST_SEEN_SQL}) ORDER BY ts").df()
-    seen = seen[~seen["service"].isin(set(df["service"]))]
-    import pandas as pd
-
-    df = pd.concat([d for d in (df, seen) if len(d)], ignore_index=True) if len(seen) else df
+    df = with_inferred_deploys(
+        store.query("SELECT ts, service, version, previous_version, coalesce(rollback, false) AS rollback "
+                    "FROM deploys").df(), store.query(FIRST_SEEN_SQL).df())
     if services is not None:
-        wanted = [services] if isinstance(services, str) else list(services)
-        df = df[df["service"].isin(wanted)]
+        df = df[df["service"].isin([services] if isinstance(services, str) else list(services))]
     return df.sort_values("ts", kind="stable").reset_index(drop=True)
 
 
