@@ -31,7 +31,7 @@ td.time, td.short { white-space: nowrap; }
 tr.critical td, tr.panic td { background: #fdecea; } tr.error td, tr.onset td { background: #fff4e5; }
 tr.warning td { background: #fffbe6; } tr.culprit td { background: #fdecea; font-weight: 600; }
 .note { display: inline-block; padding: 0 .45em; border-radius: 3px; font-size: 12px; font-weight: 600; color: #fff;
-        background: #c0392b; } .note.mitigation { background: #2e7d32; }
+        background: #c0392b; } .note.mitigation { background: #2e7d32; } .note.cleared { background: #8a8f98; }
 figure { margin: 1em 0 1.6em; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { color: #444; font-size: 13px; margin-top: .3em; }
 section.evidence { border: 1px solid #e3e3e3; border-radius: 4px; padding: .2em 1em 1em; margin: 1em 0 1.5em; }
@@ -44,6 +44,7 @@ table.kv th { width: 9em; background: #fafafa; } ul.files { margin: 0; padding-l
   section.evidence { border: 0; padding: 0; } }
 """
 
+NOTE_CLASS = {"mitigation": "mitigation", "no regression found": "cleared"}  # the root cause: the default, red
 SHORT = 24  # cells this short (names, versions) never wrap: long ones (messages, paths) do
 KEY_EVENT_COLUMNS = [("ts", "time (UTC)"), ("service", "service"), ("version", "release"), ("kind", "kind"),
                      ("what", "what happened")]
@@ -97,7 +98,7 @@ def _key_events(d) -> str:
     rows = []
     for r in d.key_events.to_dict("records"):
         note = r.get("note") or ""
-        badge = f' <span class="note {escape(note)}">{escape(note)}</span>' if note else ""
+        badge = f' <span class="note {NOTE_CLASS.get(note, "")}">{escape(note)}</span>' if note else ""
         cls = "culprit" if note == "root cause" else r["kind"]
         cells = "".join(_cell(r.get(c)) for c, _ in KEY_EVENT_COLUMNS[:-1])
         rows.append(f'<tr class="{escape(cls)}">{cells}<td>{_e(r["what"])}{badge}</td></tr>')
