@@ -90,3 +90,22 @@ def incident_database(tmp_path_factory) -> Path:
     assert not summary.problems, summary.problems
     db.close()
     return path
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+# No background networking: this machine's closed network refuses Chromium's own connections.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium driven by Playwright, to read pages as a reader sees them
+    (the installed browser, never one Playwright downloads); skipped without either."""
+    if CHROMIUM is None:
+        pytest.skip("Chromium not installed (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

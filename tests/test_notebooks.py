@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 
 import pytest
 
@@ -30,8 +29,6 @@ EXPECTED = {
     "postmortem-template": (["orders v2.5.0", "suspects: go.etcd.io/etcd/client/v3", "recvKeepAlive", "crashes"],
                             3, 0),
 }
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 
 
 def execute(path, out, **parameters):
@@ -148,18 +145,6 @@ def test_a_missing_or_empty_database_fails_loudly(path, case, tmp_path):
     assert db.name in message
     assert ("There is no incident database" if case == "missing" else "holds no evidence") in message
     assert db.exists() == (case == "empty")  # opening read-only never creates the file
-
-
-@pytest.fixture(scope="module")
-def browser():
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("no chromium on PATH")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.mark.parametrize("stem", [p.stem for p in ALL])

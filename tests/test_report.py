@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -248,22 +247,6 @@ def test_report_cli(cluster, tmp_path):
     assert "| orders |" in appendix and "| payments |" not in appendix
     r = CliRunner().invoke(main, ["report", "--db", str(cluster), "-o", str(tmp_path / "r.txt")])
     assert r.exit_code == 2
-
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if CHROMIUM is None:
-        pytest.skip("Chromium not installed (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def read_page(browser, path: Path, shots: Path) -> dict:
