@@ -92,7 +92,7 @@ def _crashes(store: Store, since, until, services) -> list[tuple[str, list[Bucke
     where, params = crash_filter(since, until, services)
     sigs = store.query(f"""
         SELECT p.signature, count(*) AS n, arg_min(p.dump_id, d.ts) AS dump_id, min(d.ts) AS first,
-               arg_min(r.service || ' ' || coalesce(r.version, '?'), d.ts) AS release
+               arg_min(coalesce(r.service, '?') || ' ' || coalesce(r.version, '?'), d.ts) AS release
         FROM panics p JOIN dumps d USING (dump_id) JOIN dump_releases r USING (dump_id)
         WHERE {' AND '.join(where)} GROUP BY p.signature ORDER BY n DESC, first LIMIT {CRASH_SIGNATURES}""",
                        params).fetchall()
