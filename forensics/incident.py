@@ -148,28 +148,30 @@ class Incident:
         return _go_trace.counter_series(self.store, name, source_id)
 
     def timeline(self, since=None, until=None, services=None, kinds=None, min_severity=None, every_row=False,
-                 onsets=True, *, start=None, end=None) -> "pd.DataFrame":
+                 onsets=True, verdict=None, *, start=None, end=None) -> "pd.DataFrame":
         """The incident timeline in time order, UTC, from `since` to `until`
         (`start`/`end`: their former names): deploys and their upgrades,
         crashes (`signature` a column), restarts, the onset of each regression
         (`onsets`), error bursts and Kubernetes warnings, with goroutine
         snapshots and profiles summarised per service, release and bucket;
-        `every_row` gives every row of the `timeline` view instead.
+        `every_row` gives every row of the `timeline` view instead. `verdict`:
+        ``db.correlate()``'s result when you have it (the onsets come from it).
 
         >>> open().timeline(services=["orders"]).empty
         True
         """
         since, until = _window(since, until, start, end)
-        return _timeline.timeline(self.store, since, until, services, kinds, min_severity, every_row, onsets)
+        return _timeline.timeline(self.store, since, until, services, kinds, min_severity, every_row, onsets, verdict)
 
-    def plot_timeline(self, since=None, until=None, services=None, *, start=None, end=None):
+    def plot_timeline(self, since=None, until=None, services=None, rows=None, *, start=None, end=None):
         """The timeline as a matplotlib Figure: a lane per service with its
         releases, deploys, crashes, restarts and regression onsets; error logs
-        per minute below. See :mod:`forensics.plots` for every figure."""
+        per minute below (`rows`: ``db.timeline()`` of the same selection,
+        when you have it). See :mod:`forensics.plots` for every figure."""
         from .plots import plot_timeline
 
         since, until = _window(since, until, start, end)
-        return plot_timeline(self.store, since, until, services)
+        return plot_timeline(self.store, since, until, services, rows=rows)
 
     def plot_goroutines(self, service: str | None = None, since=None, until=None):
         """Goroutines per instance over time, the leaking site bold, deploys and releases marked."""
