@@ -50,8 +50,13 @@ COLUMNS = ["rank", "ts", "service", "version", "previous_version", "change", "su
            "score", "p_value", "onset", "evidence", "verdict", "cleared"]
 
 
-def _p(p: float) -> str:
-    return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
+def p_text(p: float, name: str = "p") -> str:
+    """A p-value as the verdicts and the report write it.
+
+    >>> p_text(3e-9), p_text(0.0871, "adjusted p")
+    ('p < 0.001', 'adjusted p = 0.087')
+    """
+    return f"{name} < 0.001" if p < 0.001 else f"{name} = {p:.2g}"
 
 
 def _duration(seconds: float) -> str:
@@ -164,7 +169,7 @@ def _items(ev_: Evidence, service: str, new: str, old: str, earlier: set[str], k
             first = rows.sort_values("ts").iloc[0]
             text = (f"{'new panic' if is_new else 'panic'} '{str(first['message']).splitlines()[0][:80]}' in "
                     f"{first['top_function']} x{na} in {_duration(e_new)} of {new} "
-                    f"({'never before' if is_new else f'x{nb} in {_duration(e_old)} of {old}'}, {_p(p)})")
+                    f"({'never before' if is_new else f'x{nb} in {_duration(e_old)} of {old}'}, {p_text(p)})")
             items.append(dict(kind="panic", key=sig, before=nb, after=na, statistic=ratio, p=p, new=is_new,
                               text=text, onset=first["ts"], instances=_instances(rows),
                               files=sorted({str(w) for w in rows.get("where", pd.Series(dtype=str)).dropna()})[:10],
@@ -176,7 +181,7 @@ def _items(ev_: Evidence, service: str, new: str, old: str, earlier: set[str], k
         ratio, p = ev.rate_increase(len(ro), e_old, len(rn), e_new)
         items.append(dict(kind="restarts", key="restarts", before=len(ro), after=len(rn), statistic=ratio, p=p,
                           text=f"restarts x{len(rn)} in {_duration(e_new)} of {new} (x{len(ro)} in "
-                               f"{_duration(e_old)} of {old}, {_p(p)})",
+                               f"{_duration(e_old)} of {old}, {p_text(p)})",
                           onset=rn["ts"].min(), instances=_instances(rn)))
     # Share of error-level logs.
     ln, lo = _rows(ev_.log_counts, service, new, keep_new), _rows(ev_.log_counts, service, old, keep_old)
@@ -186,7 +191,7 @@ def _items(ev_: Evidence, service: str, new: str, old: str, earlier: set[str], k
             diff, p = ev.proportion_increase(kb, nb, ka, na)
             items.append(dict(kind="errors", key="error logs", before=kb / nb, after=ka / na, statistic=diff, p=p,
                               text=f"error logs {kb / nb:.1%} of {old}'s records → {ka / na:.1%} of {new}'s "
-                                   f"({_p(p)})",
+                                   f"({p_text(p)})",
                               onset=ln.loc[ln["errors"] > 0, "ts"].min(), instances=_instances(ln[ln["errors"] > 0])))
     # Latency, from request logs and spans separately.
     tn, to = _rows(ev_.latencies, service, new, keep_new), _rows(ev_.latencies, service, old, keep_old)
@@ -199,7 +204,7 @@ def _items(ev_: Evidence, service: str, new: str, old: str, earlier: set[str], k
                               statistic=shift["statistic"], p=shift["p"], detail=shift,
                               text=f"p99 {shift['p99_before']:.3g} ms in {old} → {shift['p99_after']:.3g} ms in "
                                    f"{new}, p50 {shift['p50_before']:.3g} → {shift['p50_after']:.3g} ms ({origin}, "
-                                   f"{_p(shift['p'])})",
+                                   f"{p_text(shift['p'])})",
                               onset=_latency_onset(a, shift["p99_before"]), instances=_instances(slow)))
     items += _goroutine_items(ev_, service, new, old, keep_new, keep_old)
     items += _profile_items(ev_, service, new, old, keep_new, keep_old)
@@ -248,7 +253,7 @@ def _goroutine_items(ev_: Evidence, service, new, old, keep_new, keep_old) -> li
         modules = rows["modules"].dropna().iloc[-1] if "modules" in rows and rows["modules"].notna().any() else None
         items.append(dict(kind="goroutines", key=site, before=top_old, after=peak, statistic=len(rising), p=p,
                           text=f"{site} goroutines rising in {len(rising)} of {rows['instance'].nunique()} "
-                               f"instances of {new} to {peak} (peak {top_old} in {old}, {_p(p)})",
+                               f"instances of {new} to {peak} (peak {top_old} in {old}, {p_text(p)})",
                           onset=first, instances=sorted(str(r[1]) for r in rising), files=files[:10],
                           stack=list(modules) if modules is not None else [], top=site))
     return items
@@ -288,7 +293,7 @@ def _profile_items(ev_: Evidence, service, new, old, keep_new, keep_old) -> list
             mods = rows["modules"].dropna().iloc[-1] if "modules" in rows and rows["modules"].notna().any() else []
             items.append(dict(kind="profile", key=f"{kind}:{fn}", before=sb, after=sa, statistic=sa - sb, p=p,
                               text=f"{fn} {sb:.0%} of {old}'s {kind} profiles → {sa:.0%} of {new}'s "
-                                   f"({share_a.shape[0]} vs {share_b.shape[0]} profiles, {_p(p)})",
+                                   f"({share_a.shape[0]} vs {share_b.shape[0]} profiles, {p_text(p)})",
                               onset=rows["ts"].min(), instances=_instances(rows),
                               stack=list(mods) or [at.package(fn) + "@"], top=fn))
     return items

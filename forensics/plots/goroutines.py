@@ -33,13 +33,15 @@ def leaking_site(store: Store, service: str | None = None):
     return best["service"], best["form"], best["by"], best["site"]
 
 
-def plot_goroutines(store: Store, service: str | None = None, since=None, until=None):
+def plot_goroutines(store: Store, service: str | None = None, since=None, until=None, leak=...):
     """Goroutines per instance over time for `service` (default: the one
-    whose goroutines leak, else the one with most snapshots)."""
+    whose goroutines leak, else the one with most snapshots). `leak`:
+    :func:`leaking_site` of that service when the caller has it already."""
     since, until = naive_utc(since), naive_utc(until)
     fig = style.figure(4.2)
     ax = fig.add_subplot()
-    leak = leaking_site(store, service)
+    if leak is ...:
+        leak = leaking_site(store, service)
     if service is None and leak is not None:
         service = leak[0]
     snaps, counts = instance_series(store, service, ("creation",))
@@ -64,10 +66,8 @@ def plot_goroutines(store: Store, service: str | None = None, since=None, until=
     window = (since, until if until is not None else snaps["ts"].max())
     style.release_shading(ax, deploys, window[1], colour_of, start=since)
     style.deploy_lines(ax, deploys, colour_of=colour_of, window=window)
-    versions = []
     for _, run in snaps.groupby("series", sort=False):
         version = run["version"].dropna().iloc[-1] if run["version"].notna().any() else None
-        versions.append(version)
         colour = colour_of.get((service, version), style.DEPLOY)
         ax.plot(run["ts"], run["dump_id"].map(totals).fillna(0), color=colour, linewidth=1, alpha=0.6,
                 marker=".", markersize=3)

@@ -101,13 +101,13 @@ def deploy_lines(ax, deploys, text: bool = True, colour_of: dict | None = None, 
                     color=ROLLBACK if rollback else (colour_of or {}).get((d.service, d.version), DEPLOY))
 
 
-def release_shading(ax, deploys, end, colour_of: dict, alpha: float = 0.08, start=None) -> None:
-    """Each release's time, from its deploy to the next of its service (or
-    `end`), shaded in its colour ((service, version) -> colour), cut to
-    start at `start`: the release in force when the window opens is shaded too."""
+def release_spans(deploys, start, end):
+    """(service, version, begin, stop) of each release: from its deploy to the
+    next of its service (or `end`), cut to start at `start` (the release in
+    force when the window opens starts there); empty spans left out."""
     if deploys is None or not len(deploys):
         return
-    for _, part in deploys.groupby("service", sort=False):
+    for service, part in deploys.groupby("service", sort=False):
         rows = list(part.itertuples(index=False))
         for d, nxt in zip(rows, rows[1:] + [None]):
             stop = nxt.ts if nxt is not None else end
@@ -115,8 +115,14 @@ def release_shading(ax, deploys, end, colour_of: dict, alpha: float = 0.08, star
                 stop = min(stop, end)
             begin = max(d.ts, start) if start is not None else d.ts
             if stop is not None and stop > begin:
-                ax.axvspan(begin, stop, color=colour_of.get((d.service, d.version), "#999999"), alpha=alpha,
-                           linewidth=0, zorder=0)
+                yield service, d.version, begin, stop
+
+
+def release_shading(ax, deploys, end, colour_of: dict, alpha: float = 0.08, start=None) -> None:
+    """Each release's span (:func:`release_spans`) shaded in its colour ((service, version) -> colour)."""
+    for service, version, begin, stop in release_spans(deploys, start, end):
+        ax.axvspan(begin, stop, color=colour_of.get((service, version), "#999999"), alpha=alpha, linewidth=0,
+                   zorder=0)
 
 
 def empty(ax, what: str) -> None:
@@ -132,11 +138,10 @@ def deploys_of(store, services=None):
     """Deploys of `services` (all when None) in time order: ts, service,
     version, rollback; inferred from what rows say where a service has no
     deploy records, as correlation infers them."""
-    from ..analysis.gather import FIRST_SEEN_SQL, with_inferred_deploys
+    from ..analysis.gather import FIRST_SEEN_SQL, QUERIES, with_inferred_deploys
 
-    df = with_inferred_deploys(
-        store.query("SELECT ts, service, version, previous_version, coalesce(rollback, false) AS rollback "
-                    "FROM deploys").df(), store.query(FIRST_SEEN_SQL).df())
+    df = with_inferred_deploys(store.query(QUERIES["deploys"]).df(), store.query(FIRST_SEEN_SQL).df())
+    df["rollback"] = df["rollback"].fillna(False).astype(bool)
     if services is not None:
         df = df[df["service"].isin([services] if isinstance(services, str) else list(services))]
     return df.sort_values("ts", kind="stable").reset_index(drop=True)

@@ -89,17 +89,13 @@ def _release_bands(ax, deploys, lane: dict, start, end) -> None:
     """Each release of a service as a band in its lane, named at its start
     (or the window's, for the release in force when it opens)."""
     colour_of = style.release_colours(deploys)
-    for service, part in deploys[deploys["service"].isin(list(lane))].groupby("service", sort=False):
-        rows = list(part.itertuples(index=False))
-        for d, nxt in zip(rows, rows[1:] + [None]):
-            begin, stop = max(d.ts, start), min(nxt.ts if nxt is not None else end, end)
-            if stop <= begin:
-                continue
-            colour = colour_of[(service, d.version)]
-            ax.broken_barh([(begin, stop - begin)], (lane[service] - 0.42, 0.84), color=colour, alpha=0.16,
-                           linewidth=0, zorder=0)
-            ax.annotate(style.label(d.version, 16), xy=(begin, lane[service] + 0.42), xytext=(7, -2),
-                        textcoords="offset points", va="top", ha="left", fontsize=7.5, color=colour, zorder=1)
+    for service, version, begin, stop in style.release_spans(deploys[deploys["service"].isin(list(lane))], start,
+                                                              end):
+        colour = colour_of[(service, version)]
+        ax.broken_barh([(begin, stop - begin)], (lane[service] - 0.42, 0.84), color=colour, alpha=0.16,
+                       linewidth=0, zorder=0)
+        ax.annotate(style.label(version, 16), xy=(begin, lane[service] + 0.42), xytext=(7, -2),
+                    textcoords="offset points", va="top", ha="left", fontsize=7.5, color=colour, zorder=1)
 
 
 def _error_rates(ax, store: Store, since, until, services, lanes, start, end) -> None:

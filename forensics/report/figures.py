@@ -86,7 +86,7 @@ def render_figures(store: Store, c, tl: pd.DataFrame, since=None, until=None, se
         add("goroutines", f"Goroutines per instance of {svc or 'the service with most snapshots'} over time (UTC): "
                           f"all of an instance's goroutines (thin){site}, coloured by the release the instance "
                           "ran; releases shaded, deploys dotted, a rollback dashed red, crashes marked.",
-            plots.plot_goroutines(store, svc, since, until))
+            plots.plot_goroutines(store, svc, since, until, leak=leak if leak and leak[0] == svc else ...))
     ordered = ([focus] if focus in names else []) + [s for s in names if s != focus]
     add("latency", "Request latency of each service over time (UTC)" + (f", {focus} first" if focus in names else "")
                    + ": p99 (solid) and p50 (dashed) in ms, each service's releases shaded and deploys marked; below, "

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from ..analysis.correlate import p_text
 from ..analysis.gather import REQUEST_MS
 from ..analysis.provenance import MAX_FILES, evidence_files
 from ..analysis.timeline import regression_onsets
@@ -292,10 +293,6 @@ def _before(x: dict, e: dict) -> bool:
     return a is not None and b is not None and pd.notna(a) and pd.notna(b) and a < b
 
 
-def _p(p: float, prefix: str = "p") -> str:
-    return f"{prefix} < 0.001" if p < 0.001 else f"{prefix} = {p:.2g}"
-
-
 def evidence_blocks(store: Store, c: Culprit | None, figures: set[str]) -> list[EvidenceBlock]:
     """One block per claim of the verdict (its flagged items, and new
     crashes), with the same symptom measured in other releases beside it (a
@@ -331,8 +328,8 @@ def evidence_blocks(store: Store, c: Culprit | None, figures: set[str]) -> list[
             title=f"{TITLES.get(e['kind'], e['kind'])}: {e['key']}" if e["kind"] != "latency"
             else f"{TITLES['latency']} ({e['key']})",
             claim=e["text"] + (f" — {e['reason']}" if e.get("reason") else ""),
-            statistic=f"{TESTS.get(e['kind'], 'one-sided test')}: statistic {stat_text}, {_p(e['p'])}, "
-                      f"{_p(e.get('p_adjusted', e['p']), 'adjusted p')} (Bonferroni over the deploy's items)"
+            statistic=f"{TESTS.get(e['kind'], 'one-sided test')}: statistic {stat_text}, {p_text(e['p'])}, "
+                      f"{p_text(e.get('p_adjusted', e['p']), 'adjusted p')} (Bonferroni over the deploy's items)"
                       + ("" if e.get("flagged") else "; shown as a new signature, below the threshold"),
             measured=f"{c.service} " + "; ".join(
                 [against(measured_in)] + [f"also {against(x.get('measured_in', c.version))}: {x['text']}"
