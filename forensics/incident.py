@@ -53,13 +53,18 @@ class Incident:
         limits: Limits | None = None,
         stdin: BinaryIO | None = None,
         format: str | None = None,  # noqa: A002 - the registry's word, as `forensics ingest --as`
+        force: bool = False,
     ) -> IngestSummary:
         """Ingest files, directories, globs, archives or "-" (stdin).
 
         `ts` (datetime or ISO string, UTC) dates every dump found; without it
         dumps take the time of the log line before them, else the file mtime.
         `format` forces a registered format (``forensics.ingest.READABLE``,
-        e.g. ``"go_crash"``) where sniffing would guess wrong.
+        e.g. ``"go_crash"``) where sniffing would guess wrong. An artefact
+        already here is skipped unless its reading failed or found nothing
+        (then it is retried), older readers read it, or `force` is given;
+        a new reading replaces the old one. `limits` bound decompression
+        (:class:`forensics.ingest.Limits`).
         """
         if isinstance(paths, (str, Path)):
             paths = [paths]
@@ -72,7 +77,8 @@ class Incident:
                 bar.n_files += 1
         try:
             return _ingest(self.store, [str(p) for p in paths], service=service, version=version, ts=ts,
-                           jobs=jobs, progress=progress, limits=limits, stdin=stdin, format=format)
+                           jobs=jobs, progress=progress, limits=limits, stdin=stdin, format=format,
+                           force=force)
         finally:
             if bar is not None:
                 bar.close()

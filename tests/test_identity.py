@@ -27,8 +27,8 @@ def test_the_same_artefact_twice_is_a_no_op(tmp_path):
     db = fx.open(tmp_path / "i.duckdb")
     assert db.ingest(path).count("ok") == 1
     again = db.ingest(path)
-    assert again.count("duplicate") == 1 and "same bytes and origin as" in again.results[0].error
-    assert "1 already ingested (same bytes and origin)" in str(again)
+    assert again.count("duplicate") == 1 and "same content and origin as" in again.results[0].error
+    assert "1 already ingested (same content and origin)" in str(again)
 
 
 def test_a_file_and_its_copy_in_the_bundle_archive_are_one(tmp_path):

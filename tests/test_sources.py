@@ -120,8 +120,9 @@ def test_zip_bomb_extraction_is_bounded(tmp_path, db):
     summary = db.ingest(zpath, limits=Limits(max_source_bytes=4 << 20))
     by_status = {r.path: (r.status, r.error) for r in summary.results}
     assert by_status[f"{zpath}!ok.txt"][0] == "ok"
-    assert by_status[str(zpath)][0] == "failed"
-    assert "larger than 4194304 bytes" in by_status[str(zpath)][1]
+    # The member declares its size: refused before a byte is written, as that member's failure.
+    assert by_status[f"{zpath}!huge.txt"][0] == "failed"
+    assert "larger than the limit of 4194304 bytes" in by_status[f"{zpath}!huge.txt"][1]
 
 
 def test_total_extraction_is_bounded(tmp_path, db):
@@ -131,7 +132,9 @@ def test_total_extraction_is_bounded(tmp_path, db):
     summary = db.ingest(bundle, limits=Limits(max_extract_bytes=int(size * 2.5)))
     assert summary.count("ok") == 1  # members 0, 1 share content: the second is a duplicate
     assert summary.count("duplicate") == 1
-    assert any(r.status == "failed" and "expand past" in r.error for r in summary.results)
+    # The archive is partial: what it held past the bound is lost, and its row says so.
+    assert any(r.path == str(bundle) and r.status == "partial" and "expand past" in r.error
+               and "after 2 members" in r.error for r in summary.results)
 
 
 def test_corrupt_archive_keeps_earlier_members(tmp_path, db):
@@ -143,7 +146,7 @@ def test_corrupt_archive_keeps_earlier_members(tmp_path, db):
     summary = db.ingest(cut)
     statuses = {r.path: r.status for r in summary.results}
     assert statuses[f"{cut}!a.txt"] == "ok"
-    assert statuses[str(cut)] == "failed"
+    assert statuses[str(cut)] == "partial"  # one member read, the cut one lost
 
 
 def test_truncated_gzip_keeps_what_parsed(tmp_path, db):

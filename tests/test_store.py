@@ -70,10 +70,12 @@ def test_database_error_rolls_the_source_back(tmp_path):
     store = Store(str(tmp_path / "x.duckdb"))
     store.query("DROP TABLE frames")  # the insert of frames will fail
     batches = scanner.parse(PANIC.open("rb"))
-    with pytest.raises(fx.StoreError, match="frames"):
-        store.write_source("x", "abc", 1, "go_crash", batches)
-    for table in ("sources", "dumps", "goroutines", "panics"):
+    r = store.write_source("x", "abc", 1, "go_crash", batches)
+    # Nothing of it is kept, and its row says why, so that a later ingest retries it.
+    assert r.status == "failed" and "frames" in r.error and "ingesting it again retries it" in r.error
+    for table in ("dumps", "goroutines", "panics"):
         assert store.query(f"SELECT count(*) FROM {table}").fetchall() == [(0,)], table
+    assert store.query("SELECT status FROM sources").fetchall() == [("failed",)]
 
 
 def test_batch_with_wrong_schema_is_a_parser_error(tmp_path):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 _ARROW = {
     "BIGINT": pa.int64(),
@@ -70,14 +70,14 @@ TABLES: dict[str, Table] = {
     for t in [
         _t(
             "sources",
-            "One row per ingested file or archive member. An artefact is its bytes and its origin: re-ingesting one with the same sha256 and origin (loose or inside an archive) is a no-op, while the same bytes from another pod, restart or time are another source.",
+            "One row per ingested file or archive member. An artefact is its content and its origin: re-ingesting one with the same sha256 and origin (loose, gzipped or inside an archive) is a no-op, unless its reading failed or found nothing, or older readers read it (then it is read again and replaces this row), while the same bytes from another pod, restart or time are another source.",
             """
             source_id BIGINT Sequential id.
             path VARCHAR Path as given; archive members are `bundle.tgz!path/in/bundle`, stdin is `-`.
-            sha256 VARCHAR SHA-256 of the bytes as stored (before gzip decompression).
+            sha256 VARCHAR SHA-256 of the content (after gzip, bzip2 or xz decompression, so a log and its compressed rotation are one artefact; of the bytes as stored before schema 9, or when the compressed data is corrupt).
             size BIGINT Size in bytes as stored.
             kind VARCHAR Format, a name of the format registry (`forensics ingest --help` lists them: `go_crash`, `pprof` for profile.proto, `pprof_text` for debug=1 and other text profiles, `log`, `otlp`, `deploys`...), sniffed from content, not the file name, or forced with `--as`; NULL when unrecognised.
-            status VARCHAR `ok`, `partial` (some blocks failed, the good ones are kept), `failed` (unreadable, corrupt, binary, nothing parsed) or `skipped` (empty, or text holding no evidence forensics reads).
+            status VARCHAR `ok`, `partial` (some blocks failed, the good ones are kept; an archive some of whose members were lost), `failed` (unreadable, corrupt, binary, nothing parsed, or the ingest itself failed: a full temp disk) or `skipped` (empty, text holding no evidence forensics reads, or not a regular file: a FIFO, socket or device).
             error VARCHAR Summary of what went wrong, NULL when ok.
             service VARCHAR Service given at ingest.
             version VARCHAR Version given at ingest.
@@ -87,6 +87,7 @@ TABLES: dict[str, Table] = {
             pod VARCHAR Kubernetes pod named by the path: a kubelet log path, or a directory or file name shaped like a Deployment's pod (`orders-7c9d8e6f5-x2k9p`).
             container VARCHAR Container of a Kubernetes log path.
             restart INTEGER Restart count of a kubelet log path (`<container>/<restart>.log`).
+            reader_version INTEGER Version of forensics' readers that read it (`forensics.parsers.READER_VERSION`); NULL before schema 9. Re-ingest reads a source again when its readers changed or it was `failed` or `skipped`.
             """,
             ("source_id",),
         ),

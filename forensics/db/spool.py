@@ -19,8 +19,10 @@ two cores this hides most of the load time of a big file).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
+import shutil
 import threading
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
@@ -28,10 +30,13 @@ from typing import Iterable, Iterator
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from ..errors import ForensicsError
+from ..errors import ForensicsError, SourceError
 from .schema import TABLES
 
 CHUNK_BYTES = 64 << 20  # spooled Arrow bytes handed to the store at a time
+# Free temp disk needed to start a chunk: the chunk being written and the one being loaded, and a margin.
+MIN_FREE_SPOOL = 3 * CHUNK_BYTES
+FINAL = object()  # marks the last chunk: the thread's end without it is an error, not a short source
 
 
 @dataclass
@@ -93,7 +98,9 @@ def spool_chunks(batches: Iterable[tuple[str, pa.RecordBatch]], directory: str,
     """Spool in chunks from a parser running in a thread; each chunk is
     yielded once written. The parser stays at most one chunk ahead of the
     consumer, so disk and memory stay bounded. The errors that stopped the
-    parser come with the last chunk. Closing the generator stops the parser."""
+    parser come with the last chunk. A failure of the thread itself (a full
+    disk, which the close of its files raises again) reaches the consumer as
+    an exception, never as a quiet end. Closing the generator stops the parser."""
     chunk_bytes = chunk_bytes or CHUNK_BYTES
     handoff: queue.Queue = queue.Queue(maxsize=1)
     stop = threading.Event()
@@ -108,12 +115,20 @@ def spool_chunks(batches: Iterable[tuple[str, pa.RecordBatch]], directory: str,
                 continue
         return False
 
+    def new_writer(n: int) -> _Writer:
+        free = shutil.disk_usage(directory).free
+        if free < MIN_FREE_SPOOL:
+            raise SourceError(f"temp disk nearly full ({free >> 20} MB free in {directory}, "
+                              f"{MIN_FREE_SPOOL >> 20} MB needed to spool); set TMPDIR to a larger disk")
+        writer = _Writer(os.path.join(directory, f"c{n}"))
+        os.makedirs(writer.directory)
+        return writer
+
     def produce() -> None:
         n, writer = 0, None
         errors: list[tuple] = []
         try:
-            writer = _Writer(os.path.join(directory, f"c{n}"))
-            os.makedirs(writer.directory)
+            writer = new_writer(n)
             for table, batch in guarded(batches, errors):
                 if stop.is_set() or not writer.write(table, batch):
                     break
@@ -121,14 +136,14 @@ def spool_chunks(batches: Iterable[tuple[str, pa.RecordBatch]], directory: str,
                     if not put(writer.close()):
                         return
                     n += 1
-                    writer = _Writer(os.path.join(directory, f"c{n}"))
-                    os.makedirs(writer.directory)
+                    writer = new_writer(n)
             last = writer.close()
             last.errors = errors + last.errors
-            put(last)
+            put((FINAL, last))
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
             if writer is not None:
-                writer.close()
+                with contextlib.suppress(BaseException):  # a full disk fails the close too: keep the first error
+                    writer.close()
             put(exc)
         finally:
             put(done)
@@ -139,9 +154,12 @@ def spool_chunks(batches: Iterable[tuple[str, pa.RecordBatch]], directory: str,
         while True:
             item = handoff.get()
             if item is done:
-                return
+                raise SourceError("the parser thread ended without its last chunk")  # never silently short
             if isinstance(item, BaseException):
                 raise item
+            if isinstance(item, tuple) and item[0] is FINAL:
+                yield item[1]
+                return
             yield item
     finally:
         stop.set()

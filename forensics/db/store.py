@@ -16,7 +16,7 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 import duckdb
 import pyarrow as pa
@@ -34,6 +34,15 @@ _LOCAL_IDS = {"dump_id": "dumps", "profile_id": "profiles", "build_id": "builds"
 _SHARED_KEYS = {"stacks": "stack_id", "frame_info": "frame_id"}
 CHECKPOINT_ROWS = 1_000_000  # rows loaded since the last checkpoint that make the store checkpoint (capped)
 INGEST_MEMORY = "160MB"  # DuckDB's memory while loading a source (it spills to disk beyond)
+
+
+class Ingested(NamedTuple):
+    """A source already in the database with the same content and origin."""
+
+    source_id: int
+    path: str
+    status: str
+    reader_version: int | None
 
 
 @dataclass
@@ -55,6 +64,7 @@ class Store:
     def __init__(self, path: str = ":memory:", read_only: bool = False):
         self.path = str(path)
         self._unchecked_rows = 0
+        self._legacy: bool | None = None
         try:
             self.con = duckdb.connect(self.path, read_only=read_only)
             try:
@@ -75,12 +85,12 @@ class Store:
         con = self.con
         con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
         con.execute("CREATE SEQUENCE IF NOT EXISTS source_id_seq START 1")
-        found = _one(con, "SELECT max(value) FROM meta WHERE key = 'schema_version'")[0]
-        if found is not None and int(found) > SCHEMA_VERSION:
+        found = _schema_version(con)
+        if found is not None and found > SCHEMA_VERSION:
             return  # _check_version says so
         # Every version so far only added tables, columns and views: creating
         # what is missing migrates an older database.
-        older = found is not None and int(found) < SCHEMA_VERSION
+        older = found is not None and found < SCHEMA_VERSION
         if older:
             # DuckDB alters no table an index depends on; version 7 keys sources on (sha256, origin).
             con.execute("DROP INDEX IF EXISTS sources_sha256")
@@ -88,9 +98,9 @@ class Store:
             con.execute(table.ddl())
             for column in table.columns if older else ():
                 con.execute(f"ALTER TABLE {table.name} ADD COLUMN IF NOT EXISTS {column.name} {column.type}")
-        if older and int(found) < 7:
+        if older and found < 7:
             con.execute("UPDATE sources SET origin = '' WHERE origin IS NULL")  # identity by bytes alone, as then
-        if found is not None and int(found) < 4:
+        if found is not None and found < 4:
             _split_stack_frames(con)
         for _, sql in VIEWS.values():
             con.execute(sql)
@@ -99,14 +109,25 @@ class Store:
 
     def _check_version(self) -> None:
         try:
-            row = _one(self.con, "SELECT max(value) FROM meta WHERE key = 'schema_version'")
+            found = _schema_version(self.con)
         except duckdb.Error as exc:
             raise StoreError(f"{self.path} is not a forensics incident database: {exc}") from exc
-        found = int(row[0]) if row[0] is not None else None
+        if found is not None and found < SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema version {found} and was opened read-only; this forensics reads version "
+                f"{SCHEMA_VERSION}. Open it read-write once to migrate it (fx.open(path), or any "
+                "`forensics ingest --db` into it): the migration keeps every row."
+            )
         if found != SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path} has schema version {found}; this forensics reads version {SCHEMA_VERSION}"
+                + (": it was written by a newer forensics, upgrade this one" if found is not None else "")
             )
+
+    def deny_file_access(self) -> None:
+        """From now on, SQL on this connection reads and writes no file but the database
+        (no read_text, read_csv, COPY ... TO, ATTACH): for queries a user types."""
+        self.con.execute("SET enable_external_access = false")
 
     # --- reads ------------------------------------------------------------
     def query(self, sql: str, params: list | None = None) -> duckdb.DuckDBPyRelation:
@@ -118,11 +139,19 @@ class Store:
         except duckdb.Error as exc:
             raise StoreError(str(exc)) from exc
 
-    def ingested(self, sha256: str, origin: str = "") -> tuple[int, str] | None:
-        """(source_id, path) of the artefact already ingested with these bytes and origin, else None."""
-        rows = self.con.execute("SELECT source_id, path FROM sources WHERE sha256 = ? AND origin = ? LIMIT 1",
-                                [sha256, origin]).fetchall()
-        return rows[0] if rows else None
+    def ingested(self, sha256: str, origin: str = "") -> Ingested | None:
+        """The artefact already ingested with this content and origin, else None."""
+        rows = self.con.execute(
+            "SELECT source_id, path, status, reader_version FROM sources WHERE sha256 = ? AND origin = ? "
+            "ORDER BY source_id DESC LIMIT 1", [sha256, origin]).fetchall()
+        return Ingested(*rows[0]) if rows else None
+
+    @property
+    def has_legacy_sources(self) -> bool:
+        """Whether sources read before schema 9 are here (keyed by their packed bytes, not their content)."""
+        if self._legacy is None:
+            self._legacy = _one(self.con, "SELECT count(*) > 0 FROM sources WHERE reader_version IS NULL")[0]
+        return self._legacy
 
     # --- writes -----------------------------------------------------------
     def write_source(
@@ -139,6 +168,8 @@ class Store:
         status: str = "failed",
         spooled: "Spooled | None" = None,
         origin=None,
+        replaces: int | None = None,
+        reader_version: int | None = None,
     ) -> SourceResult:
         """Insert one source and everything its parser yields, atomically.
 
@@ -148,20 +179,30 @@ class Store:
         transaction: memory stays bounded whatever the size of the source.
         A parser that stops with an error keeps what it yielded before: the
         source becomes `partial` (or `failed` if nothing parsed) with that
-        error recorded. A database error rolls the whole source back.
-        `spooled` is a source already spooled by a worker process; `origin`
-        (a :class:`forensics.ingest.origin.Origin`) what its path says of
-        where it came from: its key is part of the artefact's identity.
+        error recorded. When the ingest itself fails (the parser thread, a
+        full spool disk, the database load), everything of the source is
+        rolled back and it is recorded `failed` with the real error, so a
+        later ingest retries it. `spooled` is a source already spooled by a
+        worker process; `origin` (a :class:`forensics.ingest.origin.Origin`)
+        what its path says of where it came from: its key is part of the
+        artefact's identity. `replaces` is the id of an earlier reading of the
+        same artefact, deleted in the same transaction.
         """
-        args = (path, sha256, size, kind, service, version, mtime, failure, status, origin)
-        if spooled is not None:
-            return self._bounded_load([spooled], *args)
-        with tempfile.TemporaryDirectory(prefix="forensics-spool-") as tmp:
-            chunks = spool_chunks(batches, tmp)
-            try:
-                return self._bounded_load(chunks, *args)
-            finally:
-                chunks.close()  # stops the parser thread if the load failed
+        args = (path, sha256, size, kind, service, version, mtime, failure, status, origin, replaces, reader_version)
+        try:
+            if spooled is not None:
+                return self._bounded_load([spooled], *args)
+            with tempfile.TemporaryDirectory(prefix="forensics-spool-") as tmp:
+                chunks = spool_chunks(batches, tmp)
+                try:
+                    return self._bounded_load(chunks, *args)
+                finally:
+                    chunks.close()  # stops the parser thread if the load failed
+        except Exception as exc:  # noqa: BLE001 - the source fails, the batch goes on; _load rolled back
+            why = (f"could not be ingested, nothing of it was kept ({type(exc).__name__}: {exc}); "
+                   "ingesting it again retries it")
+            return self._bounded_load([], path, sha256, size, kind, service, version, mtime, why, "failed", origin,
+                                      replaces, reader_version)
 
     def _bounded_load(self, *args) -> SourceResult:
         """_load with DuckDB's memory capped: loading streams, and without a
@@ -183,7 +224,7 @@ class Store:
             self.con.execute("RESET memory_limit")
 
     def _load(self, chunks: Iterable[Spooled], path, sha256, size, kind, service, version, mtime, failure,
-              status, origin) -> SourceResult:
+              status, origin, replaces, reader_version) -> SourceResult:
         con = self.con
         result = SourceResult(path, "ok", kind, bytes=size)
         try:
@@ -192,6 +233,8 @@ class Store:
             bases = {col: _one(con, f"SELECT coalesce(max({col}) + 1, 0) FROM {owner}")[0]
                      for col, owner in _LOCAL_IDS.items()}
             result.source_id = source_id
+            if replaces is not None:
+                self._delete_source(replaces)
             errors = []
             for sp in chunks:
                 for table, file in sp.files.items():
@@ -207,10 +250,10 @@ class Store:
             if result.status == "skipped" and failure is None:
                 result.kind = None  # read as text, but nothing in it was recognised
             con.execute(
-                "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [source_id, path, sha256, size, result.kind, result.status, result.error, service, version, mtime,
                  utc_now(), origin.key if origin else "", getattr(origin, "pod", None),
-                 getattr(origin, "container", None), getattr(origin, "restart", None)],
+                 getattr(origin, "container", None), getattr(origin, "restart", None), reader_version],
             )
             con.execute("COMMIT")
         except (duckdb.Error, pa.ArrowException) as exc:
@@ -220,6 +263,19 @@ class Store:
             _rollback(con)
             raise
         return result
+
+    def _delete_source(self, source_id: int) -> None:
+        """Delete a source's rows from every table (shared stacks and frames stay): ids a source owns first."""
+        con = self.con
+        for col, owner in _LOCAL_IDS.items():
+            for table in TABLES.values():
+                names = {c.name for c in table.columns}
+                if col in names and "source_id" not in names and table.name not in _SHARED_KEYS:
+                    con.execute(f"DELETE FROM {table.name} WHERE {col} IN "
+                                f"(SELECT {col} FROM {owner} WHERE source_id = ?)", [source_id])
+        for table in TABLES.values():
+            if any(c.name == "source_id" for c in table.columns):
+                con.execute(f"DELETE FROM {table.name} WHERE source_id = ?", [source_id])
 
     def _insert(self, table: str, rows, source_id: int, bases: dict[str, int]) -> None:
         """One INSERT of a whole table's rows (a RecordBatchReader or Table)."""
@@ -307,6 +363,11 @@ def _open_error(path: str, exc: Exception) -> str:
     return (f"{path} is open in another process (PID {pid}, {program}: a notebook, or another forensics "
             "command). DuckDB lets one process write a database or several read it: close it there, or open "
             "it there with fx.open(path, read_only=True) so that reading commands can share it.")
+
+
+def _schema_version(con) -> int | None:
+    """The database's schema version, as a number ("10" is after "9")."""
+    return _one(con, "SELECT max(TRY_CAST(value AS INTEGER)) FROM meta WHERE key = 'schema_version'")[0]
 
 
 def _one(con, sql: str, params: list | None = None) -> tuple:

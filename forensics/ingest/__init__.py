@@ -2,7 +2,9 @@
 sniffing against the format registry, and the pipeline that hands each
 source's parser output to the store.
 
-- :mod:`.sources`: what is read, unpacked within :class:`Limits`;
+- :mod:`.sources`: what is read (paths, directories, globs, stdin; regular files only);
+- :mod:`.files`: one file's bytes, decompressed within :class:`Limits`, and its identity;
+- :mod:`.archives`: tar and zip members, each its own source, damage reported;
 - :mod:`.registry`: every format, in the order sniffing tries them;
 - :mod:`.sniff`: which format a source's first bytes are;
 - :mod:`.pipeline`: hash, skip what is in, detect, parse (in worker processes with ``jobs``), store.

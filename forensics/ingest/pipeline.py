@@ -1,7 +1,10 @@
 """The ingest pipeline: sources -> sniff (the format registry) -> parser -> store.
 
 Each source is hashed first; an artefact already in the database (the same
-bytes from the same origin, see :mod:`.origin`) is skipped.
+content from the same origin, see :mod:`.origin`) is skipped, unless its
+reading failed or found nothing, or older readers read it
+(:data:`forensics.parsers.READER_VERSION`), or ``force`` is given: then it is
+read again and replaces the earlier reading in one transaction.
 Its format is detected from content, its parser streams Arrow batches and
 the store writes them in one transaction. With ``jobs > 1`` parsing runs in
 worker processes that write spool files (:mod:`forensics.db.spool`), and this
@@ -9,6 +12,7 @@ process (DuckDB's single writer) loads them in input order.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -22,8 +26,8 @@ import pyarrow as pa
 
 from ..db.spool import Spooled, spool
 from ..db.store import SourceResult, Store, source_status
-from ..errors import ForensicsError
-from ..parsers import Format, ParseOptions
+from ..errors import ForensicsError, SourceError
+from ..parsers import READER_VERSION, Format, ParseOptions
 from ..times import path_time
 from .origin import origin
 from .registry import readable
@@ -73,7 +77,7 @@ class IngestSummary:
         return (
             f"{len(self.results)} files ({size / 1e6:.1f} MB): {self.count('ok')} ok, "
             f"{self.count('partial')} partial, {self.count('failed')} failed, {self.count('skipped')} skipped, "
-            f"{self.count('duplicate')} already ingested (same bytes and origin); {', '.join(filled)}, "
+            f"{self.count('duplicate')} already ingested (same content and origin); {', '.join(filled)}, "
             f"{self.rows('ingest_errors')} parse errors"
         )
 
@@ -88,9 +92,24 @@ def _detect(source: Source, forced: Format | None) -> Detected | str:
             head = f.read(SNIFF_BYTES)
     except (OSError, ForensicsError) as exc:
         return str(exc)
-    if forced is not None:
-        return Detected(forced, forced.sniff(head), None)
-    return detect(head)
+    except Exception as exc:  # noqa: BLE001 - a decoder's own exception fails this source, not the batch
+        return f"cannot read ({type(exc).__name__}): {exc}"
+    try:
+        if forced is not None:
+            return Detected(forced, forced.sniff(head), None)
+        return detect(head)
+    except Exception as exc:  # noqa: BLE001 - a sniff's bug fails this source, not the batch
+        return f"internal error while detecting the format ({type(exc).__name__}): {exc}"
+
+
+def _hash(source: Source) -> str:
+    """The source's sha256; SourceError saying why it cannot be read."""
+    try:
+        return source.sha256()
+    except (OSError, ForensicsError) as exc:
+        raise SourceError(f"cannot read: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - a reader's exception fails this source, not the batch
+        raise SourceError(f"cannot read ({type(exc).__name__}): {exc}") from exc
 
 
 def _parse_source(source: Source, fmt: str, options: ParseOptions) -> Iterator[tuple[str, pa.RecordBatch]]:
@@ -114,15 +133,17 @@ def ingest(
     limits: Limits | None = None,
     stdin: BinaryIO | None = None,
     format: str | None = None,  # noqa: A002 - the registry's word, as in the API and `--as`
+    force: bool = False,
 ) -> IngestSummary:
     """Ingest files, directories, globs, archives or '-' (stdin) into `store`.
 
     `format` forces a registered format (:data:`forensics.ingest.registry.READABLE`)
     instead of sniffing each source: a ValueError names the formats when it is unknown.
+    `force` reads again every artefact already ingested, replacing its rows.
     """
     forced = readable(format) if format is not None else None
     summary = IngestSummary()
-    seen: dict[tuple[str, str], tuple] = {}  # (sha256, origin key) of this call -> (None, path)
+    seen: dict[tuple[str, str], str] = {}  # (sha256, origin key) read in this call -> its path
     # The database itself may sit among the evidence (`forensics ingest . --db x.duckdb`).
     own = {os.path.realpath(store.path + suffix) for suffix in ("", ".wal")} if store.path != ":memory:" else set()
 
@@ -131,93 +152,134 @@ def ingest(
         if progress:
             progress(result)
 
+    def again(sha: str, where, source: Source):
+        """(None, earlier source id to replace, or None) when the artefact is to be read; else why it is a duplicate."""
+        first = seen.get((sha, where.key))
+        if first is not None:
+            return f"same content and origin as {first}"
+        known = store.ingested(sha, where.key)
+        if known is None and store.has_legacy_sources and source.path is not None:
+            known = store.ingested(_packed_sha256(source.path), where.key)  # read before schema 9
+        if known is None:
+            return None, None
+        retry = force or known.status in ("failed", "skipped") or known.reader_version != READER_VERSION
+        if retry:
+            return None, known.source_id
+        return f"same content and origin as {known.path} (source {known.source_id})"
+
     def prepare(source: Source):
-        """(source, sha, fmt, variant, origin) to parse, or a callable recording a source with
+        """(source, sha, fmt, variant, origin, replaces) to parse, or a callable recording a source with
         nothing to parse (failed, skipped, duplicate): called in input order."""
         where = origin(source.name, ts)
 
-        def record(sha=None, fmt=None, failure=None, status="failed"):
+        def record(sha=None, fmt=None, failure=None, status="failed", replaces=None):
             return lambda: store.write_source(source.name, sha, source.size, fmt, [], service, version,
-                                              source.mtime, failure=failure, status=status, origin=where)
+                                              source.mtime, failure=failure, status=status, origin=where,
+                                              replaces=replaces, reader_version=READER_VERSION)
 
-        if source.error:
-            return record(failure=source.error)
+        if source.path is None and source.error:
+            return record(failure=source.error, status=source.status)
         if source.path is not None and os.path.realpath(source.path) in own:
             return lambda: SourceResult(source.name, "skipped", error="the incident database itself")
         try:
-            sha = source.sha256()
-        except OSError as exc:
-            return record(failure=f"cannot read: {exc}")
-        identity = (sha, where.key)
-        first = seen.get(identity) or store.ingested(*identity)
-        if first is not None:
-            why = f"same bytes and origin as {first[1]}" + (f" (source {first[0]})" if first[0] else "")
-            return lambda: SourceResult(source.name, "duplicate", error=why, bytes=source.size)
-        seen[identity] = (None, source.name)
+            sha = _hash(source)
+        except SourceError as exc:
+            return record(failure=str(exc))
+        decision = again(sha, where, source)
+        if isinstance(decision, str):
+            return lambda: SourceResult(source.name, "duplicate", error=decision, bytes=source.size)
+        _, replaces = decision
+        seen[(sha, where.key)] = source.name
+        if source.error:  # a damaged archive: its row says what was lost
+            return record(sha, failure=source.error, status=source.status, replaces=replaces)
         found = _detect(source, forced)
         if isinstance(found, str):
-            return record(sha, None, found)
+            return record(sha, None, found, replaces=replaces)
         if found.format.parse is None:
             if found.format.refused:
-                return record(sha, None, found.reason)
-            return record(sha, found.format.name, found.reason, "skipped")
-        return source, sha, found.format.name, found.variant, where
+                return record(sha, None, found.reason, replaces=replaces)
+            return record(sha, found.format.name, found.reason, "skipped", replaces=replaces)
+        return source, sha, found.format.name, found.variant, where, replaces
 
     def options(source: Source, variant: str | None) -> ParseOptions:
         return ParseOptions(service=service, version=version, ts=ts, mtime=source.mtime,
                             path_ts=path_time(source.name), path=source.name, variant=variant)
 
-    def write(source: Source, sha: str, fmt: str, where, batches=(), spooled: Spooled | None = None,
+    def write(source: Source, sha: str, fmt: str, where, replaces, batches=(), spooled: Spooled | None = None,
               failure: str | None = None) -> SourceResult:
         return store.write_source(source.name, sha, source.size, fmt, batches, service, version, source.mtime,
-                                  failure=failure, spooled=spooled, origin=where)
+                                  failure=failure, spooled=spooled, origin=where, replaces=replaces,
+                                  reader_version=READER_VERSION)
 
     with open_sources(paths, limits=limits, stdin=stdin) as sources:
         if jobs <= 1:
-            for source in sources:
+            for source in _released(sources):
                 item = prepare(source)
                 if callable(item):
                     done(item())
                 else:
-                    src, sha, fmt, variant, where = item
-                    done(write(src, sha, fmt, where, _parse_source(src, fmt, options(src, variant))))
+                    src, sha, fmt, variant, where, replaces = item
+                    done(write(src, sha, fmt, where, replaces, _parse_source(src, fmt, options(src, variant))))
             return summary
 
         tmp = Path(tempfile.mkdtemp(prefix="forensics-ipc-"))
+        pool = ProcessPoolExecutor(max_workers=jobs)
         try:
-            with ProcessPoolExecutor(max_workers=jobs) as pool:
-                pending: list = []  # in input order: a recording callable or (future, source, sha, fmt, origin, dir)
+            pending: list = []  # in input order: (source, a recording callable) or (source, future, args, dir)
 
-                def drain(limit: int) -> None:
-                    while len(pending) > limit:
-                        head = pending.pop(0)
-                        if callable(head):
-                            done(head())
+            def drain(limit: int) -> None:
+                while len(pending) > limit:
+                    head = pending.pop(0)
+                    try:
+                        if callable(head[1]):
+                            done(head[1]())
                             continue
-                        fut, src, sha, fmt, where, outdir = head
+                        src, fut, (sha, fmt, where, replaces), outdir = head
                         try:
                             spooled = fut.result()
                         except Exception as exc:  # noqa: BLE001 - a dead worker fails one source only
-                            done(write(src, sha, fmt, where, failure=f"parser process failed: {exc}"))
+                            done(write(src, sha, fmt, where, replaces, failure=f"parser process failed: {exc}"))
                         else:
-                            done(write(src, sha, fmt, where, spooled=spooled))
+                            done(write(src, sha, fmt, where, replaces, spooled=spooled))
                         shutil.rmtree(outdir, ignore_errors=True)
+                    finally:
+                        head[0].release()
 
-                for n, source in enumerate(sources):
-                    item = prepare(source)
-                    if callable(item):
-                        pending.append(item)
-                    else:
-                        src, sha, fmt, variant, where = item
-                        outdir = tmp / f"s{n:06d}"
-                        outdir.mkdir()
-                        fut = pool.submit(_parse_to_spool, src, fmt, options(src, variant), str(outdir))
-                        pending.append((fut, src, sha, fmt, where, outdir))
-                    drain(2 * jobs)
-                drain(0)
+            for n, source in enumerate(sources):
+                item = prepare(source)
+                if callable(item):
+                    pending.append((source, item))
+                else:
+                    src, sha, fmt, variant, where, replaces = item
+                    outdir = tmp / f"s{n:06d}"
+                    outdir.mkdir()
+                    fut = pool.submit(_parse_to_spool, src, fmt, options(src, variant), str(outdir))
+                    pending.append((src, fut, (sha, fmt, where, replaces), outdir))
+                drain(2 * jobs)
+            drain(0)
         finally:
+            # On an interrupt, queued parses are dropped rather than waited for.
+            pool.shutdown(wait=True, cancel_futures=True)
             shutil.rmtree(tmp, ignore_errors=True)
     return summary
+
+
+def _released(sources: Iterator[Source]) -> Iterator[Source]:
+    """The sources, each released (its temp file removed) once the loop is done with it."""
+    for source in sources:
+        try:
+            yield source
+        finally:
+            source.release()
+
+
+def _packed_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes as stored: the identity sources had before schema 9."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 # Tables a reading without a database keeps (what `forensics stacks FILE` shows).
@@ -245,9 +307,9 @@ def read(paths: list[str], stdin: BinaryIO | None = None, limits: Limits | None 
     forced = readable(format) if format else None
     base = 0
     with open_sources(paths, limits=limits, stdin=stdin) as sources:
-        for source in sources:
+        for source in _released(sources):
             if source.error:
-                failed(source, source.error)
+                failed(source, source.error, source.status)
                 continue
             found = _detect(source, forced)
             if isinstance(found, str):
@@ -274,8 +336,8 @@ def read(paths: list[str], stdin: BinaryIO | None = None, limits: Limits | None 
                             row["source"] = source.name
                     out[table].extend(rows)
             except Exception as exc:  # noqa: BLE001 - as ingest does: what was read stays, the failure is a row
-                out["ingest_errors"].append({"source": source.name, "line": None,
-                                             "message": f"internal parser error ({type(exc).__name__}): {exc}"})
+                why = str(exc) if isinstance(exc, ForensicsError) else f"internal parser error ({type(exc).__name__}): {exc}"
+                out["ingest_errors"].append({"source": source.name, "line": None, "message": why})
                 counts["errors"] += 1
             out["sources"].append({"source": source.name, "status": source_status(counts["parsed"], counts["errors"])})
             base = top

@@ -29,6 +29,9 @@ import pyarrow as pa
 
 from ..db.schema import TABLES
 
+# Bumped whenever a reader's output changes (a new column filled, a format read that was skipped):
+# re-ingest reads again every source an older version read (sources.reader_version).
+READER_VERSION = 1
 MAX_LINE = 1 << 20  # longer lines are cut here; the rest of the line is skipped
 CHUNK = 1 << 22
 EXCERPT = 200
