@@ -30,19 +30,25 @@ REGISTER_RE = re.compile(r"([a-z][a-z0-9]{0,6}) +(0x[0-9a-f]+)\Z")
 # runtime/traceback.go goroutineheader: "goroutine N [status, N minutes, locked
 # to thread]:"; Go 1.22+ adds " gp=0x.. m=N mp=0x.." (or " m=nil") at
 # GOTRACEBACK=system or when the runtime is throwing.
+# Numbers are bounded where the runtime's are (a goroutine id is an int64, a line an int32, an offset a
+# uintptr): a longer run of digits is damage, an error row, never an overflow. A header's id is read
+# whole, so that the scanner can say what is wrong with it (MAX_ID_DIGITS).
+ID = r"\d{1,18}"
+SMALL = r"\d{1,9}"
+MAX_ID_DIGITS = 18
 HEADER_RE = re.compile(r"goroutine (\d+)(?: gp=(0x[0-9a-f]+) m=(\d+|nil)(?: mp=0x[0-9a-f]+)?)? \[(.*)\]:\Z")
-WAIT_RE = re.compile(r"(\d+) minutes\Z")
+WAIT_RE = re.compile(rf"({SMALL}) minutes\Z")
 # The same header anywhere in a line: Go evidence that must not pass in silence.
 EVIDENCE_RE = re.compile(r"goroutine \d+ (?:gp=0x[0-9a-f]+ m=\S+ (?:mp=0x[0-9a-f]+ )?)?\[[^\]]*\]:")
 # runtime/traceback.go traceback2 / printFuncName: "pkg.Func(args)", args "..."
 # when inlined; then "\tfile:line +0xoff" with " fp=.. sp=.. pc=.." at level >= 2.
-FILE_RE = re.compile(r"\t(.+):(\d+)(?: \+0x([0-9a-f]+))?(?: fp=0x[0-9a-f]+ sp=0x[0-9a-f]+(?: pc=0x[0-9a-f]+)?)?\Z")
+FILE_RE = re.compile(rf"\t(.+):({SMALL})(?: \+0x([0-9a-f]{{1,16}}))?(?: fp=0x[0-9a-f]+ sp=0x[0-9a-f]+(?: pc=0x[0-9a-f]+)?)?\Z")
 # runtime/traceback.go printcreatedby1: "created by F" (Go 1.21+: " in goroutine N").
 CREATED_PREFIX = "created by "
 CREATED_RE = re.compile(r"created by (.+?)(?: in goroutine (\d+))?\Z")
 # runtime/traceback.go: "...additional frames elided..." after 100 frames;
 # Go 1.21+ prints the innermost and outermost 50 with "...N frames elided...".
-ELIDED_RE = re.compile(r"\.\.\.(?:(\d+) frames|additional frames) elided\.\.\.\Z")
+ELIDED_RE = re.compile(rf"\.\.\.(?:({SMALL}) frames|additional frames) elided\.\.\.\Z")
 # runtime/traceback.go tracebackothers.
 STACK_UNAVAILABLE = "\tgoroutine running on other thread; stack unavailable"
 # runtime/panic.go fatalthrow on the system stack.
@@ -55,9 +61,9 @@ PREAMBLE_PREFIXES = ("runtime: ", "unexpected fault address ")
 RACE_BANNER = "=================="
 RACE_START = "WARNING: DATA RACE"
 # Go 1.1-1.4 printed "Read by goroutine N:" without the address.
-RACE_ACCESS_RE = re.compile(r"(Previous )?([A-Za-z ]+?)(?: at (0x[0-9a-f]+))? by (?:goroutine (\d+)|(main) goroutine):\Z")
-RACE_CREATED_RE = re.compile(r"Goroutine (\d+) \((\w+)\) created at:\Z")
-RACE_FILE_RE = re.compile(r"\s+(.+):(\d+)(?: \+0x([0-9a-f]+))?\Z")
+RACE_ACCESS_RE = re.compile(rf"(Previous )?([A-Za-z ]+?)(?: at (0x[0-9a-f]+))? by (?:goroutine ({ID})|(main) goroutine):\Z")
+RACE_CREATED_RE = re.compile(rf"Goroutine ({ID}) \((\w+)\) created at:\Z")
+RACE_FILE_RE = re.compile(rf"\s+(.+):({SMALL})(?: \+0x([0-9a-f]{{1,16}}))?\Z")
 # Timestamps at the start of a log line (Go's log package, RFC 3339 and other
 # ISO 8601 forms) or in a logfmt/JSON field: the time a dump is given.
 LOG_TS_RE = re.compile(

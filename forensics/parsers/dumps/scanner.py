@@ -51,7 +51,7 @@ from ...errors import ForensicsError
 from ...times import prefix_time, utc_now
 from .. import ParseOptions, excerpt, line_batches
 from .patterns import (
-    CREATED_PREFIX, CREATED_RE, ELIDED_RE, FATAL_PREFIX, FILE_RE, HEADER_RE,
+    CREATED_PREFIX, CREATED_RE, ELIDED_RE, FATAL_PREFIX, FILE_RE, HEADER_RE, MAX_ID_DIGITS,
     EVIDENCE_RE, PANIC_PREFIX, PREAMBLE_PREFIXES,
     RACE_BANNER, RACE_START, REGISTER_RE, RUNTIME_STACK, SIGNAL_HEAD_RE, SIGNAL_PC_RE,
     STACK_DIAGNOSTIC_RE, STACK_UNAVAILABLE, TRIGGERS, WAIT_RE, WRAPPED_PANIC_RE,
@@ -364,7 +364,11 @@ class _Parser(Messages, RaceReports, Locations):
                 locked = True
             else:
                 state += ", " + part
-        self.start_goroutine(int(gid), state, wait, locked, gp, mid)
+        if len(gid) > MAX_ID_DIGITS:
+            self.error(f"goroutine id of {len(gid)} digits is out of range (at most {MAX_ID_DIGITS}); "
+                       "read the goroutine without its id", m.string)
+            gid = None
+        self.start_goroutine(None if gid is None else int(gid), state, wait, locked, gp, mid)
 
     def _stack(self, line: str) -> None:
         """Inside a goroutine: frames, created by, elision markers."""
@@ -431,7 +435,10 @@ class _Parser(Messages, RaceReports, Locations):
         if m is not None:
             self.drop_pending(line)
             g.created_by = m.group(1)
-            g.created_in = int(m.group(2)) if m.group(2) else None
+            g.created_in = int(m.group(2)) if m.group(2) and len(m.group(2)) <= MAX_ID_DIGITS else None
+            if m.group(2) and g.created_in is None:
+                self.error(f"creator's goroutine id of {len(m.group(2))} digits is out of range "
+                           f"(at most {MAX_ID_DIGITS}); kept the creator without it", line)
             self.dump.end_line = self.lineno
             return
         if line.startswith("..."):

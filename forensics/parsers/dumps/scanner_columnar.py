@@ -22,18 +22,18 @@ import pyarrow.compute as pc
 OTHER, HEADER, FUNC, FILE, CREATED, CFILE, ELIDED, UNAVAILABLE, BLANK = range(9)
 
 # RE2 forms of the line-by-line reader's patterns (patterns.HEADER_RE etc.);
-# each accepts a subset of what that reader accepts.
+# each accepts a subset of what that reader accepts, numbers as bounded as there.
 HEADER_RE2 = (
-    r"^goroutine (?P<id>\d+)(?: gp=(?P<gp>0x[0-9a-f]+) m=(?P<m>\d+|nil)(?: mp=0x[0-9a-f]+)?)? "
-    r"\[(?P<state>[^,\]]*)(?:, (?P<minutes>\d+) minutes)?(?P<locked>, locked to thread)?(?P<rest>(?:, [^\]]*)?)\]:$"
+    r"^goroutine (?P<id>\d{1,18})(?: gp=(?P<gp>0x[0-9a-f]+) m=(?P<m>\d+|nil)(?: mp=0x[0-9a-f]+)?)? "
+    r"\[(?P<state>[^,\]]*)(?:, (?P<minutes>\d{1,9}) minutes)?(?P<locked>, locked to thread)?(?P<rest>(?:, [^\]]*)?)\]:$"
 )
 FUNC_RE2 = r"^(?P<func>[^\s(][^ ]*)\((?P<args>[^()]*)\)$"
 FILE_RE2 = (
-    r"^\t(?P<file>.+):(?P<line>\d+)(?: \+0x(?P<off>[0-9a-f]+))?"
+    r"^\t(?P<file>.+):(?P<line>\d{1,9})(?: \+0x(?P<off>[0-9a-f]{1,16}))?"
     r"(?: fp=0x[0-9a-f]+ sp=0x[0-9a-f]+ pc=0x[0-9a-f]+)?$"
 )
-CREATED_RE2 = r"^created by (?P<func>[^ ]+?)(?: in goroutine (?P<gid>\d+))?$"
-ELIDED_RE2 = r"^\.\.\.(?:(?P<n>\d+) frames|additional frames) elided\.\.\.$"
+CREATED_RE2 = r"^created by (?P<func>[^ ]+?)(?: in goroutine (?P<gid>\d{1,18}))?$"
+ELIDED_RE2 = r"^\.\.\.(?:(?P<n>\d{1,9}) frames|additional frames) elided\.\.\.$"
 UNAVAILABLE_LINE = "\tgoroutine running on other thread; stack unavailable"
 
 # ALLOWED[prev, cur]: transitions the line-by-line reader handles without

@@ -23,6 +23,8 @@ Levels are normalized to debug, info, warn, error, fatal and panic.
 """
 from __future__ import annotations
 
+import math
+
 import re
 from datetime import datetime
 
@@ -60,6 +62,9 @@ LOGFMT_PAIR = re.compile(r'([^\s="]+)=("(?:[^"\\]|\\.)*"|[^\s"]*)(?:\s+|$)')
 
 
 
+MAX_NS = (1 << 63) - 1  # nanoseconds since the epoch in an int64, as the logs table's ts holds them
+
+
 def level_of(value) -> str | None:
     """Normalized level of a level field (a name, or a zerolog/pino number)."""
     if value is None:
@@ -72,13 +77,24 @@ def level_of(value) -> str | None:
 
 def json_time_ns(value) -> int | None:
     """A JSON logger's time field: epoch seconds (zap), milliseconds or
-    nanoseconds (zerolog's TimeFieldFormat options), or an RFC 3339 string."""
+    nanoseconds (zerolog's TimeFieldFormat options), or an RFC 3339 string.
+    None when it is none of these, or past what a timestamp holds (a
+    10,000-digit number, 1e400).
+
+    >>> json_time_ns(1795312802.5), json_time_ns(int("1" * 10000)), json_time_ns(float("inf"))
+    (1795312802500000000, None, None)
+    """
     if isinstance(value, bool):
         return None
     if isinstance(value, int):  # exact: no float rounding of nanoseconds
+        if not -MAX_NS <= value <= MAX_NS:
+            return None
         scale = 1 if value > 10**17 else 1_000 if value > 10**14 else 1_000_000 if value > 10**11 else 10**9
-        return value * scale
+        ns = value * scale
+        return ns if -MAX_NS <= ns <= MAX_NS else None
     if isinstance(value, float):
+        if not math.isfinite(value) or abs(value) > MAX_NS:
+            return None
         v = value
         if v > 1e17:
             return int(value)  # nanoseconds
