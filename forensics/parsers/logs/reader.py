@@ -88,10 +88,7 @@ def log_framing(head: bytes) -> str | None:
     if sum(1 for line in lines if CRI_LINE.match(line)) >= 0.6 * len(lines):
         return "cri"
     if first.startswith("{"):
-        try:
-            obj = orjson.loads(first)
-        except orjson.JSONDecodeError:
-            obj = None
+        obj = json_record(first)[0]
         if isinstance(obj, dict):
             if "log" in obj and "time" in obj and ("stream" in obj or "attrs" in obj):
                 return "docker"
@@ -106,12 +103,33 @@ def _is_record(line: str) -> bool:
     if GO_LOG.match(line) or KLOG.match(line) or RFC3339_START.match(line):
         return True
     if line.startswith("{"):
-        try:
-            obj = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            return False
+        obj = json_record(line)[0]
         return isinstance(obj, dict) and any(k in obj for k in ("msg", "message", "level"))
     return line.startswith(("time=", "level=", "ts="))
+
+
+# C0 controls JSON strings may not hold raw (but tab, LF, CR, which are also JSON's
+# whitespace), left raw by a writer that does not escape them or by a damaged byte.
+_RAW_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def json_record(text: str) -> tuple[object, str]:
+    """(the decoded value, its text as valid JSON) of a JSON record; (None, text) when it is none.
+    A raw control byte (a NUL in a message) is escaped as \\u00XX, so the record still reads as JSON.
+
+    >>> json_record('{"msg":"a\\x00b"}')
+    ({'msg': 'a\\x00b'}, '{"msg":"a\\\\u0000b"}')
+    """
+    try:
+        return orjson.loads(text), text
+    except orjson.JSONDecodeError:
+        if not _RAW_CONTROL.search(text):
+            return None, text
+    escaped = _RAW_CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    try:
+        return orjson.loads(escaped), escaped
+    except orjson.JSONDecodeError:
+        return None, text
 
 
 class _Logs:
@@ -152,10 +170,7 @@ class _Logs:
         fields = reader_columnar.json_fields(text)
         if fields is None:  # not all plain objects with string fields: one by one
             for t, st, tx, ln in zip(ts.to_pylist(), stream.to_pylist(), text.to_pylist(), line.to_pylist()):
-                try:
-                    obj = orjson.loads(tx)
-                except orjson.JSONDecodeError:
-                    obj = None
+                obj, tx = json_record(tx)
                 if type(obj) is dict:
                     self.rows.append((t, None, None, st, _level(obj), _message(obj), tx, "json", ln))
                 else:  # looked like JSON, is not: a plain line
@@ -249,14 +264,11 @@ class _Reader:
     def payload(self, ts_text, ts_ns, stream: str | None, text: str, line: int, level=None, service=None) -> None:
         """One record's payload: a JSON object goes to logs, anything else to the dump file."""
         if text[:1] == "{":
-            try:
-                obj = orjson.loads(text)
-            except orjson.JSONDecodeError:
-                obj = None
+            obj, json_text = json_record(text)
             if isinstance(obj, dict):
                 own_ts, own_level, message = json_fields(obj)
                 self.logs.add(ts_text, ts_ns if ts_text or ts_ns else own_ts, stream, own_level or level,
-                              message, text, "json", line, service)
+                              message, json_text, "json", line, service)
                 return
         if self.prefixed:
             stamp = ts_text if ts_text is not None else _rfc3339(ts_ns)

@@ -21,7 +21,8 @@ def release_format(head: bytes) -> str | None:
         return "buildinfo"
     first = text.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
     if first.startswith("{") or first.startswith("["):
-        if b'"involvedObject"' in text[:65536] and (b'"EventList"' in text[:4096] or b'"items"' in text[:4096]):
+        if b'"involvedObject"' in text[:65536] and (b'"EventList"' in text[:4096] or b'"items"' in text[:4096]
+                                                    or first.startswith("[")):  # (jq .items of one)
             return "k8s_events"
         try:
             obj = orjson.loads(first)
@@ -35,9 +36,22 @@ def release_format(head: bytes) -> str | None:
             ln.split()[0] in ("module", "go", "toolchain", "require", "replace", "exclude", "retract", "godebug", ")",
                               "//") or ln.startswith(("\t", " ")) for ln in lines[:50]):
         return "go_mod"
-    if "," in first and deploy_columns(next(csv.reader([first]))):
+    if "," in first and deploy_columns(_header(first)):
         return "deploys"
     return None
+
+
+def _header(line: str) -> list[str]:
+    """The names of a CSV header line; split at commas when the csv module refuses
+    it (a CR inside: the deploy reader reports it with its line).
+
+    >>> _header('ts,"service",version'), _header("ts,serv\\rice,version")
+    (['ts', 'service', 'version'], ['ts', 'serv\\rice', 'version'])
+    """
+    try:
+        return next(csv.reader([line]), [])
+    except csv.Error:
+        return line.split(",")
 
 
 BUILDINFO = Format("buildinfo", "`go version -m` output", sniff=classified_as(release_format, "buildinfo"),
