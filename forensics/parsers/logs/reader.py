@@ -113,6 +113,10 @@ def _is_record(line: str) -> bool:
 _RAW_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
+# A JSON number past what orjson (and the int64 columns) hold: 20 digits or more.
+_HUGE_NUMBER = re.compile(r"[:\[,]\s*-?(\d{20,})")
+
+
 def json_record(text: str) -> tuple[object, str]:
     """(the decoded value, its text as valid JSON) of a JSON record; (None, text) when it is none.
     A raw control byte (a NUL in a message) is escaped as \\u00XX, so the record still reads as JSON.
@@ -270,6 +274,10 @@ class _Reader:
                 self.logs.add(ts_text, ts_ns if ts_text or ts_ns else own_ts, stream, own_level or level,
                               message, json_text, "json", line, service)
                 return
+            huge = _HUGE_NUMBER.search(text) if obj is None else None
+            if huge:  # JSON no decoder reads to 64 bits: the line is kept as text, and said
+                self.error(f"JSON record with a number of {len(huge.group(1))} digits, past 64 bits; "
+                           "kept the line as text", line, text)
         if self.prefixed:
             stamp = ts_text if ts_text is not None else _rfc3339(ts_ns)
             self.spill.write(f"{stamp} {text}\n".encode())
