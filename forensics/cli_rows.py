@@ -1,20 +1,29 @@
-"""Rows as the command line prints them: a table, CSV, JSON or Markdown."""
+"""Rows as the command line prints them: a table, CSV, JSON or Markdown.
+
+Cells are untrusted text (paths, panic messages, log lines): in a table each
+is one line with control and bidi characters as visible escapes
+(:func:`~forensics.text.terminal_safe`: a newline is ``\\n``, so no cell
+forges a row); CSV shows control and bidi characters as escapes too (its
+quoting keeps newlines); JSON escapes them itself; Markdown cells go
+through :func:`~forensics.text.md_cell`."""
 from __future__ import annotations
 
 import os
 import sys
 
 import click
+import pandas as pd
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .text import md_cell, printable
+from .text import md_cell, printable, terminal_safe
 
 
 def safe(value) -> str:
-    """Untrusted text (paths, panic messages) for the terminal: no control characters, no markup."""
-    return escape(printable("" if value is None else str(value)))
+    """Untrusted text (paths, panic messages) for the terminal, on one line: no control or bidi characters, no
+    newline, no markup."""
+    return escape(terminal_safe(value))
 
 
 def rounded(df):
@@ -45,7 +54,11 @@ def print_frame(df, fmt: str, limit: int | None, columns: list[str] | None = Non
     Times end in Z; a table fits the terminal (COLUMNS, else 100 columns when piped)."""
     shown = utc_text(df if limit is None else df.head(limit), precise=fmt in ("csv", "json"))
     if fmt == "csv":
-        click.echo(shown.to_csv(index=False), nl=False)
+        text = shown.copy()
+        for col in text.columns:
+            if text[col].dtype == object or pd.api.types.is_string_dtype(text[col].dtype):
+                text[col] = text[col].map(lambda v: printable(v) if isinstance(v, str) else v)
+        click.echo(text.to_csv(index=False), nl=False)
         return
     if fmt == "json":
         click.echo(shown.to_json(orient="records", date_format="iso", indent=1))

@@ -58,7 +58,7 @@ def plot_crashes(store: Store, since=None, until=None, services=None, top: int =
         ax.text(0.005, lane[sig] + 0.22, style.label(f"{first['service']}: ×{counts[sig]}  {first['message']}{where}",
                                                      150),
                 transform=ax.get_yaxis_transform(), fontsize=8, va="bottom", ha="left", color="#333333")
-    ax.set_yticks(range(len(shown)), [s[:8] for s in reversed(shown)], fontsize=7, family="monospace")
+    ax.set_yticks(range(len(shown)), [style.label(s[:8]) for s in reversed(shown)], fontsize=7, family="monospace")
     ax.set_ylim(-0.5, len(shown) - 0.1)
     ax.set_ylabel("signature")
     if since is not None and until is not None and since < until:  # the whole window: no crash after a rollback shows

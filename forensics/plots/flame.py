@@ -7,7 +7,8 @@ frame's colour says how that share changed: red where it grew, blue where
 it shrank, beige-grey where it stayed about the same. Base values are
 compared as shares of the base's total, so a base twice as long weighs the
 same. The SVG has no script, font or link: it opens in any browser, and
-hovering a frame shows its values.
+hovering a frame shows its values. Function names are untrusted text:
+escaped for XML, their bidi and other control characters made visible.
 
 >>> svg = flame_svg([(("main.main", "main.work"), 3), (("main.main",), 1)])
 >>> svg.count('class="fxflame-f"')  # all, main.main, main.work
@@ -25,6 +26,7 @@ from typing import Sequence
 from ..analysis.measurement import label as value_label
 from ..analysis.profiles import Selector, id_marks, pick_sample_type, select_profiles
 from ..db.store import Store
+from ..text import printable
 
 Stacks = Sequence[tuple[Sequence[str], float]]
 
@@ -229,8 +231,10 @@ def _tree(stacks: Stacks, base: Stacks | None) -> tuple[_Node, float, float]:
 # --- drawing -------------------------------------------------------------------
 
 def _xml(text) -> str:
-    """Text safe inside an element or a double-quoted attribute."""
-    s = _NOT_XML.sub("\ufffd", "" if text is None else str(text))
+    """Text safe inside an element or a double-quoted attribute: what XML
+    forbids as U+FFFD, the other control characters and bidi controls as
+    visible escapes."""
+    s = printable(_NOT_XML.sub("\ufffd", "" if text is None else str(text)))
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 

@@ -2,13 +2,19 @@
 and release shading, and text made safe for matplotlib.
 
 Untrusted text (service names, panic messages, function names) reaches
-labels and legends; matplotlib reads ``$...$`` in them as mathtext, which
-can fail the whole figure, so every such text goes through :func:`label`.
+titles, labels, annotations, tick labels and legends; matplotlib reads
+``$...$`` in them as mathtext, which can fail the whole figure, and control
+or bidi characters would be drawn as missing glyphs or reorder the text, so
+every such text goes through :func:`label`. Figures are :class:`SafeFigure`:
+whatever a matplotlibrc says, no text of theirs goes through LaTeX
+(``text.usetex``), which would run commands written in the evidence.
 
 >>> label("cost $5 in $\\\\frac{")
 'cost \\\\$5 in \\\\$\\\\frac{'
 >>> label("x" * 100, 10)
 'xxxxxxxxx…'
+>>> label("a\\x1b[31mb\\u202ec")
+'a\\\\x1b[31mb\\\\u202ec'
 """
 from __future__ import annotations
 
@@ -16,6 +22,9 @@ from typing import Iterable
 
 import matplotlib.dates as mdates
 from matplotlib.figure import Figure
+from matplotlib.text import Text
+
+from ..text import printable
 
 WIDTH = 11.0          # inches: the report's column at 100 dpi
 DPI = 110
@@ -30,10 +39,11 @@ DEPLOY = "#555555"
 
 
 def label(text, width: int | None = None) -> str:
-    """Text for a matplotlib label or legend: dollar signs escaped (no
-    mathtext), one line, cut to `width` characters with an ellipsis."""
+    """Text for a matplotlib title, label, annotation, tick label or legend:
+    one line, control and bidi characters as visible escapes, cut to `width`
+    characters with an ellipsis, dollar signs escaped (no mathtext)."""
     s = "" if text is None else str(text)
-    s = " ".join(s.split())
+    s = printable(" ".join(s.split()))
     if width is not None and len(s) > width:
         s = s[: width - 1] + "…"
     return s.replace("\\$", "$").replace("$", "\\$")
@@ -44,16 +54,27 @@ def colours(keys: Iterable) -> dict:
     return {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(dict.fromkeys(keys))}
 
 
+class SafeFigure(Figure):
+    """A Figure whose texts never go through LaTeX: each is drawn with
+    ``usetex`` off, whatever ``text.usetex`` says (tick labels made while
+    drawing copy the first tick's)."""
+
+    def draw(self, renderer):
+        for text in self.findobj(Text):
+            text.set_usetex(False)
+        return super().draw(renderer)
+
+
 def figure(height: float, width: float = WIDTH) -> Figure:
     """A new figure (no pyplot state: safe in servers and notebooks)."""
-    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    return SafeFigure(figsize=(width, height), dpi=DPI, layout="constrained")
 
 
 def utc_axis(ax, xlabel: str = "time (UTC)") -> None:
     """Concise date ticks on a naive-UTC axis, labelled as UTC."""
     locator = mdates.AutoDateLocator(minticks=4, maxticks=10)
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, show_offset=True))
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, show_offset=True, usetex=False))
     ax.set_xlabel(xlabel)
     ax.grid(True, **GRID)
 

@@ -113,11 +113,12 @@ def _error_rates(ax, store: Store, since, until, services, lanes, start, end) ->
     import pandas as pd
 
     grid = pd.date_range(pd.Timestamp(start).floor(f"{seconds}s"), end, freq=f"{seconds}s")
+    lines = []
     for service, part in rates.groupby("service"):
         series = part.set_index("t")["per_minute"].reindex(grid, fill_value=0)  # quiet buckets are zeros, not gaps
-        ax.plot(series.index, series.values, drawstyle="steps-post", color=colour.get(service, "#333333"),
-                linewidth=1.4, label=style.label(service, 20))
+        lines += ax.plot(series.index, series.values, drawstyle="steps-post", color=colour.get(service, "#333333"),
+                         linewidth=1.4, label=style.label(service, 20))
     ax.set_ylim(bottom=0)
     ax.set_ylabel("error logs / min")
-    if len(rates):
-        ax.legend(loc="upper left", fontsize=8, frameon=False, ncol=min(len(lanes), 6))
+    if lines:  # handles given: a service named "_x" is not taken for a hidden artist
+        ax.legend(handles=lines, loc="upper left", fontsize=8, frameon=False, ncol=min(len(lanes), 6))

@@ -1,18 +1,31 @@
 """The report as one self-contained HTML file: inline CSS, figures embedded
 as data URIs (PNG, and the flame graph as SVG), no scripts and no network
-fetches; every text from the evidence escaped with html.escape; long words
-(paths, function names) wrap instead of widening the page. Prints cleanly
-(print CSS: no page break inside a figure, a table row or a stack)."""
+fetches; every text from the evidence escaped (:func:`escape`: entities,
+and control and bidi characters shown as visible escapes such as ``\\x1b``
+and ``\\u202e``, never raw); long words (paths, function names) and long
+messages wrap instead of widening the page. Prints cleanly (print CSS: no
+page break inside a figure, a table row or a stack)."""
 from __future__ import annotations
 
 import base64
-from html import escape
+import html
 
 import pandas as pd
 
+from ..text import printable
 from . import INSTANCE, RELEASE_COLUMNS
 from .stacks import STYLE as STACK_STYLE
 from .stacks import html_fragment
+
+
+def escape(value) -> str:
+    """Text for HTML: control characters (but tab and newline) and bidi
+    controls as visible escapes, then ``& < > " '`` as entities.
+
+    >>> escape("<b>\\x1b[31m\\u202eexe.txt")
+    '&lt;b&gt;\\\\x1b[31m\\\\u202eexe.txt'
+    """
+    return html.escape(printable(str(value)))
 
 CSS = """
 body { font: 14px/1.5 -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; color: #1d1d1f;
@@ -37,7 +50,8 @@ figcaption { color: #444; font-size: 13px; margin-top: .3em; }
 section.evidence { border: 1px solid #e3e3e3; border-radius: 4px; padding: .2em 1em 1em; margin: 1em 0 1.5em; }
 section.evidence h3 { margin-top: .8em; } .claim { font-weight: 600; }
 table.kv th { width: 9em; background: #fafafa; } ul.files { margin: 0; padding-left: 1.2em; font: 12px ui-monospace,
-  monospace; } pre { background: #f6f8fa; padding: .7em; overflow-x: auto; font-size: 12px; white-space: pre-wrap; }
+  monospace; } pre { background: #f6f8fa; padding: .7em; overflow-x: auto; font-size: 12px; white-space: pre-wrap;
+  overflow-wrap: anywhere; }
 .muted { color: #777; } .verdict { font-weight: 600; } code { font-size: 12.5px; }
 @media print { body { max-width: none; margin: 0; font-size: 12px; } h2, h3 { break-after: avoid; }
   table { font-size: 10.5px; } tr, figure, .bucket { break-inside: avoid; }

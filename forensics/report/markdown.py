@@ -1,7 +1,10 @@
 """The report as Markdown to paste into a postmortem document (GitHub,
-Confluence, Google Docs). Table cells and sentences go through md_cell
-(tags and entities defused with backslashes, never as entities, which
-paste literally; pipes and newlines escaped); stacks sit in code blocks.
+Confluence, Google Docs). Table cells go through md_cell, sentences,
+headings and list items through md_text (tags and entities defused with
+backslashes, never as entities, which paste literally; emphasis, link and
+image syntax escaped; pipes and newlines escaped in cells; control and bidi
+characters as visible escapes); paths sit in code spans and stacks in code
+blocks whose delimiters are longer than any backtick run inside them.
 Figures are image links to files written beside the report
 (``<name>_files/figure-N-key.png|svg``), or data URIs when embedded.
 """
@@ -11,7 +14,7 @@ import base64
 
 import pandas as pd
 
-from ..text import md_cell
+from ..text import md_cell, md_code, md_text
 from . import INSTANCE, RELEASE_COLUMNS
 from .stacks import markdown as stacks_markdown
 
@@ -39,12 +42,12 @@ def _table(df: pd.DataFrame, columns) -> str:
 
 def _text(s: str) -> str:
     """A sentence of evidence text: tags and entities defused, line breaks as spaces."""
-    return md_cell(s).replace("<br>", " ").replace("\\|", "|")
+    return md_text(s)
 
 
 def _code(text: str) -> str:
-    """Text for a code span: one line, no backtick to end it early."""
-    return " ".join(text.split()).replace("`", "'")
+    """A code span of evidence text (a path): one line, shown as it is."""
+    return md_code(text)
 
 
 def _image(f, figure_dir: str | None, embed: bool) -> str:
@@ -82,7 +85,7 @@ def render_markdown(d, figure_dir: str | None = None, embed: bool = False) -> st
         if b.onset is not None:
             out.append(f"- **Began:** {b.onset:%Y-%m-%d %H:%M:%S} UTC")
         out.append(f"- **Instances:** {_text(', '.join(b.instances) or 'not recorded')}")
-        out.append("- **Files:**" + ("".join(f"\n  - `{_code(f)}`" for f in b.files)
+        out.append("- **Files:**" + ("".join(f"\n  - {_code(f)}" for f in b.files)
                                      if b.files else " not recorded"))
         out.append("")
     rest = [f for f in d.figures if f.key not in shown]

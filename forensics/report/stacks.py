@@ -5,6 +5,12 @@ bucket, ``COUNT: state, wait [goroutine ids]`` and its frames, each
 ``module@version  file:line  function(args)``, within 100 columns. Markdown
 is paste-ready (code blocks, no HTML entities); the HTML page is
 self-contained (inline style, no scripts) and escapes every text it shows.
+In every form, untrusted text (messages, paths, functions) shows its
+control and bidi characters as visible escapes; a field that is one line
+(a path, a frame) shows a newline as ``\\n``, so it cannot forge a line;
+in Markdown a panic's backticks become quotes in its code spans, and a
+stack's code block is fenced with more backticks than any run inside it,
+so no text ends either.
 """
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ import json
 import os
 
 from ..analysis.stacks import Bucket
-from ..text import md_cell, printable
+from ..text import md_fence, md_text, printable, terminal_safe
 
 WIDTH = 100
 SHOWN_IDS = 6
@@ -55,11 +61,12 @@ def _cut(text: str, width: int) -> str:
 
 
 def frame_rows(b: Bucket, full_path: bool = False) -> list[tuple[str, str, str]]:
+    """(module@version, file:line, call) of each frame, each one line (:func:`terminal_safe`)."""
     rows = [(f.where, _place(f.file, f.line, full_path), f"{f.function or '?'}({f.args if f.args is not None else ''})")
             for f in b.frames]
     if b.created_by:
         rows.append(("created by", _place(b.created_file, b.created_line, full_path), b.created_by))
-    return rows
+    return [tuple(terminal_safe(x) for x in row) for row in rows]
 
 
 def _dumps(buckets: list[Bucket]) -> list[tuple[int, list[Bucket]]]:
@@ -72,8 +79,9 @@ def _dumps(buckets: list[Bucket]) -> list[tuple[int, list[Bucket]]]:
 def _dump_title(group: list[Bucket]) -> str:
     first = group[0]
     n = sum(b.count for b in group)
+    source = f" from {terminal_safe(first.source)}" if first.source else ""  # a path: one line
     return (f"dump {first.dump_id} ({first.dump_kind or 'goroutines'}, {n} goroutine{'s' * (n != 1)} in "
-            f"{len(group)} bucket{'s' * (len(group) != 1)}){f' from {first.source}' if first.source else ''}")
+            f"{len(group)} bucket{'s' * (len(group) != 1)}){source}")
 
 
 def text(buckets: list[Bucket], full_path: bool = False, width: int = WIDTH) -> str:
@@ -105,20 +113,19 @@ def markdown(buckets: list[Bucket], full_path: bool = False, level: int = 3) -> 
     """Paste-ready Markdown: a heading per dump (at `level`), a code block per bucket."""
     out: list[str] = []
     for _, group in _dumps(buckets):
-        out.append(f"{'#' * level} {md_cell(_dump_title(group))}")
+        out.append(f"{'#' * level} {md_text(_dump_title(group))}")
         for b in group:
             out.append("")
-            if b.panic:
-                out.extend(f"`{line.strip().replace('`', chr(39))}`  " for line in b.panic.split("\n")[:8])
+            if b.panic:  # each line a code span: its own backticks as quotes, so none ends it
+                out.extend(f"`{terminal_safe(line.strip()).replace('`', chr(39))}`  " for line in b.panic.split("\n")[:8]
+                           if line.strip())
                 out.append("")
-            out.append(f"**{md_cell(headline(b))}**")
+            out.append(f"**{md_text(headline(b))}**")
             out.append("")
-            out.append("```")
             rows = frame_rows(b, full_path)
             w1 = max((len(r[0]) for r in rows), default=0)
             w2 = max((len(r[1]) for r in rows), default=0)
-            out.extend(f"{where:<{w1}}  {place:<{w2}}  {call}".replace("```", "'''") for where, place, call in rows)
-            out.append("```")
+            out.append(md_fence("\n".join(f"{where:<{w1}}  {place:<{w2}}  {call}" for where, place, call in rows)))
         out.append("")
     return "\n".join(out)
 
@@ -127,16 +134,22 @@ _PAGE = """body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}
 h2{font-size:1.1em;margin-top:2em;border-bottom:1px solid #ccc}"""
 STYLE = """.bucket{margin:1em 0;padding:.5em 1em;border-left:4px solid #4a7bd0;background:#f6f8fb}
 .bucket.panic{border-color:#c0392b;background:#fdf3f2}
-.bucket .head{font-weight:600}.bucket .msg{color:#c0392b;font-weight:600;white-space:pre-wrap}
+.bucket .head{font-weight:600;overflow-wrap:anywhere}
+.bucket .msg{color:#c0392b;font-weight:600;white-space:pre-wrap;overflow-wrap:anywhere}
 .bucket table{border-collapse:collapse;font:12.5px ui-monospace,monospace;width:auto;margin:0}
 .bucket td{padding:1px 12px 1px 0;vertical-align:top;border:0;overflow-wrap:anywhere}
 .bucket td.where{color:#555}.bucket td.place{color:#2c6e2c}
 @media print{.bucket{break-inside:avoid}}"""
 
 
+def _e(text) -> str:
+    """Text for HTML: control and bidi characters visible, then entities."""
+    return html.escape(printable(str(text)))
+
+
 def html_page(buckets: list[Bucket], title: str = "Goroutine stacks", full_path: bool = False) -> str:
     """One self-contained page (inline style, no scripts); every text escaped."""
-    e = html.escape
+    e = _e
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title>"
             f"<style>{_PAGE}{STYLE}</style></head><body><h1>{e(title)}</h1>"
             + html_fragment(buckets, full_path, dump_titles=True) + "</body></html>")
@@ -144,7 +157,7 @@ def html_page(buckets: list[Bucket], title: str = "Goroutine stacks", full_path:
 
 def html_fragment(buckets: list[Bucket], full_path: bool = False, dump_titles: bool = False) -> str:
     """The buckets as HTML to place in a page whose style includes STYLE."""
-    e = html.escape
+    e = _e
     parts = []
     for _, group in _dumps(buckets):
         if dump_titles:
