@@ -26,13 +26,15 @@ Former names still work for a release, hidden from --help: ``panics``,
 ``--nodecount`` (``--limit``) and ``--format text`` (``table``).
 
 Exit status: 0 when every file was read (wholly, in part, or held nothing to
-read), 1 when some failed (``ingest --strict``: or were partial), 2 on usage errors.
+read), 1 when some failed (``ingest --strict``: or were partial), 2 on usage
+errors, 3 when ``ingest`` cannot open or write the database (locked by
+another process, read-only, disk full).
 """
 from __future__ import annotations
 
 import copy
-import os
 import shutil
+import signal
 import sys
 import textwrap
 import time
@@ -40,7 +42,6 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 import forensics as fx
 
@@ -48,11 +49,10 @@ from .cli_params import (
     ROW_FORMATS, AliasChoice, db_option, limit_of, quantile_list, rows_options, since_until, window_options, writable,
 )
 from .cli_rows import print_frame, rounded, safe
-from .ingest.registry import READABLE
-from .text import md_cell, printable
-from .times import naive_utc
+from .cli_ingest import EXIT_OK, EXIT_PROBLEMS, ingest
+from .text import md_cell, printable, terminal_safe
 
-EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+EXIT_USAGE = 2
 
 
 def _open(db: str, read_only: bool = False) -> fx.Incident:
@@ -67,103 +67,16 @@ def _open(db: str, read_only: bool = False) -> fx.Incident:
 def main() -> None:
     """Postmortems of Go services: turn crash dumps, goroutine dumps, profiles,
     traces and logs into one DuckDB file, query it and tell which change broke it."""
+    # SIGTERM (a CI job's timeout, `kill`) unwinds like Ctrl-C: the temp and spool directories are removed
+    # and the source being written is rolled back.
+    signal.signal(signal.SIGTERM, _terminated)
 
 
-@main.command()
-@click.argument("paths", nargs=-1, required=True)
-@db_option(must_exist=False)
-@click.option("--as", "as_format", type=click.Choice(READABLE), metavar="FORMAT",
-              help="Read every PATH as this format instead of sniffing: " + ", ".join(READABLE) + ".")
-@click.option("--service", help="Service the evidence comes from.")
-@click.option("--version", "version", help="Version of the service that produced it.")
-@click.option("--ts", help="Time of the evidence (ISO 8601, UTC if no zone); default: from log lines, else file mtime.")
-@click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 64), help="Parser processes.")
-@click.option("--quiet", "-q", is_flag=True, help="Only the summary line and problems.")
-@click.option("--strict", is_flag=True, help="Exit 1 when a file was read only in part, not only when one failed.")
-def ingest(paths, db, as_format, service, version, ts, jobs, quiet, strict) -> None:
-    """Ingest files, directories, globs, .gz/.tar(.gz)/.zip bundles or - (stdin).
-
-    Formats are detected from content (or forced with --as). Content already
-    in the database is skipped. Every file is recorded with its status;
-    problems are listed with the line and what was expected. Exit 1 when a
-    file failed (with --strict, also when one was partial).
-    """
-    missing = [p for p in paths if p != "-" and not any(c in p for c in "*?[") and not os.path.exists(p)]
-    if missing:  # before the database is created: a typo makes no empty incident
-        raise click.BadParameter(f"no such file or directory: {', '.join(map(printable, missing))}",
-                                 param_hint="PATHS")
-    when = None
-    if ts:
-        try:
-            when = naive_utc(ts)
-        except ValueError as exc:
-            raise click.BadParameter(f"not an ISO 8601 time: {ts!r}", param_hint="--ts") from exc
-    err = Console(stderr=True, highlight=False)
-    incident = _open(db)
-    show_bar = err.is_terminal and not quiet
-    with Progress(
-        TextColumn("[bold]ingest"), BarColumn(), TextColumn("{task.description} files"),
-        DownloadColumn(), TransferSpeedColumn(), console=err, disable=not show_bar, transient=True,
-    ) as bar:
-        task = bar.add_task("0", total=_bytes_on_disk(paths) if show_bar else None)
-        files_done = bytes_done = 0
-        archives: set[str] = set()
-
-        def on_result(result) -> None:
-            # on-disk bytes, as the total counts them: an archive counts once, at its first member
-            nonlocal files_done, bytes_done
-            files_done += 1
-            outer = result.path.split("!", 1)[0]
-            if outer != result.path:
-                bytes_done += _size(outer) if outer not in archives else 0
-                archives.add(outer)
-            else:
-                bytes_done += _size(outer) or result.bytes
-            bar.update(task, completed=bytes_done, description=str(files_done))
-
-        try:
-            summary = incident.ingest(list(paths), service=service, version=version, ts=when, jobs=jobs,
-                                      progress=on_result, format=as_format)
-        except fx.ForensicsError as exc:
-            raise click.ClickException(str(exc)) from exc
-        finally:
-            incident.close()
-    out = Console(highlight=False, soft_wrap=True)
-    out.print(safe(summary))
-    for r in summary.results:
-        if r.status in ("partial", "failed"):
-            out.print(f"  {r.status}: {safe(r.path)}: {safe(r.error)}")
-    skipped = [r for r in summary.results if r.status == "skipped"]
-    if skipped and not quiet:
-        example = skipped[0]
-        out.print(f"  {len(skipped)} file{'s' * (len(skipped) > 1)} held nothing to read, e.g. "
-                  f"{safe(example.path)}: {safe(example.error)}")
-    failed = any(r.status == "failed" for r in summary.results)
-    sys.exit(EXIT_PROBLEMS if failed or (strict and summary.problems) else EXIT_OK)
+def _terminated(signum, frame) -> None:
+    raise SystemExit(128 + signum)
 
 
-def _size(path: str) -> int:
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return 0
-
-
-def _bytes_on_disk(paths) -> int | None:
-    """What ingest will read, in bytes on disk (archives compressed), for the
-    progress bar's total; None (no total) for standard input."""
-    if "-" in paths:
-        return None
-    import glob
-
-    total = 0
-    for p in paths:  # as ingest expands them: a path that exists is itself, else a (recursive) glob
-        for found in [p] if os.path.exists(p) else glob.glob(p, recursive=True):
-            if os.path.isdir(found):
-                total += sum(_size(os.path.join(d, f)) for d, _, files in os.walk(found) for f in files)
-            else:
-                total += _size(found)
-    return total
+main.add_command(ingest)
 
 
 @main.command("panic-signatures")
@@ -185,9 +98,13 @@ def panic_signatures(db, fmt, limit) -> None:
 @db_option()
 @rows_options(100)
 def sql(query, db, fmt, limit) -> None:
-    """Run a read-only SQL query against the incident tables."""
+    """Run a read-only SQL query against the incident tables.
+
+    The query sees the database only: file access (read_text, read_csv, COPY ... TO, ATTACH) is disabled.
+    """
     incident = _open(db, read_only=True)
     try:
+        incident.store.deny_file_access()
         df = incident.sql(query).df()
     except fx.ForensicsError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -526,7 +443,7 @@ def stacks(paths, db, dump, source, similar, fmt, output) -> None:
     except fx.ForensicsError as exc:
         raise click.ClickException(str(exc)) from exc
     for name, line, message, _ in problems:  # what could not be read, as ingest lists it
-        click.echo(f"{printable(name)}: {f'line {line}: ' if line else ''}{printable(message)}", err=True)
+        click.echo(f"{terminal_safe(name)}: {f'line {line}: ' if line else ''}{terminal_safe(message)}", err=True)
     if output:
         Path(output).write_text(text, encoding="utf-8")
     elif text.strip():
@@ -561,8 +478,8 @@ def report(db, output, since, until, from_, to, services, title, embed_figures) 
     finally:
         incident.close()
     written = beside.is_dir() and any(f.stat().st_mtime >= started - 1 for f in beside.iterdir())  # not a stale one
-    figures = f" and its figures in {printable(str(beside))}/" if output.endswith(".md") and written else ""
-    click.echo(f"wrote {printable(output)}{figures}")
+    figures = f" and its figures in {terminal_safe(beside)}/" if output.endswith(".md") and written else ""
+    click.echo(f"wrote {terminal_safe(output)}{figures}")
 
 
 def _hidden_alias(name: str, command: click.Command) -> None:

@@ -3,6 +3,7 @@ a bad value is a usage error naming its option, before any work is done."""
 from __future__ import annotations
 
 import os
+import re
 
 import click
 
@@ -64,6 +65,24 @@ def quantile_list(ctx, param, value: str) -> list[float]:
     if not qs or not all(0 < q < 1 for q in qs):
         raise click.BadParameter(f"quantiles between 0 and 1, comma-separated (e.g. 0.5,0.99); got {value!r}")
     return qs
+
+
+SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1 << 10, "m": 1000 ** 2, "mb": 1000 ** 2,
+              "mib": 1 << 20, "g": 1000 ** 3, "gb": 1000 ** 3, "gib": 1 << 30, "t": 1000 ** 4, "tb": 1000 ** 4,
+              "tib": 1 << 40}
+
+
+def byte_size(ctx, param, value: str) -> int:
+    """A size such as 4GiB, 500MB or 1048576 (bytes), as a number of bytes.
+
+    >>> byte_size(None, None, "4GiB"), byte_size(None, None, "1.5 MB")
+    (4294967296, 1500000)
+    """
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(value))
+    unit = m and SIZE_UNITS.get(m[2].lower())
+    if not m or unit is None or float(m[1]) * unit < 1:
+        raise click.BadParameter(f"a size such as 4GiB, 500MB or 1048576 (bytes); got {value!r}")
+    return int(float(m[1]) * unit)
 
 
 def writable(ctx, param, value):

@@ -92,6 +92,41 @@ def test_a_locked_database_says_who_holds_it(tmp_path):
     assert "Traceback" not in err
 
 
+def test_ingest_exits_3_when_the_database_cannot_be_written(tmp_path):
+    import forensics as fx
+
+    holder = fx.open(tmp_path / "i.duckdb")
+    try:
+        locked = run("ingest", PANIC, "--db", tmp_path / "i.duckdb")
+    finally:
+        holder.close()
+    assert locked.returncode == 3 and b"is open in another process" in locked.stderr
+    notdb = tmp_path / "notes.duckdb"
+    notdb.write_bytes(PANIC.read_bytes())  # not a database at all
+    bad = run("ingest", PANIC, "--db", notdb)
+    assert bad.returncode == 3 and b"Traceback" not in bad.stderr
+
+
+def test_force_reads_again_and_replaces(tmp_path):
+    db = tmp_path / "i.duckdb"
+    assert run("ingest", PANIC, "--db", db).returncode == 0
+    assert b"1 already ingested" in run("ingest", PANIC, "--db", db).stdout
+    forced = run("ingest", PANIC, "--db", db, "--force")
+    assert forced.returncode == 0 and b"1 ok" in forced.stdout
+    count = run("sql", "SELECT count(*) AS n FROM sources", "--db", db, "--format", "csv")
+    assert count.stdout.decode().split() == ["n", "1"]
+
+
+def test_sql_reads_the_database_and_no_other_file(tmp_path):
+    db = tmp_path / "i.duckdb"
+    assert run("ingest", PANIC, "--db", db).returncode == 0
+    for query in (f"SELECT * FROM read_text('{PANIC}')", f"COPY (SELECT 1) TO '{tmp_path / 'out.csv'}'",
+                  f"ATTACH '{tmp_path / 'other.duckdb'}' AS other"):
+        r = run("sql", query, "--db", db)
+        assert r.returncode == 1 and b"disabled" in r.stderr, query
+    assert not (tmp_path / "out.csv").exists() and not (tmp_path / "other.duckdb").exists()
+
+
 def test_stdin_and_sql(tmp_path):
     db = tmp_path / "i.duckdb"
     r = run("ingest", "-", "--db", db, stdin=PANIC.read_bytes())
@@ -176,6 +211,9 @@ def test_latency(tmp_path):
 
 @pytest.mark.parametrize("args, option", [
     (["latency", "--q", "99"], "--q"),
+    (["latency", "--q", "nan"], "--q"),
+    (["latency", "--q", "1e400"], "--q"),
+    (["ingest", PANIC, "--max-source-size", "lots"], "--max-source-size"),
     (["correlate", "--alpha", "2"], "--alpha"),
     (["timeline", "--since", "yesterday"], "--since"),
     (["report", "-o", "/nonexistent/dir/r.html"], "--output"),
