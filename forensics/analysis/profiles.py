@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Union
 
 from ..db.store import Store
+from ..text import terminal_safe
 from ..times import naive_utc
 from .measurement import label, output_unit, percentage
 from .tagfilter import tag_filters
@@ -320,7 +321,8 @@ def _pct(value: int, total: int) -> float:
 
 
 def top_text(df: "pd.DataFrame") -> str:
-    """The report as `go tool pprof -top` prints it (after its header)."""
+    """The report as `go tool pprof -top` prints it (after its header); a name
+    from the profile is one line (a newline in it is written ``\\n``)."""
     a = df.attrs
     unit, unit_out = a.get("unit") or "", a.get("output_unit") or ""
     total = a.get("total", 0)
@@ -339,5 +341,5 @@ def top_text(df: "pd.DataFrame") -> str:
         running += row.flat
         inl = f" ({row.inline})" if row.inline else ""
         lines.append(f"{row.flat_label:>10} {percentage(row.flat, total)} {percentage(running, total)} "
-                     f"{row.cum_label:>10} {percentage(row.cum, total)}  {getattr(row, name_col)}{inl}")
+                     f"{row.cum_label:>10} {percentage(row.cum, total)}  {terminal_safe(str(getattr(row, name_col)))}{inl}")
     return "\n".join(lines) + "\n"
