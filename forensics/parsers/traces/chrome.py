@@ -6,10 +6,12 @@ that died mid-write), or an object with `traceEvents` among other keys in
 any order. Events are found without loading the whole file as Python
 objects: the array is cut at event boundaries (``},{``) into chunks of a few
 MB, and each chunk is parsed by orjson as one array. A chunk that does not
-parse (a boundary inside a string, or a broken event) is parsed event by
-event: a broken event is reported with its byte offset and line and
-skipped, the others are kept. An unterminated array is read up to its last
-complete event, as Perfetto does.
+parse (a boundary inside a string, or a broken event) is read event by
+event, in time linear in its size: an event is parsed up to the next
+``},{``, and where that fails one forward scan (strings skipped, brackets
+counted) finds where it ends, or where it is broken. A broken event is
+reported with its byte offset and line and skipped, the others are kept. An
+unterminated array is read up to its last complete event, as Perfetto does.
 
 Per phase: B/E pairs on a thread are matched into one slice (the B row,
 with dur_ns), an unmatched B or E is kept with an unknown duration; X keeps
@@ -67,6 +69,7 @@ def _text(value) -> str | None:
     return None if value is None else str(value)
 
 
+MAX_DUR_US = ((1 << 63) - 1) / 1000  # dur is in microseconds; trace_events.dur_ns is an int64
 _EVENT_COLS = ["seq", "pid", "tid", "ph", "name", "cat", "ts_us", "dur_ns", "id", "args"]
 _COUNTER_COLS = ["pid", "name", "series", "ts_us", "value"]
 _SLOW_PHASES = {"B", "E", "C"}
@@ -92,9 +95,24 @@ class _Events:
         self.ready: list[tuple[str, pa.RecordBatch]] = []  # batches built column-wise
         self.open: dict[tuple, list[list]] = {}  # (pid, tid) -> begun slices, as rows
         self.seq = 0
+        self._line = (0, 1)  # (offset, its line): see line()
 
-    def add_chunk(self, evs: list, offset: int, data: bytes) -> None:
-        """A chunk of parsed events, column-wise when it is well-formed."""
+    def line(self, data: bytes, offset: int) -> int:
+        """The line of `offset`, counted on from the last offset asked
+        about: errors come in file order, so counting from the start of the
+        file each time would make many errors quadratic."""
+        at, line = self._line
+        if offset >= at:
+            line += data.count(b"\n", at, offset)
+        else:
+            line -= data.count(b"\n", offset, at)
+        self._line = (offset, line)
+        return line
+
+    def add_chunk(self, evs: list, offset: int | list[int], data: bytes) -> None:
+        """A chunk of parsed events, column-wise when it is well-formed;
+        `offset` is the chunk's, or each event's."""
+        offsets = offset if isinstance(offset, list) else [offset] * len(evs)
         try:
             if not all(type(e) is dict for e in evs):
                 raise TypeError("not all objects")
@@ -103,9 +121,11 @@ class _Events:
                 raise TypeError("a phase is missing")
             ts = pa.array([e.get("ts") for e in evs], pa.float64())
             dur = pa.array([e.get("dur") for e in evs], pa.float64())
+            if dur.null_count < len(dur) and not pc.max(pc.abs(dur)).as_py() <= MAX_DUR_US:
+                raise TypeError("a dur past int64 nanoseconds")  # the per-event path makes it an error row
         except (TypeError, pa.ArrowInvalid, pa.ArrowTypeError):
-            for ev in evs:
-                self.add(ev, offset, data)
+            for ev, at in zip(evs, offsets):
+                self.add(ev, at, data)
             return
         base = self.seq
         self.seq += len(evs)
@@ -134,12 +154,14 @@ class _Events:
             }
             self.ready.append(("trace_events", _batch("trace_events", cols, self._absolute(ts_k))))
         for i in slow:
-            self.add(evs[i], offset, data, seq=base + i)
+            self.add(evs[i], offsets[i], data, seq=base + i)
 
     def _counters(self, evs: list, ts: pa.Array) -> bool:
         """C events column-wise: one row per numeric series; False (nothing
         added) when a value is not a plain number, for the per-event path."""
         args = [e.get("args") or {} for e in evs]
+        if not all(type(a) is dict for a in args):  # `"args": 5`: len() and .values() would raise
+            return False
         lens = np.fromiter((len(a) for a in args), dtype=np.int64, count=len(args))
         try:
             values = pa.array(list(chain.from_iterable(a.values() for a in args)), pa.float64())
@@ -166,6 +188,8 @@ class _Events:
                 raise ValueError("no ph (phase)")
             ts = json_number(ev.get("ts"), "ts")
             dur = json_number(ev.get("dur"), "dur")
+            if dur is not None and not abs(dur) <= MAX_DUR_US:
+                raise ValueError(f"dur {dur!r} is past what int64 nanoseconds hold")
             pid, tid = _text(ev.get("pid")), _text(ev.get("tid"))
             args = ev.get("args")
             if ph == "C":
@@ -179,7 +203,7 @@ class _Events:
                    round(dur * 1000) if dur is not None else None, _ident(ev),
                    orjson.dumps(args).decode() if args not in (None, {}) else None]
         except (ValueError, TypeError, AttributeError) as exc:
-            self.errors.append(dict(line=data.count(b"\n", 0, offset) + 1,
+            self.errors.append(dict(line=self.line(data, offset),
                                     message=f"event {seq} at byte {offset}: {exc}; skipped",
                                     excerpt=orjson.dumps(ev).decode()[:200] if ev is not None else None))
             return
@@ -247,19 +271,62 @@ def _first_event(data: bytes, start: int) -> tuple[int, bool]:
     return i, i < len(data) and data[i:i + 1] == b"]"
 
 
-_CLOSE = re.compile(rb"\}")
+# Where an event ends is found by one forward scan, never by parsing the text
+# up to each `}` in turn (quadratic in the size of a damaged region): strings
+# are skipped whole (a `}` or `},{` inside one is text) and brackets are
+# counted. A string must be followed by `:` `,` `}` or `]` and holds no raw
+# newline, so a lost or stray quote shows where it is, instead of pairing
+# every later quote wrongly. `,{` inside an object, where a key must come, is
+# where the next event begins after one whose `}` was lost; `},{` inside an
+# array is too when the object after it is an event (it has a phase): the
+# array's `]` was lost, and the events after it would be read as its items.
+_TOKEN = re.compile(rb'"[^"\\\n]*(?:\\.[^"\\\n]*)*"(?=\s*[:,}\]])|[{}\[\]]|,\s*\{|"')
+_QUOTE, _COMMA, _LBRACE, _RBRACE, _LBRACKET, _RBRACKET = b'",{}[]'
+_LOOKBACK = 1 << 16  # a chunk ends at the last event boundary this close to its nominal end
+_TAIL_TRIES = 16  # `]`s tried as the end of the array by the last chunk's fast path
 
 
-def _next_event(data: bytes, pos: int, limit: int) -> tuple[object, int] | None:
-    """The JSON object starting at data[pos] and the offset after it: the
-    shortest prefix ending in `}` that parses (inner braces and braces in
-    strings cannot end it); None when there is none before `limit`."""
-    for m in _CLOSE.finditer(data, pos, limit):
-        try:
-            return orjson.loads(data[pos:m.end()]), m.end()
-        except orjson.JSONDecodeError:
-            continue
-    return None
+def _object_end(data: bytes, pos: int) -> tuple[int | None, int | None]:
+    """Scan the object starting at data[pos] (a `{`): (the offset after its
+    `}`, None); or (None, where it is certainly broken); or (None, None)
+    when the file ends first."""
+    open_ = bytearray()  # the brackets open, innermost last
+    for m in _TOKEN.finditer(data, pos):
+        at = m.start()
+        c = data[at]
+        if c == _QUOTE:
+            if m.end() - at == 1:
+                return None, at  # a quote that opens no well-formed string
+        elif c == _LBRACE or c == _LBRACKET:
+            open_.append(c)
+        elif c == _COMMA:  # `,{`
+            if open_[-1] == _LBRACE or _starts_event(data, at, m.end() - 1):
+                return None, m.end() - 1
+            open_.append(_LBRACE)
+        elif open_.pop() != (_LBRACE if c == _RBRACE else _LBRACKET):
+            return None, at
+        elif not open_:
+            return m.end(), None
+    return None, None
+
+
+def _starts_event(data: bytes, comma: int, brace: int) -> bool:
+    """Whether the `{` at `brace`, an item of an array inside an event,
+    follows a `}` and reads as an event on its own, up to the next `},{`
+    (where the next such item starts: no text is parsed twice)."""
+    i = comma - 1
+    while i > 0 and data[i] in _WS:
+        i -= 1
+    if data[i] != _RBRACE:
+        return False
+    nxt = _BOUNDARY.search(data, brace)
+    if nxt is None:
+        return False
+    try:
+        item = orjson.loads(data[brace:nxt.start() + 1])
+    except orjson.JSONDecodeError:
+        return False
+    return type(item) is dict and "ph" in item
 
 
 def _skip_ws(data: bytes, pos: int) -> int:
@@ -269,61 +336,115 @@ def _skip_ws(data: bytes, pos: int) -> int:
     return pos
 
 
-def _bad(data: bytes, offset: int, sink: "_Events", why: str) -> None:
-    sink.errors.append(dict(line=data.count(b"\n", 0, offset) + 1, message=f"event at byte {offset}: {why}; skipped",
+def _bad(data: bytes, offset: int, sink: _Events, why: str) -> None:
+    sink.errors.append(dict(line=sink.line(data, offset), message=f"event at byte {offset}: {why}; skipped",
                             excerpt=data[offset:offset + 200].decode("utf-8", "replace")))
     sink.seq += 1
 
 
-def _read_events(data: bytes, pos: int, stop: int, sink: "_Events", last: bool) -> tuple[int | None, bool]:
-    """Events one at a time from `pos` (a region the fast path could not
-    parse, or the array's last chunk). A broken event is reported and the
-    reading resumes at the next `},{` boundary. In the last chunk, returns
-    the offset of the array's `]` (None if the file ends first) and whether
-    the array ended cleanly."""
+def _resume(data: bytes, broken: int) -> int | None:
+    """Where reading goes on after damage at `broken`: there when an event
+    visibly begins there, else after the next `},{` boundary (None: none)."""
+    if broken < len(data) and data[broken] == _LBRACE:
+        return broken
+    resync = _BOUNDARY.search(data, broken)
+    return None if resync is None else resync.end()
+
+
+def _read_events(data: bytes, pos: int, stop: int, sink: _Events, last: bool) -> tuple[int, int | None, bool]:
+    """Events one at a time from `pos`: a region the fast path could not
+    parse (up to `stop`), or the array's last chunk. Text is parsed at most
+    twice (the quick try below, then once its end is known) and scanned
+    once, so the work is linear in the region (but for an object that never
+    closes: it is scanned to the end of the file, and what follows it may be
+    scanned again). A broken event is reported and reading resumes at the
+    next one. Returns where the next chunk starts (an event may run past
+    `stop` when a chunk was cut inside a string) and, in the last chunk, the
+    offset of the array's `]` (None if the file ends first) and whether the
+    array ended cleanly."""
+    n = len(data)
+    good: list = []  # parsed events not yet in the sink, with their offsets: they go
+    offsets: list[int] = []  # in column-wise, in runs between the broken ones, keeping their order
+
+    def flush() -> None:
+        nonlocal good, offsets
+        if good:
+            sink.add_chunk(good, offsets, data)
+            good, offsets = [], []
+
+    close, complete = None, False
+    quick_from = pos  # the quick try failed on the text before this: no second try there
     while True:
         pos = _skip_ws(data, pos)
-        if pos >= stop:
-            return None, False
-        if last and data[pos:pos + 1] == b"]":
-            return pos, True
-        found = _next_event(data, pos, len(data) if last else stop) if data[pos:pos + 1] == b"{" else None
-        if found is None:
-            resync = _BOUNDARY.search(data, pos, stop)
-            if resync is None:
-                if last and _BOUNDARY.search(data, pos) is None and b"]" not in data[pos:]:
-                    return None, False  # the last event was cut short
-                _bad(data, pos, sink, "not a complete JSON object")
-                return None, False
-            _bad(data, pos, sink, "not valid JSON")
-            pos = resync.end()
+        if pos >= n or (not last and pos >= stop):
+            break
+        if last and data[pos] == _RBRACKET:
+            close, complete = pos, True
+            break
+        if pos >= quick_from and data[pos] == _LBRACE:
+            # Quick try: most events end at the next `},{`, found by one regex
+            # search (in C), where scanning token by token in Python is slower.
+            nxt = _BOUNDARY.search(data, pos)
+            if nxt is not None:
+                try:
+                    good.append(orjson.loads(data[pos:nxt.start() + 1]))
+                except orjson.JSONDecodeError:
+                    pass
+                else:
+                    offsets.append(pos)
+                    pos = nxt.end()
+                    continue
+            quick_from = n if nxt is None else nxt.end()
+        end, broken = _object_end(data, pos) if data[pos] == _LBRACE else (None, None)
+        if end is None:
+            if last and _BOUNDARY.search(data, pos) is None and data.find(b"]", pos) < 0:
+                break  # the last event was cut short
+            flush()
+            _bad(data, pos, sink, "not a complete JSON object" if data[pos] == _LBRACE else "not a JSON object")
+            pos = _resume(data, pos + 1 if broken is None else broken)  # past pos: no loop
+            if pos is None:  # no event after it: nothing more is read (and the caller moves on)
+                pos = n
+                break
             continue
-        ev, end = found
-        sink.add(ev, pos, data)
+        try:
+            good.append(orjson.loads(data[pos:end]))
+            offsets.append(pos)
+        except orjson.JSONDecodeError:
+            flush()
+            _bad(data, pos, sink, "not valid JSON")
         pos = _skip_ws(data, end)
-        if data[pos:pos + 1] == b",":
+        if pos < n and data[pos] == _COMMA:
             pos += 1
-        elif last and data[pos:pos + 1] == b"]":
-            return pos, True
-        elif pos < stop:
-            resync = _BOUNDARY.search(data, pos, stop)
+        elif pos < n and last and data[pos] == _RBRACKET:
+            close, complete = pos, True
+            break
+        elif pos < n and (last or pos < stop):
+            flush()
             _bad(data, pos, sink, "expected `,` or `]` after an event")
-            if resync is None:
-                return None, False
-            pos = resync.end()
+            pos = _resume(data, pos)
+            if pos is None:
+                pos = n
+                break
+    flush()
+    return pos, close, complete
 
 
 def _whole_tail(data: bytes, pos: int, sink: _Events) -> int | None:
     """Fast path for the last chunk of a well-formed file: the events up to
     one of the last `]`s parse as one array; that `]` closes it."""
     close = len(data)
-    for _ in range(16):
+    for _ in range(_TAIL_TRIES):
         close = data.rfind(b"]", pos, close)
         if close < 0:
             return None
         try:
             events = orjson.loads(b"[" + data[pos:close] + b"]")
-        except orjson.JSONDecodeError:
+        except orjson.JSONDecodeError as exc:
+            # Any later `]` gives the same text up to the error, and the same
+            # error: only a `]` before it can close the array. exc.pos counts
+            # characters, not bytes: after non-ASCII text the right `]` may be
+            # passed over, and the slow path reads the chunk instead.
+            close = min(close, pos + exc.pos)
             continue
         sink.add_chunk(events, pos, data)
         return close
@@ -336,31 +457,30 @@ def _events(data: bytes, pos: int, sink: _Events):
     is missing) and whether the array ended cleanly."""
     n = len(data)
     while True:
-        end = min(pos + CHUNK, n)
         cut = None
-        while end < n and cut is None:
-            window = data[pos:end]
-            for m in _BOUNDARY.finditer(window, max(0, len(window) - (1 << 16))):
-                cut = m
+        if n - pos > CHUNK:  # the chunk ends at the last boundary near its nominal end
+            end = pos + CHUNK
+            for cut in _BOUNDARY.finditer(data, max(pos, end - _LOOKBACK), end):
+                pass
             if cut is None:
-                for m in _BOUNDARY.finditer(window):
-                    cut = m
-            if cut is None:  # one event bigger than a chunk: look further
-                end = min(end + CHUNK, n)
+                for cut in _BOUNDARY.finditer(data, pos, end):
+                    pass
+            if cut is None:  # one event bigger than a chunk: the chunk grows to its end
+                cut = _BOUNDARY.search(data, end)
         if cut is None:  # the last chunk: events, then `]` (and the object's other keys), or the file ends
             close = _whole_tail(data, pos, sink)
             if close is not None:
                 yield from sink.batches()
                 return close, True
-            result = _read_events(data, pos, n, sink, last=True)
+            _, close, complete = _read_events(data, pos, n, sink, last=True)
             yield from sink.batches()
-            return result
-        stop = pos + cut.start() + 1
+            return close, complete
+        stop = cut.start() + 1
         try:
             sink.add_chunk(orjson.loads(b"[" + data[pos:stop] + b"]"), pos, data)
+            pos = cut.end()
         except orjson.JSONDecodeError:
-            _read_events(data, pos, stop, sink, last=False)
-        pos = pos + cut.end()
+            pos = _read_events(data, pos, stop, sink, last=False)[0]
         yield from sink.batches()
 
 
