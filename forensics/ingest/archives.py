@@ -44,6 +44,10 @@ ZIP_METHODS = {9: "deflate64", 10: "PKWARE implode", 12: "bzip2", 14: "LZMA", 93
                99: "AES-encrypted"}
 
 
+class MemberTooLarge(LimitExceeded):
+    """One member past a per-source bound (or the free disk): that member fails, the others are read."""
+
+
 class Extractor:
     """Copies archive members into one private temp directory, counting every byte."""
 
@@ -64,11 +68,11 @@ class Extractor:
         if size is None:
             return
         if size > self.limits.max_source_bytes:
-            raise LimitExceeded(f"{name}: member of {size} bytes is larger than the limit of "
+            raise MemberTooLarge(f"{name}: member of {size} bytes is larger than the limit of "
                                 f"{self.limits.max_source_bytes} bytes per source")
         free = shutil.disk_usage(self.dir).free
         if free - size < self.limits.min_free_disk:
-            raise LimitExceeded(f"{name}: member of {size} bytes does not fit the temp disk ({free} bytes free, "
+            raise MemberTooLarge(f"{name}: member of {size} bytes does not fit the temp disk ({free} bytes free, "
                                 f"{self.limits.min_free_disk} kept free); set TMPDIR to a larger disk")
 
     def copy(self, src: BinaryIO, name: str, packed: int | None = None) -> tuple[Path, int]:
@@ -88,10 +92,13 @@ class Extractor:
                     size += len(chunk)
                     self.total += len(chunk)
                     if size > limits.max_source_bytes:
-                        raise LimitExceeded(f"{name}: member larger than {limits.max_source_bytes} bytes")
+                        raise MemberTooLarge(f"{name}: member larger than {limits.max_source_bytes} bytes")
                     if self.total > limits.max_extract_bytes:
                         raise LimitExceeded(f"archives expand past {limits.max_extract_bytes} bytes in all")
-                    limits.check_ratio(name, size, packed)
+                    try:
+                        limits.check_ratio(name, size, packed)
+                    except LimitExceeded as exc:  # this member's own ratio: a bomb among good members
+                        raise MemberTooLarge(str(exc)) from None
                     if size % (64 * COPY_CHUNK) < len(chunk) and shutil.disk_usage(self.dir).free < limits.min_free_disk:
                         raise LimitExceeded(f"{name}: temp disk nearly full; stopped extracting "
                                             "(set TMPDIR to a larger disk)")
@@ -181,9 +188,13 @@ def members(archive: Path, name: str, kind: str, ex: Extractor, limits: Limits, 
                     if not m.isfile():  # links, devices and dirs carry no content of their own
                         continue
                     member = f"{name}!{m.name}"
-                    ex.room_for(member, m.size)
                     limits.check_ratio(name, ex.total - extracted_before + m.size, packed)
-                    dest, size = ex.copy(tf.extractfile(m), member)
+                    try:
+                        ex.room_for(member, m.size)
+                        dest, size = ex.copy(tf.extractfile(m), member)
+                    except MemberTooLarge as exc:  # tarfile seeks to the next header: the rest is read
+                        yield Source(member, None, error=str(exc), limits=limits)
+                        continue
                     read += 1
                     yield from classify(member, dest, size, file_time(m.mtime), ex, limits, depth)
                 if tf.damage.regions:
@@ -211,11 +222,11 @@ def _zip_member(z: zipfile.ZipFile, info: zipfile.ZipInfo, member: str, ex: Extr
         yield Source(member, None, error=f"zip member compressed with {method}, which Python cannot read; "
                                          "unpack it with another tool", limits=limits)
         return
-    except LimitExceeded as exc:
-        if "in all" in str(exc) or "more than" in str(exc):
-            raise  # a bound on the whole call, not on this member
+    except MemberTooLarge as exc:
         yield Source(member, None, error=str(exc), limits=limits)
         return
+    except LimitExceeded:
+        raise  # a bound on the whole call or archive (all members, their number, a bomb's ratio)
     except (SourceError, *ARCHIVE_ERRORS) as exc:
         yield Source(member, None, error=f"corrupt zip member: {exc}", limits=limits)
         return

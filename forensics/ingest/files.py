@@ -83,6 +83,9 @@ class Source:
     temporary: bool = False  # a file of ours (an archive member, stdin's copy): removed by release()
     _sha256: str | None = None
 
+    def __post_init__(self):
+        self.name = display_name(self.name)
+
     def sha256(self) -> str:
         """The hash of the decoded content: a log and its gzipped rotation are one artefact."""
         if self._sha256 is None:
@@ -122,8 +125,10 @@ class _Bounded:
         self.failure: SourceError | None = None
 
     def read(self, n: int = -1) -> bytes:
-        """Up to n bytes. Data decoded before a corruption is returned first;
-        the error comes with the next call."""
+        """Up to n bytes. Data decoded before a corruption or a bound is
+        returned first; the error comes with the next call."""
+        if self.failure is not None:
+            raise self.failure
         if n is None or n < 0:
             n = self.limit + 1 - self.count
         n = min(n, self.limit + 1 - self.count)
@@ -142,11 +147,18 @@ class _Bounded:
         if not chunks and self.failure is not None:
             raise self.failure
         data = b"".join(chunks)
+        if self.count + len(data) > self.limit:  # what came before the bound is returned; the error comes next
+            data = data[: self.limit - self.count]
+            self.failure = LimitExceeded(f"{self.name}: decompressed size exceeds {self.limit} bytes "
+                                         "(raise Limits.max_source_bytes, --max-source-size)")
         self.count += len(data)
-        if self.count > self.limit:
-            raise LimitExceeded(f"{self.name}: decompressed size exceeds {self.limit} bytes "
-                                "(raise Limits.max_source_bytes, --max-source-size)")
-        self.limits.check_ratio(self.name, self.count, self.packed)
+        if self.failure is None:
+            try:
+                self.limits.check_ratio(self.name, self.count, self.packed)
+            except LimitExceeded as exc:
+                self.failure = exc
+        if not data and self.failure is not None:
+            raise self.failure
         return data
 
     def close(self) -> None:
@@ -158,6 +170,18 @@ class _Bounded:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def display_name(name: str) -> str:
+    """A path as text: bytes that are not UTF-8 (which Python keeps as lone surrogates) written as \\xNN.
+
+    >>> display_name(b"crash-\\xff.txt".decode("utf-8", "surrogateescape"))
+    'crash-\\\\xff.txt'
+    """
+    try:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _hash(stream) -> str:
