@@ -242,3 +242,115 @@ def test_column_wise_cri_reader_equals_line_by_line_on_damage(cut, junk):
     damaged = data[:cut] + junk + data[cut:]
     bulk = _rows(damaged)
     assert _rows(damaged, columnar=False) == bulk
+
+
+# Fuzz regressions (tests/fuzz: edits:pasted-cri-multi:1, splice:log-docker:384208415,
+# insert:log-plain:557431005, splice:log-cri-crash-2:540523396@tar), on the real samples.
+PLAIN = CLUSTER / "hosts" / "node-3" / "inventory.log"
+DOCKER = next((CLUSTER / "var" / "log" / "containers").glob("payments-*.log"))
+JOURNAL = CLUSTER / "journal" / "inventory.json"
+
+
+@pytest.mark.parametrize("columnar", [True, False])
+@pytest.mark.parametrize("which", ["json", "text"])
+def test_a_time_past_2262_is_null_and_said_the_rest_kept(columnar, which):
+    """One CRI line's year 2026 -> 3026 (one bit flipped): out of int64 nanoseconds."""
+    data = CRASHED[0].read_bytes()
+    lines = data.split(b"\n")
+    n = 1 + next(i for i, line in enumerate(lines) if line.split(b" ", 3)[2:3] == [b"F"]
+                 and (line.split(b" ", 3)[3][:1] == b"{") == (which == "json"))
+    lines[n - 1] = b"3" + lines[n - 1][1:]
+    want, got = _rows(data, columnar), _rows(b"\n".join(lines), columnar)
+    assert len(got["logs"]) == len(want["logs"])
+    changed = [(w, g) for w, g in zip(want["logs"], got["logs"]) if w != g]
+    assert [g["line"] for _, g in changed] == ([n] if which == "json" else [])  # (a dump line is no log row)
+    for w, g in changed:
+        assert g["ts"] is None and {**g, "ts": w["ts"]} == w
+    errors = [e for e in got.get("ingest_errors", []) if "out of range" in e["message"]]
+    assert [e["line"] for e in errors] == [n] * len(changed)
+    for table in ("goroutines", "frames"):
+        assert got[table] == want[table]
+
+
+def test_a_go_log_time_past_2262_is_null():
+    lines = PLAIN.read_bytes().split(b"\n")
+    lines[3] = b"3" + lines[3][1:]
+    want, got = _rows(PLAIN.read_bytes()), _rows(b"\n".join(lines))
+    assert len(got["logs"]) == len(want["logs"]) and got["logs"][3]["ts"] is None
+    assert got["logs"][:3] + got["logs"][4:] == want["logs"][:3] + want["logs"][4:]
+
+
+@pytest.mark.parametrize("path, framing", [(DOCKER, "docker"), (JOURNAL, "journald"), (PLAIN, "plain")],
+                         ids=lambda v: v if isinstance(v, str) else v.name)
+@pytest.mark.parametrize("cut", [1, 12, 40])
+def test_a_log_whose_first_line_is_cut_is_still_a_log(path, framing, cut):
+    data = path.read_bytes()
+    first = data.index(b"\n")
+    assert cut < first
+    damaged = data[cut:]
+    assert logparser.log_framing(damaged[:65536]) == framing
+    want, got = _rows(data), _rows(damaged)
+    assert [r["message"] for r in got["logs"] if r["line"] > 1] == [r["message"] for r in want["logs"] if r["line"] > 1]
+    if framing != "plain":  # the cut line is no record of the framing: an error row
+        assert [e["line"] for e in got["ingest_errors"]] == [1]
+
+
+def test_a_cut_first_line_does_not_make_a_crash_a_log():
+    for path in sorted((SAMPLES / "go1.27.3" / "default").glob("*.txt")):
+        data = path.read_bytes()
+        for cut in (0, 5):
+            assert logparser.log_framing(data[cut:65536]) is None, path
+
+
+def test_a_stray_panic_line_in_a_plain_log_ends_at_the_next_record():
+    lines = PLAIN.read_bytes().split(b"\n")
+    n = 22
+    lines[n - 1] = b"panic: " + lines[n - 1]
+    got = _rows(b"\n".join(lines))
+    want = _rows(PLAIN.read_bytes())
+    assert [r["line"] for r in got["logs"]] == [r["line"] for r in want["logs"] if r["line"] != n]
+    assert [r["message"] for r in got["logs"]] == [r["message"] for r in want["logs"] if r["line"] != n]
+    assert [(d["kind"], d["start_line"], d["end_line"]) for d in got["dumps"]] == [("panic", n, n)]
+    assert not got.get("ingest_errors")
+
+
+def test_a_go_crash_in_a_plain_log_is_still_read_whole():
+    crash = (SAMPLES / "go1.27.3" / "default" / "panic-custom-error.txt").read_bytes()
+    log = PLAIN.read_bytes().split(b"\n")
+    alone = _rows(crash)
+    got = _rows(b"\n".join(log[:40]) + b"\n" + crash + b"\n".join(log[40:]))
+    assert len(got["dumps"]) == 1 and len(got["goroutines"]) == len(alone["goroutines"]) > 0
+    assert got["panics"] == alone["panics"]
+    assert len(got["logs"]) == len([line for line in log if line]) + len(alone["logs"])
+
+
+def test_an_unfinished_p_record_at_the_end_is_its_own_record():
+    """A stdout P record never finished, after the stderr dump: not a frame of its last goroutine."""
+    lines = CRASHED[0].read_bytes().split(b"\n")
+    partial = lines[1]
+    assert partial.split(b" ")[1:3] == [b"stdout", b"P"]
+    want = _rows(CRASHED[0].read_bytes())
+    damaged = lines[:-1] + [partial, b""]
+    got = _rows(b"\n".join(damaged))
+    for table in ("dumps", "panics", "goroutines", "frames"):
+        assert got[table] == want[table], table
+    n = len(damaged) - 1
+    [error] = [e for e in got["ingest_errors"] if e["line"] == n]
+    assert "no final (F) part" in error["message"] and len(error["message"]) < 200 and error["excerpt"]
+    [row] = [r for r in got["logs"] if r["line"] == n]
+    assert row["stream"] == "stdout" and row["message"] == partial.split(b" ", 3)[3].decode()
+
+
+def test_error_messages_are_bounded_the_text_in_the_excerpt():
+    """The dump reader's 'input ended after frame <line>' quoting a 10 KB line (a P record's text)."""
+    import pyarrow as pa
+    from forensics.db.schema import TABLES
+    text = CRASHED[0].read_bytes().split(b"\n")[1].split(b" ", 3)[3].decode()
+    assert len(text) > 10_000
+    rows = [{"line": 3, "message": f"input ended after frame {text!r}", "excerpt": None},
+            {"line": 4, "message": "short", "excerpt": None}]
+    got = logparser._bounded_messages(pa.RecordBatch.from_pylist(rows, schema=TABLES["ingest_errors"].arrow_schema))
+    long, short = got.to_pylist()
+    assert len(long["message"]) == logparser.MAX_MESSAGE + 1 and long["message"].endswith("…")
+    assert long["excerpt"].startswith("input ended after frame '{") and len(long["excerpt"]) <= 201
+    assert short == rows[1]

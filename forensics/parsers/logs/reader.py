@@ -54,9 +54,10 @@ from ...errors import ForensicsError
 from ...times import from_ns, rfc3339_ns, rfc3339_text, to_ns
 from .. import CHUNK, MAX_LINE, ParseOptions, excerpt, line_batches
 from ..dumps import scanner
+from ..dumps.patterns import FATAL_PREFIX, PANIC_PREFIX
 from . import reader_columnar
-from .payloads import (GO_LOG, KLOG, LEVELS, PRIORITIES, RFC3339_START, json_fields, kubernetes_identity, level_of,
-                      parse_plain)
+from .payloads import (GO_LOG, KLOG, LEVELS, MAX_NS, PRIORITIES, RFC3339_START, json_fields, kubernetes_identity,
+                       level_of, parse_plain)
 
 BATCH = 65_536
 CRI_LINE = re.compile(reader_columnar.CRI_TIME + r" (?:stdout|stderr) [FP] ")
@@ -83,20 +84,34 @@ def log_framing(head: bytes) -> str | None:
     lines = [line for line in lines if line.strip()]
     if not lines:
         return None
-    first = lines[0].lstrip("\ufeff")
+    lines[0] = lines[0].lstrip("\ufeff")
     # Most lines, not all: a damaged line must not turn a CRI file into text.
     if sum(1 for line in lines if CRI_LINE.match(line)) >= 0.6 * len(lines):
         return "cri"
-    if first.startswith("{"):
-        obj = json_record(first)[0]
-        if isinstance(obj, dict):
-            if "log" in obj and "time" in obj and ("stream" in obj or "attrs" in obj):
-                return "docker"
-            if "__REALTIME_TIMESTAMP" in obj or ("MESSAGE" in obj and "__CURSOR" in obj):
-                return "journald"
-    # Plain logs: the first line is a record and most lines are.
+    framing = _json_framing(lines[0])
+    if framing is not None:
+        return framing
+    # A first line that does not parse (a log cut at its start): the next lines tell, when most are records.
+    framing = _json_framing(lines[1]) if len(lines) > 1 else None
+    if framing is not None and sum(1 for line in lines[1:] if _json_framing(line) == framing) >= 0.6 * (len(lines) - 1):
+        return framing
+    # Plain logs: the first line (or, that one cut, the second) is a record and most lines are.
     records = sum(1 for line in lines if _is_record(line))
-    return "plain" if _is_record(first) and records >= 0.5 * len(lines) else None
+    starts = _is_record(lines[0]) or (len(lines) > 2 and _is_record(lines[1]))
+    return "plain" if starts and records >= 0.5 * len(lines) else None
+
+
+def _json_framing(line: str) -> str | None:
+    """`docker` or `journald` when the line is a record of that framing, else None."""
+    if not line.startswith("{"):
+        return None
+    obj = json_record(line)[0]
+    if isinstance(obj, dict):
+        if "log" in obj and "time" in obj and ("stream" in obj or "attrs" in obj):
+            return "docker"
+        if "__REALTIME_TIMESTAMP" in obj or ("MESSAGE" in obj and "__CURSOR" in obj):
+            return "journald"
+    return None
 
 
 def _is_record(line: str) -> bool:
@@ -150,6 +165,7 @@ class _Logs:
         self.json_parts: list[tuple[pa.Array, ...]] = []
         self.json_count = 0
         self.records, self.first_ns, self.last_ns = 0, None, None
+        self.errors: list[tuple] = []  # (line, message, excerpt): times past what the ts column holds
 
     def add_json(self, ts: pa.Array, stream: pa.Array, text: pa.Array, line: pa.Array) -> None:
         self.json_parts.append((ts, stream, text, line))
@@ -186,9 +202,11 @@ class _Logs:
 
     def _batch(self, ts_text, ts_ns, service, stream, level, message, attributes, fmt, line) -> pa.RecordBatch:
         n = len(line)
+        if ts_ns is not None and any(t is not None and not -MAX_NS <= t <= MAX_NS for t in ts_ns):
+            ts_ns = [t if t is None or -MAX_NS <= t <= MAX_NS else None for t in ts_ns]
         ns = pa.array(ts_ns, pa.int64()) if ts_ns is not None else pa.nulls(n, pa.int64())
         if isinstance(ts_text, pa.Array) or any(t is not None for t in ts_text):
-            ns = pc.coalesce(_rfc3339_column(ts_text), ns)
+            ns = pc.coalesce(_rfc3339_column(ts_text, line, self.errors), ns)
         if self.opt.ts is not None:  # the ingest's ts overrides times in the text, as for dumps
             ns = pa.array([to_ns(self.opt.ts)] * n, pa.int64())
         valid = pc.drop_null(ns)
@@ -229,18 +247,28 @@ def _constant(value: str | None, n: int) -> pa.Array:
     return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([value]))
 
 
-def _rfc3339_column(texts) -> pa.Array:
-    """Nanoseconds of RFC 3339 strings, in bulk; one by one when some do not parse."""
+def _rfc3339_column(texts, lines=None, errors: list | None = None) -> pa.Array:
+    """Nanoseconds of RFC 3339 strings, in bulk; one by one when some do not parse.
+    A time out of the int64 nanosecond range (past 2262) is NULL, and said in `errors`
+    (``(line, message, excerpt)``, at the line of `lines` it is in)."""
     arr = texts if isinstance(texts, pa.Array) else pa.array(texts, pa.string())
     try:
         return arr.cast(pa.timestamp("ns", "UTC")).cast(pa.int64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         out = []
-        for t in arr.to_pylist():
+        for i, t in enumerate(arr.to_pylist()):
             try:
-                out.append(rfc3339_ns(t) if t is not None else None)
+                ns = rfc3339_ns(t) if t is not None else None
             except ValueError:
-                out.append(None)
+                ns = None
+            if ns is not None and not -MAX_NS <= ns <= MAX_NS:
+                if errors is not None and len(errors) < 1000:
+                    where = None if lines is None else lines[i]
+                    errors.append((where.as_py() if isinstance(where, pa.Scalar) else where,
+                                   "log time out of range (before 1677 or after 2262): kept the record without it",
+                                   excerpt(t)))
+                ns = None
+            out.append(ns)
         return pa.array(out, pa.int64())
 
 
@@ -257,8 +285,11 @@ class _Reader:
         self.partial: dict[str, tuple[str, int, list[str]]] = {}  # stream -> (ts, first line, parts)
         self.lineno = 0
         self.dump_lines = 0
+        self.in_message = False  # plain: the last spilled lines are a panic's message (see plain)
 
     def error(self, message: str, line: int | None, text: str | None = None) -> None:
+        if len(message) > MAX_MESSAGE:  # (an exception quoting a long value)
+            message, text = message[:MAX_MESSAGE] + "…", message if text is None else text
         if len(self.errors) < 1000:
             self.errors.append((line, message, excerpt(text) if text is not None else None))
 
@@ -295,8 +326,19 @@ class _Reader:
             if len(self.logs) >= BATCH:
                 yield from self.logs.batches()
         for stream_name, (ts, first, parts) in self.partial.items():  # a P record never finished
-            self.error(f"the {stream_name} record started here has no final (F) part", first)
-            self.payload(ts, None, stream_name, "".join(parts), first)
+            text = "".join(parts)
+            self.error(f"the {stream_name} record started here has no final (F) part; kept as it is", first, text)
+            self.own_record(ts, stream_name, text, first)
+        self.partial.clear()
+
+    def own_record(self, ts_text: str | None, stream: str | None, text: str, line: int) -> None:
+        """A record read on its own, never by the dump reader (whose open dump, of another stream
+        maybe, it would join): a JSON object as payload() takes it, other text as a plain line."""
+        if text[:1] == "{" and isinstance(json_record(text)[0], dict):
+            self.payload(ts_text, None, stream, text, line)
+            return
+        _, level, message, attrs, fmt = parse_plain(text)
+        self.logs.add(ts_text, None, stream, level, message, attrs, fmt, line)
 
     def _cri_blocks(self, stream: BinaryIO):
         """Blocks of whole lines, column-wise where they allow it (reader_columnar).
@@ -427,10 +469,22 @@ class _Reader:
         self.lineno = lineno
 
     def plain(self, lines: list[str]) -> None:
+        """Every line to payload(). A 'panic: ' line the runtime wrote is followed by its message,
+        a blank line and the stacks; one followed by log records is no crash (or one cut short):
+        its message ends at the next record (a blank line spilled before it), not at the end of input."""
         lineno = self.lineno
         for line in lines:
             lineno += 1
+            if self.in_message and line and _is_record(line):
+                self.spill.write(b"\n")
+                self.line_of.append(lineno)
+                self.stream_of.append(0)
+                self.in_message = False
             self.payload(None, None, None, line, lineno)
+            if line.startswith(_MESSAGE_STARTS):
+                self.in_message = True
+            elif not line or line.startswith("goroutine "):
+                self.in_message = False
         self.lineno = lineno
 
 
@@ -460,6 +514,11 @@ def _message(obj: dict) -> str | None:
         return msg
     return orjson.dumps(msg).decode()
 
+
+# Lines a Go crash's message follows.
+_MESSAGE_STARTS = (PANIC_PREFIX, FATAL_PREFIX)
+# ingest_errors.message is a sentence, bounded: the text it quotes goes in excerpt.
+MAX_MESSAGE = 300
 
 # Levels a framing gave to spilled lines (journald PRIORITY), coded after the streams.
 _LEVEL_CODES = sorted(set(LEVELS.values()))
@@ -495,6 +554,7 @@ def parse(stream: BinaryIO, options: ParseOptions | None = None) -> Iterator[tup
         for batch in logs.batches():
             yield "logs", batch
         yield "log_files", _log_file(reader, logs, identity, reader.dump_lines)
+        reader.errors += logs.errors[:max(0, 1000 - len(reader.errors))]
         if reader.errors:
             yield "ingest_errors", pa.RecordBatch.from_pylist(
                 [{"line": line, "message": m, "excerpt": e} for line, m, e in reader.errors],
@@ -516,6 +576,8 @@ def _spilled(reader: _Reader, logs: _Logs, identity: dict) -> Iterator[tuple[str
     for table, batch in scanner.parse(spill, dump_opt):
         if table == "dumps":
             ranges += zip(batch.column("start_line").to_pylist(), batch.column("end_line").to_pylist())
+        if table == "ingest_errors":
+            batch = _bounded_messages(batch)
         yield table, _map_lines(batch, line_of, _LINE_COLUMNS.get(table, ()))
     reader.dump_lines = sum(e - s + 1 for s, e in ranges if s is not None and e is not None)
     spill.seek(0)
@@ -576,6 +638,22 @@ def _map_lines(batch: pa.RecordBatch, line_of: pa.Array, mapped: tuple[str, ...]
             col = line_of.take(pc.subtract(col, 1)).cast(col.type)
         columns.append(col)
     return pa.RecordBatch.from_arrays(columns, schema=batch.schema)
+
+
+def _bounded_messages(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """ingest_errors whose message quotes a long line (the dump reader's 'input ended after frame
+    <10 KB>'): the message cut to MAX_MESSAGE characters, the whole of it the excerpt if it had none."""
+    messages = batch.column("message")
+    if not len(messages) or (pc.max(pc.utf8_length(messages)).as_py() or 0) <= MAX_MESSAGE:
+        return batch
+    rows = batch.to_pylist()
+    for row in rows:
+        message = row["message"]
+        if message is not None and len(message) > MAX_MESSAGE:
+            row["message"] = message[:MAX_MESSAGE] + "…"
+            if row["excerpt"] is None:
+                row["excerpt"] = excerpt(message)
+    return pa.RecordBatch.from_pylist(rows, schema=batch.schema)
 
 
 def _log_file(reader: _Reader, logs: _Logs, identity: dict, dump_lines: int) -> pa.RecordBatch:
