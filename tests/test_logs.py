@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import forensics as fx
 from forensics.parsers import ParseOptions
-from forensics.parsers.logs import reader as logparser
+from forensics.parsers.logs import framing as logframing, reader as logparser
 from forensics.parsers.logs.payloads import json_fields, kubernetes_identity, level_of, parse_plain
 
 from conftest import SAMPLES, cluster_copy
@@ -288,7 +288,7 @@ def test_a_log_whose_first_line_is_cut_is_still_a_log(path, framing, cut):
     first = data.index(b"\n")
     assert cut < first
     damaged = data[cut:]
-    assert logparser.log_framing(damaged[:65536]) == framing
+    assert logframing.log_framing(damaged[:65536]) == framing
     want, got = _rows(data), _rows(damaged)
     assert [r["message"] for r in got["logs"] if r["line"] > 1] == [r["message"] for r in want["logs"] if r["line"] > 1]
     if framing != "plain":  # the cut line is no record of the framing: an error row
@@ -299,7 +299,7 @@ def test_a_cut_first_line_does_not_make_a_crash_a_log():
     for path in sorted((SAMPLES / "go1.27.3" / "default").glob("*.txt")):
         data = path.read_bytes()
         for cut in (0, 5):
-            assert logparser.log_framing(data[cut:65536]) is None, path
+            assert logframing.log_framing(data[cut:65536]) is None, path
 
 
 def test_a_stray_panic_line_in_a_plain_log_ends_at_the_next_record():

@@ -4,13 +4,14 @@
 - :mod:`.reader_columnar`: its fast path, whole CRI blocks read column-wise;
 - :mod:`.payloads`: one record's payload (JSON, logfmt, Go log, klog, RFC 3339-led text).
 
-The registry's sniff finds the framing (:func:`.reader.log_framing`) and
+The registry's sniff finds the framing (:func:`.framing.log_framing`) and
 hands it to the reader as ``ParseOptions.variant``.
 """
 from __future__ import annotations
 
 from .. import Format
-from .reader import log_framing, parse
+from .framing import log_framing
+from .reader import parse
 
 LOG = Format("log", "container logs (CRI, Docker json-file), journalctl -o json, plain log files",
              sniff=log_framing, parse=parse)
