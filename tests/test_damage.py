@@ -174,3 +174,56 @@ def test_text_that_only_looks_damaged_is_read_as_written(text, messages):
     logged-panic patterns must leave alone (the messages come from real
     programs' panics; the prose from real middleware logs)."""
     assert [p["message"] for p in parse_bytes(text)["panics"].to_pylist()] == messages
+
+
+def log_before(data: bytes, n: int) -> bytes:
+    """A service's log before its crash: the paste's first line (a log record
+    the collector prefixed like the rest) n more times before it."""
+    first = data.split(b"\n", 1)[0]
+    return (first + b"\n") * n + data
+
+
+@pytest.mark.parametrize("damage", ["ts", "github-actions", "github-actions-cut", "docker-compose", "journald", "klog"])
+@pytest.mark.parametrize("n", [1996, 30_000])
+def test_a_prefixed_crash_after_a_long_log_reads_as_its_original(damage, n):
+    """Found by the fuzz suite (repeat:pasted-github:643188500): the prefix was
+    found from a paste's first 2000 lines only, so Go lines starting later
+    kept it and were lost (ok, no frames, no panic). 1996 lines put the panic
+    at the sample's end; 30,000 put the whole crash past it."""
+    for e in MANIFEST:
+        if e["damage"] == damage and e["file"].endswith(("go1.27.3-default-deadlock.txt", "-default-stack.txt")):
+            got = reading(log_before((SAMPLES / "damaged" / e["file"]).read_bytes(), n))
+            assert got["frames"], e["file"]
+            assert_same(got, clean(e["source"]), f"{e['file']} after {n} log lines")
+
+
+def test_kubectl_timestamps_crash_after_a_long_log_keeps_its_frames_and_panic():
+    source = "go1.27.3/prefixed/kubectl-panic-string.txt"
+    assert len(clean(source)["frames"]) == 153
+    assert_same(reading(log_before((SAMPLES / source).read_bytes(), 1996)), clean(source), source)
+
+
+def race_cut_by_system_stack() -> bytes:
+    """A race report cut inside its second access's stack, spliced onto a
+    GOTRACEBACK=system stack overflow from inside goroutine 1's frames
+    (fp= sp= pc=): a log that lost lines between two crashes."""
+    race = (SAMPLES / "go1.27.3" / "race" / "race.txt").read_bytes().split(b"\n")
+    overflow = (SAMPLES / "go1.19.8" / "default" / "stack-overflow.txt").read_bytes().split(b"\n")
+    cut = next(i for i, line in enumerate(race) if line.startswith(b"Previous write at ")) + 2
+    inside = next(i for i, line in enumerate(overflow) if b" fp=0x" in line) + 40
+    return b"\n".join(race[:cut] + overflow[inside:])
+
+
+def test_a_goroutine_header_ends_a_race_report_cut_short():
+    """Found by the fuzz suite (splice:crash-1.27-race:837327740): the
+    goroutine after the cut was swallowed by the unfinished race report."""
+    t = parse_bytes(race_cut_by_system_stack())
+    want = {(r["goroutine_id"], r["state"]) for r in parse_bytes((SAMPLES / "go1.19.8" / "default" / "stack-overflow.txt")
+                                                                  .read_bytes())["goroutines"].to_pylist()
+            if r["goroutine_id"] > 1}  # (the runtime stack and goroutine 1 were before the cut)
+    got = {(r["goroutine_id"], r["state"]) for r in t["goroutines"].to_pylist()}
+    assert want and want <= got
+    problems = [r["message"] for r in t["ingest_errors"].to_pylist()]
+    assert any(m.startswith("race report cut short") for m in problems), problems
+    races = [d for d in t["dumps"].to_pylist() if d["kind"] == "race"]
+    assert len(races) == 1

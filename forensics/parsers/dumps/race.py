@@ -24,6 +24,14 @@ class RaceReports:
             return
         if not line:
             return
+        if line.startswith(TRIGGERS) and not line.startswith("SIG"):
+            # The start of another dump (a goroutine header, a panic) ends a
+            # report cut short, even inside a stack waiting for its file line.
+            self.error(f"race report cut short: not closed by {RACE_BANNER!r} before this line", line)
+            self.end_dump()
+            self.state = self._text
+            self._text(line)
+            return
         sec = d.race_section
         if sec is not None and (line[0] in " \t" or sec["pending"] is not None or line[-1] == ")"):
             # Frames are indented by two blanks and their files by six; pastes
@@ -59,12 +67,6 @@ class RaceReports:
                 # "... allocated by goroutine N:" has a stack of its own: read
                 # it (so it raises no errors) and keep none of it.
                 d.race_section = {"frames": [], "pending": None} if line.endswith(":") else None
-                return
-            if line.startswith(TRIGGERS) and not line.startswith("SIG"):
-                self.error(f"race report not closed by {RACE_BANNER!r}", line)
-                self.end_dump()
-                self.state = self._text
-                self._text(line)
                 return
         self.error("unexpected line in race report", line)
 
