@@ -238,3 +238,100 @@ def test_columnar_otlp_equals_the_per_span_reading():
     # Another shape (a kvlist value) is left to the per-span path.
     odd = lines[0].replace(b'{"stringValue":"checkout"}', b'{"kvlistValue":{"values":[]}}')
     assert otlp_columnar.spans_of_lines(odd + b"\n", 1) is None
+
+
+# Damaged OTLP JSON lines (from the SDK exporter's sample): the damaged line is an
+# error row with its line number (or read with U+FFFD), every other line's spans are kept.
+def _first_line_not_json(lines):
+    lines[0] = lines[0][:300] + b"\xed\xa0\x80\x01" + lines[0][300:]  # an encoded surrogate and a control byte
+    return 1, 39, "not valid JSON"
+
+
+def _resource_attribute_without_key(lines):
+    lines[23] = lines[23].replace(b'{"key":"service.version"', b'{"k\xc2\x85ey":"service.version"', 1)
+    return 24, 39, "not an object with a string 'key'"
+
+
+def _event_attribute_without_key(lines):
+    n = next(i for i, line in enumerate(lines) if b'"spans":[{' in line and b'"attributes":[{"key"' in
+             line.split(b'"spans":[', 1)[1])
+    head, spans = lines[n].split(b'"spans":[', 1)
+    lines[n] = head + b'"spans":[' + spans.replace(b'{"key":', b'{"name":', 1)
+    return n + 1, 39, "not an object with a string 'key'"
+
+
+def _invalid_utf8_in_a_value(lines):
+    lines[29] = lines[29].replace(b'"stringValue":"inventory"', b'"stringValue":"inv\xff\xfeentory"', 1)
+    return 30, 40, "read with U+FFFD"
+
+
+def _huge_line_of_invalid_utf8(lines):
+    lines[29] = lines[29].replace(b'"stringValue":"inventory"', b'"stringValue":"' + b"\xc3(" * (1 << 19) + b'"', 1)
+    return 30, 40, "read with U+FFFD"
+
+
+@pytest.mark.parametrize("damage", [_first_line_not_json, _resource_attribute_without_key,
+                                    _event_attribute_without_key, _invalid_utf8_in_a_value,
+                                    _huge_line_of_invalid_utf8], ids=lambda f: f.__name__.strip("_"))
+@pytest.mark.parametrize("columnar", [True, False], ids=["columnar", "per-span"])
+def test_a_damaged_otlp_line_keeps_the_others(tmp_path, db, monkeypatch, damage, columnar):
+    from forensics.parsers.traces import otlp_columnar
+
+    if not columnar:
+        monkeypatch.setattr(otlp_columnar, "spans_of_lines", lambda block, first_line: None)
+    lines = (SAMPLES / "spans" / "otlp" / "inventory.jsonl").read_bytes().splitlines()
+    assert len(lines) == 40
+    ids = [json.loads(line)["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["spanId"] for line in lines]
+    line, kept, message = damage(lines)
+    path = tmp_path / "inventory.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    r = db.ingest(path).results[0]
+    assert (r.kind, r.status) == ("otlp", "partial"), r.error
+    errors = db.sql("SELECT line, message FROM ingest_errors").fetchall()
+    assert len(errors) == 1 and errors[0][0] == line and message in errors[0][1], errors
+    rows = db.sql("SELECT span_id, line FROM spans ORDER BY line").fetchall()
+    assert len(rows) == kept
+    assert {s for s, _ in rows} >= {s for n, s in enumerate(ids, 1) if n != line}
+    assert all(s == ids[n - 1] for s, n in rows)  # each span with its own line number
+    if kept == 40:
+        assert db.sql("SELECT count(*) FROM spans WHERE service LIKE '%\ufffd%'").fetchall() == [(1,)]
+
+
+def test_a_pretty_printed_otlp_document_is_still_one_document(tmp_path, db):
+    """A document's first line does not parse, its nested lines are indented: one document, not lines."""
+    lines = (SAMPLES / "spans" / "otlp" / "inventory.jsonl").read_bytes().splitlines()
+    doc = {"resourceSpans": [rs for line in lines for rs in json.loads(line)["resourceSpans"]]}
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_text(json.dumps(doc, indent=2))
+    bad.write_text(json.dumps(doc, indent=2)[:-30])
+    results = db.ingest([good, bad]).results
+    assert [(r.kind, r.status) for r in results] == [("otlp", "ok"), ("otlp", "failed")]
+    assert db.sql("SELECT count(*), count(line) FROM spans").fetchall() == [(40, 0)]
+
+
+@pytest.mark.parametrize("insert", [b'"traceEvents":[', b'{"traceEvents":[', b'\\"traceEvents\\":['])
+@pytest.mark.parametrize("at", [0, 19])
+def test_journal_lines_mentioning_trace_events_are_not_a_chrome_trace(tmp_path, db, insert, at):
+    lines = (SAMPLES / "cluster" / "journal" / "inventory.json").read_bytes().splitlines()
+    cut = lines[at].index(b'"MESSAGE":"') + 20
+    lines[at] = lines[at][:cut] + insert + lines[at][cut:]
+    path = tmp_path / "inventory.json.gz"
+    path.write_bytes(gzip.compress(b"\n".join(lines) + b"\n"))
+    r = db.ingest(path).results[0]
+    assert r.kind == "log"
+    assert db.sql("SELECT count(*) FROM logs").fetchall()[0][0] >= len(lines) - 1
+
+
+@pytest.mark.parametrize("head, kind", [
+    (b'{"traceEvents":[{"ph":"X"}]}', "chrome_trace"),
+    (b'\xef\xbb\xbf {"displayTimeUnit":"ns","otherData":{"a":[1,{"b":"}"}]},\n"traceEvents" : [', "chrome_trace"),
+    (b'[{"ph":"X","ts":1}]', "chrome_trace"),
+    (b'{"args":{"traceEvents":[]}}', None),
+    (b'{"MESSAGE":"x"}\n{"traceEvents":[]}', None),
+    (b'{"MESSAGE":"a \\"traceEvents\\":[ b"}', None),
+    (b'["not", "events", {"ph": 1}]', None),
+])
+def test_chrome_trace_sniff(head, kind):
+    from forensics.parsers.traces import chrome_trace
+
+    assert chrome_trace(head) == kind

@@ -27,42 +27,10 @@ HOSTILE = tuple(k for k in BUILDERS if k not in BOMBS and k not in SPECIAL and k
 # id and what goes wrong. When one is fixed its test passes, and strict makes that a failure that
 # says to take it off this list.
 KNOWN = {
-    "repeat:pasted-github:643188500": "prefixed crash text (GitHub Actions, kubectl --timestamps, compose, journald, "
-                                      "klog) whose Go lines start after line 2000: the prefix is found from the "
-                                      "first 2000 lines only, so the frames and the panic are lost, status ok",
-    "splice:log-docker:384208415": "a JSON-lines log (Docker, journalctl, plain) whose first line is cut is not "
-                                   "sniffed as a log: skipped as 'no Go crash output', every record lost",
-    "splice:crash-1.27-race:837327740": "a race report cut short, then frames with fp= sp= pc= (a GOTRACEBACK=system "
-                                        "stack), then a goroutine header: that goroutine is swallowed by the race "
-                                        "report and lost",
-    "insert:log-plain:557431005": "a plain log with one stray line starting 'panic: ' (no stack after it): every "
-                                  "later record is read as the panic's message and lost (CRI logs are fine)",
-    "insert:log-journal:409057783@gzip": "a journalctl JSON export with one line holding a raw '\"traceEvents\":[' is "
-                                         "sniffed as a Chrome trace: every log record lost",
-    "splice:log-cri-crash-2:540523396@tar": "a stdout P record never finished is flushed at the end of input into the "
-                                            "open stderr dump: its last goroutine gains a bogus frame (and a 10 KB "
-                                            "error message)",
-    "insert:otlp-jsonl:380340379": "OTLP JSON lines whose first line does not parse are read as one document: "
-                                   "failed, the spans of every other line lost",
-    "control:otlp-jsonl:531742456": "an OTLP attribute without 'key' (here U+0085 inside it) raises KeyError out "
-                                    "of read_line: internal parser error, every span of the file lost",
-    "huge-line:otlp-jsonl:302493794": "invalid UTF-8 in one OTLP JSON line reaches a string column unchecked: "
-                                      "StoreError (or UnicodeDecodeError), every span of the file lost",
-    "edits:pasted-cri-multi:1": "a log time past 2262 (one bit flipped in a CRI line's year: 2026 -> 3026) "
-                                "overflows int64 in the log reader's batch (OverflowError): its records lost",
 }
 # What each known bug's violations say, for searches (Hypothesis) to pass over an example that
 # only meets known bugs: one of the alternatives, every word of it in the violation.
 SIGNATURES = {
-    "splice:log-docker:384208415": [("skipped, None; no Go crash output", "logs outside the touched lines")],
-    "splice:crash-1.27-race:837327740": [("unexpected line in race report", "goroutines outside the touched lines")],
-    "insert:log-plain:557431005": [("input ended after the panic message", "logs outside the touched lines")],
-    "insert:log-journal:409057783@gzip": [("chrome_trace;", "logs outside the touched lines")],
-    "insert:otlp-jsonl:380340379": [("not valid JSON (an OTLP document)", "spans outside the touched lines")],
-    "control:otlp-jsonl:531742456": [("internal parser error (KeyError)", "spans outside the touched lines")],
-    "huge-line:otlp-jsonl:302493794": [("otlp; could not be ingested", "spans outside the touched lines"),
-                                       ("(UnicodeDecodeError)", "spans outside the touched lines")],
-    "edits:pasted-cri-multi:1": [("internal parser error (OverflowError)", "outside the touched lines")],
 }
 
 
@@ -70,8 +38,8 @@ def known_bug(violation: str) -> str | None:
     """The known bug a violation is (its KNOWN id), or None.
 
     >>> known_bug("'x.jsonl' (failed, otlp; 1 problem; first: internal parser error (KeyError): 'key'): "
-    ...           "37 spans outside the touched lines (24, 24) lost: ...")
-    'control:otlp-jsonl:531742456'
+    ...           "37 spans outside the touched lines (24, 24) lost: ...") is None  # fixed: no longer known
+    True
     """
     return next((k for k, alternatives in SIGNATURES.items()
                  if any(all(w in violation for w in words) for words in alternatives)), None)
@@ -79,7 +47,6 @@ def known_bug(violation: str) -> str | None:
 
 # Known bugs Hypothesis found, as the edits it shrank them to (ids are not enough to rebuild these).
 PINNED_EDITS = {
-    "edits:pasted-cri-multi:1": {"line": 0.0, "nlines": 1, "ops": [("flip", 0.0, 0, "")]},
 }
 WRAPS = (*COMPRESS, *ARCHIVES, "nested", "nested-deep")
 SAMPLE_KINDS = (*KINDS, "clean", "as-is", "as-is-dir", "edits")

@@ -113,6 +113,8 @@ def _attributes_json(attrs: pa.ListArray) -> pa.Array | None:
     if len(flat) == 0:
         return pa.nulls(len(attrs), pa.string())
     keys, values = flat.field("key"), flat.field("value")
+    if keys.null_count:  # an attribute without a key: the per-span path says so
+        return None
     key_json, scalar_json = _json_string(keys), _scalars_json(values)
     if key_json is None or scalar_json is None:
         return None
@@ -161,6 +163,8 @@ def spans_of_lines(block: bytes, first_line: int) -> list[tuple[str, pa.RecordBa
     for attrs in rs_flat.field("resource").field("attributes").to_pylist():
         obj = {}
         for kv in attrs or []:
+            if kv["key"] is None:
+                return None
             v = kv["value"] or {}
             obj[kv["key"]] = next((v[k] for k in ("stringValue", "boolValue", "doubleValue") if v.get(k) is not None),
                                   int(v["intValue"]) if v.get("intValue") is not None else None)
