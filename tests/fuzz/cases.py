@@ -112,7 +112,9 @@ def ci_cases() -> list[dict]:
     # The damages most likely to reach past their lines, again on line-oriented samples.
     for kind, key, seed in (("nul", "log-cri-crash", 2), ("control", "pasted-compose", 4),
                             ("huge-line", "log-cri", 5), ("huge-number", "dump-1.19-leak", 7),
-                            ("splice", "crash-1.27-multi", 10), ("flip", "otlp-jsonl", 13)):
+                            ("splice", "crash-1.27-multi", 10), ("flip", "otlp-jsonl", 13),
+                            # a 3 MB line of digits hung the contention-sample pattern (quadratic)
+                            ("huge-line", "pprof-text-mutex", 638481880)):
         out.append(case(kind, key, seed))
     # Containers: each compression and archive, clean (it must read as the loose file) or mutated.
     for key, wrap in (("log-cri-rotated", "gzip"), ("crash-1.19-panic", "bz2"), ("otlp-jsonl", "xz"),

@@ -50,13 +50,15 @@ from .proto import profile_batches
 COUNT_HEADER = re.compile(r"^(\S+) profile: total (\d+)$")
 # Unlike countRE, no address is needed: Go 1.19 writes `4 @` for threads
 # created with no stack, which pprof rejects as malformed.
-COUNT_SAMPLE = re.compile(r"^(\d+) @((?: 0x[0-9a-f]+)*)$")
+COUNT_SAMPLE = re.compile(r"^(\d{1,18}) @((?: 0x[0-9a-f]+)*)$")
 HEAP_HEADER = re.compile(r"heap profile: *(\d+): *(\d+) *\[ *(\d+): *(\d+) *\] *@ *(heap[_a-z0-9]*)/?(\d*)")
 # growthHeaderRE, fragmentationHeaderRE: gperftools' growthz / fragmentationz (sampling period 1).
 OTHER_HEAP_HEADER = re.compile(r"heap profile: *(\d+): *(\d+) *\[ *(\d+): *(\d+) *\] @ (?:growth|fragmentation)z?")
-HEAP_SAMPLE = re.compile(r"^(-?\d+): *(-?\d+) *\[ *(\d+): *(\d+) *\] @([ x0-9a-f]*)$")
+HEAP_SAMPLE = re.compile(r"^(-?\d{1,18}): *(-?\d{1,18}) *\[ *(\d{1,18}): *(\d{1,18}) *\] @([ x0-9a-f]*)$")
 CONTENTION_HEADER = re.compile(r"^--- (?:mutex:|contention:|contentionz )")
-CONTENTION_SAMPLE = re.compile(r"^(\d+) *(\d+) @([ x0-9a-f]*)$")
+# pprof's contentionSampleRE: the two numbers apart by spaces (`\d+ *\d+` splits a long run of digits
+# every way: quadratic). Numbers are bounded as an int64 holds them, here as in the samples above.
+CONTENTION_SAMPLE = re.compile(r"^(\d{1,18}) +(\d{1,18}) @([ x0-9a-f]*)$")
 HEX = re.compile(r"0x[0-9a-f]+")
 # runtime/pprof printStackRecord: "#\t%#x\t%s+%#x\t%s:%d" (tabwriter may add tabs).
 SYMBOL = re.compile(r"^#\t(0x[0-9a-f]+)\t(.+?)\+0x[0-9a-f]+\t+(.*):(\d+)$")
