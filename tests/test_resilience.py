@@ -29,7 +29,7 @@ import pytest
 import forensics as fx
 from forensics.db import spool as spool_module
 from forensics.ingest import pipeline
-from forensics.ingest.files import Source
+from forensics.ingest.files import Source, packed_sha256
 
 from conftest import ROOT, SAMPLES
 
@@ -342,7 +342,7 @@ def test_a_source_read_before_schema_9_is_known_by_its_packed_bytes(tmp_path):
     gz.write_bytes(gzip.compress(PANIC.read_bytes()))
     db = fx.open(tmp_path / "i.duckdb")
     db.ingest(gz)
-    packed = pipeline._packed_sha256(gz)
+    packed = packed_sha256(gz)
     db.store.con.execute("UPDATE sources SET sha256 = ?, reader_version = NULL", [packed])
     db.store._legacy = None
     assert db.ingest(gz).count("ok") == 1

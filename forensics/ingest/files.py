@@ -92,7 +92,7 @@ class Source:
             try:
                 self._sha256 = _hash(self.open())
             except SourceError:  # corrupt or past a bound: its packed bytes are what is known of it
-                self._sha256 = _hash(open(self.path, "rb"))
+                self._sha256 = packed_sha256(self.path)
         return self._sha256
 
     def open(self) -> BinaryIO:
@@ -190,6 +190,11 @@ def _hash(stream) -> str:
         while chunk := f.read(COPY_CHUNK):
             h.update(chunk)
     return h.hexdigest()
+
+
+def packed_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes as stored (compressed or not): the identity sources had before schema 9."""
+    return _hash(open(path, "rb"))
 
 
 def file_time(ts: float | None) -> datetime | None:

@@ -12,7 +12,6 @@ process (DuckDB's single writer) loads them in input order.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -32,6 +31,7 @@ from ..times import path_time
 from .origin import origin
 from .registry import readable
 from .sniff import Detected, detect
+from .files import packed_sha256
 from .sources import SNIFF_BYTES, Limits, Source, open_sources
 
 if TYPE_CHECKING:
@@ -159,7 +159,7 @@ def ingest(
             return f"same content and origin as {first}"
         known = store.ingested(sha, where.key)
         if known is None and store.has_legacy_sources and source.path is not None:
-            known = store.ingested(_packed_sha256(source.path), where.key)  # read before schema 9
+            known = store.ingested(packed_sha256(source.path), where.key)  # read before schema 9
         if known is None:
             return None, None
         retry = force or known.status in ("failed", "skipped") or known.reader_version != READER_VERSION
@@ -271,15 +271,6 @@ def _released(sources: Iterator[Source]) -> Iterator[Source]:
             yield source
         finally:
             source.release()
-
-
-def _packed_sha256(path: Path) -> str:
-    """The sha256 of a file's bytes as stored: the identity sources had before schema 9."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # Tables a reading without a database keeps (what `forensics stacks FILE` shows).
