@@ -41,14 +41,13 @@ import time
 from pathlib import Path
 
 import click
-from rich.console import Console
 
 import forensics as fx
 
 from .cli_params import (
     ROW_FORMATS, AliasChoice, db_option, limit_of, quantile_list, rows_options, since_until, window_options, writable,
 )
-from .cli_rows import print_frame, rounded, safe
+from .cli_rows import Rows, print_frame, rounded, safe
 from .cli_ingest import EXIT_OK, EXIT_PROBLEMS, ingest
 from .text import md_cell, printable, terminal_safe
 
@@ -84,12 +83,15 @@ main.add_command(ingest)
 @rows_options()
 def panic_signatures(db, fmt, limit) -> None:
     """Distinct crashes: signature, kind, message, top function, count, first/last seen, versions."""
+    from .analysis.signatures import PANIC_SIGNATURES_SQL
+
     incident = _open(db, read_only=True)
     try:
-        df = incident.panic_signatures()
+        # the rows of Incident.panic_signatures() without pandas: listing crashes starts fast
+        rows = Rows.of(incident.sql(PANIC_SIGNATURES_SQL))
     finally:
         incident.close()
-    print_frame(df, fmt, limit_of(limit, fmt, 50), columns=["signature", "kind", "count", "top_function", "message",
+    print_frame(rows, fmt, limit_of(limit, fmt, 50), columns=["signature", "kind", "count", "top_function", "message",
                                                             "first_seen", "last_seen", "versions"])
 
 
@@ -167,7 +169,7 @@ def _profile_report(incident, fmt, output=None, **kwargs):
             exported = incident.export_profile(kwargs["profile"], output, base=kwargs.get("base"),
                                                normalize=kwargs.get("normalize", False),
                                                tagfocus=kwargs.get("tagfocus"), tagignore=kwargs.get("tagignore"))
-            Console(stderr=True, highlight=False).print(f"wrote {exported} samples to {safe(output)}")
+            click.echo(f"wrote {exported} samples to {terminal_safe(output)}", err=True)
     except (ValueError, fx.ForensicsError) as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
@@ -245,7 +247,7 @@ def goroutine_growth(db, service, show_all, min_snapshots, fmt, limit) -> None:
                  columns=["service", "instance", "version", "form", "by", "site", "snapshots", "first", "last",
                           "peak", "growth", "leak", "onset"])
     if fmt == "table" and not show_all and leaking.empty:
-        Console(stderr=True).print("no goroutine site grows across snapshots")
+        click.echo("no goroutine site grows across snapshots", err=True)
 
 
 @main.command()

@@ -5,15 +5,12 @@ import os
 import sys
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 import forensics as fx
 
-from .cli_params import byte_size, db_option
+from .cli_params import FormatChoice, FormatOption, byte_size, db_option
 from .cli_rows import safe
 from .ingest.files import Limits
-from .ingest.registry import READABLE
 from .text import terminal_safe
 from .times import naive_utc
 
@@ -23,8 +20,7 @@ EXIT_OK, EXIT_PROBLEMS, EXIT_NO_DATABASE = 0, 1, 3
 @click.command()
 @click.argument("paths", nargs=-1, required=True)
 @db_option(must_exist=False)
-@click.option("--as", "as_format", type=click.Choice(READABLE), metavar="FORMAT",
-              help="Read every PATH as this format instead of sniffing: " + ", ".join(READABLE) + ".")
+@click.option("--as", "as_format", cls=FormatOption, type=FormatChoice(), metavar="FORMAT")
 @click.option("--service", help="Service the evidence comes from.")
 @click.option("--version", "version", help="Version of the service that produced it.")
 @click.option("--ts", help="Time of the evidence (ISO 8601, UTC if no zone); default: from log lines, else file mtime.")
@@ -60,6 +56,9 @@ def ingest(paths, db, as_format, service, version, ts, jobs, quiet, strict, forc
             when = naive_utc(ts)
         except ValueError as exc:
             raise click.BadParameter(f"not an ISO 8601 time: {ts!r}", param_hint="--ts") from exc
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
     err = Console(stderr=True, highlight=False)
     limits = Limits(max_source_bytes=max_source_size, max_extract_bytes=max_extract_size, max_ratio=max_ratio)
     try:

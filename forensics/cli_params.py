@@ -23,6 +23,32 @@ class AliasChoice(click.Choice):
         return super().convert(self.aliases.get(value, value), param, ctx)
 
 
+def _readable() -> tuple[str, ...]:
+    from .ingest.registry import READABLE
+
+    return READABLE
+
+
+class FormatChoice(click.Choice):
+    """The registry's readable format names, looked up when first needed: the
+    registry imports every parser (and pyarrow), which `forensics --help` does not pay for."""
+
+    def __init__(self) -> None:  # click.Choice's __init__ would fix the names now
+        self.case_sensitive = True
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return _readable()
+
+
+class FormatOption(click.Option):
+    """``--as FORMAT``, whose help lists the names (looked up as FormatChoice's are)."""
+
+    def get_help_record(self, ctx):
+        self.help = "Read every PATH as this format instead of sniffing: " + ", ".join(_readable()) + "."
+        return super().get_help_record(ctx)
+
+
 def db_option(must_exist: bool = True):
     return click.option("--db", required=True, type=click.Path(exists=must_exist, dir_okay=False),
                         help="Incident database" + ("." if must_exist else " (created if missing)."))

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import datetime
+from typing import NamedTuple
 
 import click
-import pandas as pd
-from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from .text import md_cell, printable, terminal_safe
 
@@ -49,11 +48,40 @@ def utc_text(df, precise: bool):
     return df if out is None else out
 
 
+class Rows(NamedTuple):
+    """A query's columns and row tuples, fetched without pandas: a table or
+    Markdown prints from them directly (a command that lists rows then starts
+    without importing pandas); CSV and JSON go through a DataFrame."""
+
+    columns: list[str]
+    rows: list[tuple]
+
+    @classmethod
+    def of(cls, relation) -> "Rows":
+        """The rows of a DuckDB relation."""
+        return cls(list(relation.columns), relation.fetchall())
+
+    def frame(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.rows, columns=self.columns)
+
+
 def print_frame(df, fmt: str, limit: int | None, columns: list[str] | None = None) -> None:
-    """Rows as a table (only `columns`, when given), CSV, JSON or Markdown; at most `limit` (None: all).
-    Times end in Z; a table fits the terminal (COLUMNS, else 100 columns when piped)."""
-    shown = utc_text(df if limit is None else df.head(limit), precise=fmt in ("csv", "json"))
+    """Rows (a DataFrame or :class:`Rows`) as a table (only `columns`, when given), CSV, JSON or Markdown; at
+    most `limit` (None: all). Times end in Z; a table fits the terminal (COLUMNS, else 100 columns when piped)."""
+    if isinstance(df, Rows) and fmt in ("csv", "json"):
+        df = df.frame()
+    if isinstance(df, Rows):
+        names, total = df.columns, len(df.rows)
+        records = [tuple(map(_utc_cell, r)) for r in (df.rows if limit is None else df.rows[:limit])]
+    else:
+        shown = utc_text(df if limit is None else df.head(limit), precise=fmt in ("csv", "json"))
+        names, total = list(df.columns), len(df)
+        records = None if fmt in ("csv", "json") else list(shown.itertuples(index=False))
     if fmt == "csv":
+        import pandas as pd
+
         text = shown.copy()
         for col in text.columns:
             if text[col].dtype == object or pd.api.types.is_string_dtype(text[col].dtype):
@@ -63,15 +91,20 @@ def print_frame(df, fmt: str, limit: int | None, columns: list[str] | None = Non
     if fmt == "json":
         click.echo(shown.to_json(orient="records", date_format="iso", indent=1))
         return
-    cols = [c for c in (columns or list(df.columns)) if c in df.columns]
+    at = [names.index(c) for c in (columns or names) if c in names]
+    cols = [names[i] for i in at]
+    records = [[r[i] for i in at] for r in records]
     if fmt == "md":
         click.echo("| " + " | ".join(md_cell(c) for c in cols) + " |")
         click.echo("| " + " | ".join("---" for _ in cols) + " |")
-        for row in shown[cols].itertuples(index=False):
+        for row in records:
             click.echo("| " + " | ".join(md_cell(cell_text(v)) for v in row) + " |")
         return
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(show_lines=False)
-    cells = [[safe(cell_text(v, 120)) for v in row] for row in shown[cols].itertuples(index=False)]
+    cells = [[safe(cell_text(v, 120)) for v in row] for row in records]
     for i, c in enumerate(cols):
         # Short cells (times, ids, numbers) stay whole; the long ones fold to fit.
         longest = max((len(r[i]) for r in cells), default=0)
@@ -84,8 +117,13 @@ def print_frame(df, fmt: str, limit: int | None, columns: list[str] | None = Non
     width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS") or 100)
     console = Console(highlight=False, width=width)
     console.print(table)
-    if len(df) > len(shown):
-        console.print(f"({len(df) - len(shown)} more rows; --limit to see them)")
+    if total > len(records):
+        console.print(f"({total - len(records)} more rows; --limit to see them)")
+
+
+def _utc_cell(value):
+    """A time as utc_text writes it to the second (every time here is UTC, naive); any other value as it is."""
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(value, datetime) else value
 
 
 def cell_text(value, width: int | None = None) -> str:

@@ -11,26 +11,22 @@ commands are these methods' names with dashes.
 """
 from __future__ import annotations
 
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Callable
 
-from .analysis import profiles as _profiles
-from .analysis import go_trace as _go_trace
-from .analysis import correlate as _correlate
-from .analysis import latency as _latency
-from .analysis import timeline as _timeline
-from .analysis.export import export_profile as _export_profile
-from .analysis.leaks import goroutine_growth as _goroutine_growth
-from .analysis.signatures import panic_signatures as _panic_signatures
 from .db.store import SourceResult, Store
 from .errors import ForensicsError
-from .ingest import IngestSummary, Limits
-from .ingest import ingest as _ingest
 from .times import naive_utc
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from .ingest import IngestSummary, Limits
+
+# Each method imports its layer when called: opening an incident to list panics
+# costs neither scipy (correlation), matplotlib (plots) nor the parsers.
 
 __all__ = ["Incident", "open", "stacks"]
 
@@ -75,10 +71,11 @@ class Incident:
                 bar.update(result.bytes)
                 bar.set_postfix_str(f"{bar.n_files + 1} files", refresh=False)
                 bar.n_files += 1
+        from .ingest.pipeline import ingest
+
         try:
-            return _ingest(self.store, [str(p) for p in paths], service=service, version=version, ts=ts,
-                           jobs=jobs, progress=progress, limits=limits, stdin=stdin, format=format,
-                           force=force)
+            return ingest(self.store, [str(p) for p in paths], service=service, version=version, ts=ts,
+                          jobs=jobs, progress=progress, limits=limits, stdin=stdin, format=format, force=force)
         finally:
             if bar is not None:
                 bar.close()
@@ -89,7 +86,9 @@ class Incident:
 
     def panic_signatures(self) -> "pd.DataFrame":
         """Distinct crashes with counts, first/last seen and versions."""
-        return _panic_signatures(self.store)
+        from .analysis.signatures import panic_signatures
+
+        return panic_signatures(self.store)
 
     def top(self, profile=None, sample_type: str | int | None = None, by: str = "function", n: int | None = 20,
             cum: bool = False, **options) -> "pd.DataFrame":
@@ -102,7 +101,9 @@ class Incident:
         -diff_base), normalize, tagfocus, tagignore (pprof syntax or a
         dict), kind. ``print(fx.top_text(df))`` prints it as pprof does.
         """
-        return _profiles.top(self.store, profile, sample_type, by=by, n=n, cum=cum, **options)
+        from .analysis import profiles
+
+        return profiles.top(self.store, profile, sample_type, by=by, n=n, cum=cum, **options)
 
     def diff(self, profile, base, sample_type: str | int | None = None, normalize: bool = False,
              **options) -> "pd.DataFrame":
@@ -111,19 +112,25 @@ class Incident:
         e.g. ``{"service": "api", "version": "v1.9.0", "kind": "cpu"}``);
         percentages are of the base total. `normalize` scales `profile` to
         the base's total first."""
-        return _profiles.top(self.store, profile, sample_type, base=base, normalize=normalize, **options)
+        from .analysis import profiles
+
+        return profiles.top(self.store, profile, sample_type, base=base, normalize=normalize, **options)
 
     def export_profile(self, profile, path: str | Path, base=None, normalize: bool = False, **options) -> int:
         """Write the selected profiles (merged; minus `base` as a pprof diff;
         filtered by tagfocus/tagignore) to `path` as gzipped profile.proto,
         which go tool pprof and Pyroscope open. Returns the samples written."""
-        return _export_profile(self.store, profile, path, base=base, normalize=normalize, **options)
+        from .analysis.export import export_profile
+
+        return export_profile(self.store, profile, path, base=base, normalize=normalize, **options)
 
     def goroutine_growth(self, service: str | None = None, min_snapshots: int = 3) -> "pd.DataFrame":
         """Goroutines per creation site and blocking frame across successive
         snapshots (dumps and goroutine profiles) of a service; `leak` flags
         sites whose count only grows. See :mod:`forensics.analysis.leaks`."""
-        return _goroutine_growth(self.store, service, min_snapshots)
+        from .analysis.leaks import goroutine_growth
+
+        return goroutine_growth(self.store, service, min_snapshots)
 
     def latency(self, by=("service", "name"), every: str | None = "5min", q=(0.5, 0.9, 0.99), **filters
                 ) -> "pd.DataFrame":
@@ -131,27 +138,39 @@ class Incident:
         service and operation (`by`) and time bucket (`every`, e.g. "5min";
         None for all time). Filters: service, kind (None: every span), since,
         until."""
-        return _latency.latency(self.store, by, every, q, **filters)
+        from .analysis import latency
+
+        return latency.latency(self.store, by, every, q, **filters)
 
     def slowest_traces(self, n: int = 10, service: str | None = None) -> "pd.DataFrame":
         """The n longest traces with their root span, spans and errors."""
-        return _latency.slowest_traces(self.store, n, service)
+        from .analysis import latency
+
+        return latency.slowest_traces(self.store, n, service)
 
     def trace_tree(self, trace_id: str) -> "pd.DataFrame":
         """One trace as an indented tree of spans, with offsets and durations."""
-        return _latency.trace_tree(self.store, trace_id)
+        from .analysis import latency
+
+        return latency.trace_tree(self.store, trace_id)
 
     def goroutine_time(self, source_id: int | None = None) -> "pd.DataFrame":
         """Go execution traces: running time per goroutine start function."""
-        return _go_trace.goroutine_time(self.store, source_id)
+        from .analysis import go_trace
+
+        return go_trace.goroutine_time(self.store, source_id)
 
     def gc_time(self, source_id: int | None = None) -> "pd.DataFrame":
         """Go execution traces: time in GC, mark assists and sweeps."""
-        return _go_trace.gc_time(self.store, source_id)
+        from .analysis import go_trace
+
+        return go_trace.gc_time(self.store, source_id)
 
     def counter_series(self, name: str = "Goroutines", source_id: int | None = None) -> "pd.DataFrame":
         """Go execution traces (or any Chrome trace): a counter's series over time."""
-        return _go_trace.counter_series(self.store, name, source_id)
+        from .analysis import go_trace
+
+        return go_trace.counter_series(self.store, name, source_id)
 
     def timeline(self, since=None, until=None, services=None, kinds=None, min_severity=None, every_row=False,
                  onsets=True, verdict=None, *, start=None, end=None) -> "pd.DataFrame":
@@ -167,7 +186,9 @@ class Incident:
         True
         """
         since, until = _window(since, until, start, end)
-        return _timeline.timeline(self.store, since, until, services, kinds, min_severity, every_row, onsets, verdict)
+        from .analysis import timeline
+
+        return timeline.timeline(self.store, since, until, services, kinds, min_severity, every_row, onsets, verdict)
 
     def plot_timeline(self, since=None, until=None, services=None, rows=None, *, start=None, end=None):
         """The timeline as a matplotlib Figure: a lane per service with its
@@ -216,14 +237,14 @@ class Incident:
 
         return plot_waterfall(self.store, trace_id)
 
-    def correlate(self, before=None, after=None, alpha: float = _correlate.ALPHA) -> "pd.DataFrame":
+    def correlate(self, before=None, after=None, alpha: float | None = None) -> "pd.DataFrame":
         """Which change broke it: every deploy ranked by the evidence that its
         service got worse after it (panics per signature, restarts, error-log
         share, latency, goroutine growth, CPU shares), each item with its test
         and p-value, suspect modules from the stacks, the onset of each
         regression, and a verdict sentence. `before`/`after` (timedelta or
         minutes) cap the windows, which otherwise run from the deploy before
-        to the deploy after.
+        to the deploy after. `alpha` is the significance level (None: correlate.ALPHA, 0.01).
 
         >>> open().correlate().empty
         True
@@ -231,8 +252,10 @@ class Incident:
         def minutes(x):
             return timedelta(minutes=x) if isinstance(x, (int, float)) else x
 
-        return _correlate.correlate(_correlate.evidence_from_store(self.store), minutes(before), minutes(after),
-                                    alpha)
+        from .analysis import correlate
+
+        return correlate.correlate(correlate.evidence_from_store(self.store), minutes(before), minutes(after),
+                                   correlate.ALPHA if alpha is None else alpha)
 
     def releases(self, service: str | None = None) -> "pd.DataFrame":
         """Release health, one row per service and release: when it ran, pods
@@ -359,6 +382,8 @@ def _window(since, until, start, end) -> tuple:
 
 def _notebook_bar():
     """A notebook progress bar (tqdm's widget) over ingested bytes, when running in a Jupyter kernel."""
+    if "IPython" not in sys.modules:  # a kernel has imported it; importing it here would cost 0.1 s per ingest
+        return None
     try:
         from IPython import get_ipython
 

@@ -12,7 +12,8 @@ from click.testing import CliRunner
 
 import forensics as fx
 from forensics.cli import main
-from forensics.ingest import READABLE, REGISTRY, sniff
+from forensics.ingest import READABLE, REGISTRY
+from forensics.ingest.sniff import sniff
 
 from conftest import ROOT, SAMPLES
 

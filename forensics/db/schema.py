@@ -10,24 +10,36 @@ and the store rebases them onto the database.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
+if TYPE_CHECKING:  # imported where a batch schema is asked for: a query needs only DuckDB
+    import pyarrow as pa
 
 SCHEMA_VERSION = 9
 
-_ARROW = {
-    "BIGINT": pa.int64(),
-    "INTEGER": pa.int32(),
-    "VARCHAR": pa.string(),
-    "BOOLEAN": pa.bool_(),
-    "TIMESTAMP": pa.timestamp("us"),
-    "DOUBLE": pa.float64(),
-    "UBIGINT": pa.uint64(),
-    "VARCHAR[]": pa.list_(pa.string()),
-    "BIGINT[]": pa.list_(pa.int64()),
-    "MAP(VARCHAR,VARCHAR)": pa.map_(pa.string(), pa.string()),
-}
+
+def arrow_type(sql_type: str) -> "pa.DataType":
+    """The Arrow type of a column type here.
+
+    >>> str(arrow_type("VARCHAR[]"))
+    'list<item: string>'
+    """
+    import pyarrow as pa
+
+    return {
+        "BIGINT": pa.int64,
+        "INTEGER": pa.int32,
+        "VARCHAR": pa.string,
+        "BOOLEAN": pa.bool_,
+        "TIMESTAMP": lambda: pa.timestamp("us"),
+        "DOUBLE": pa.float64,
+        "UBIGINT": pa.uint64,
+        "VARCHAR[]": lambda: pa.list_(pa.string()),
+        "BIGINT[]": lambda: pa.list_(pa.int64()),
+        "MAP(VARCHAR,VARCHAR)": lambda: pa.map_(pa.string(), pa.string()),
+    }[sql_type]()
 
 
 @dataclass(frozen=True)
@@ -50,10 +62,12 @@ class Table:
             cols.append(f"PRIMARY KEY ({', '.join(self.key)})")
         return f"CREATE TABLE IF NOT EXISTS {self.name} (\n  " + ",\n  ".join(cols) + "\n)"
 
-    @property
-    def arrow_schema(self) -> pa.Schema:
+    @functools.cached_property
+    def arrow_schema(self) -> "pa.Schema":
         """Schema of the batches a parser emits for this table (no source_id)."""
-        return pa.schema([(c.name, _ARROW[c.type]) for c in self.columns if c.name != "source_id"])
+        import pyarrow as pa
+
+        return pa.schema([(c.name, arrow_type(c.type)) for c in self.columns if c.name != "source_id"])
 
 
 def _t(name: str, doc: str, cols: str, key: tuple[str, ...] = ()) -> Table:

@@ -16,16 +16,18 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Iterable, NamedTuple
+from typing import TYPE_CHECKING, Iterable, NamedTuple
 
 import duckdb
-import pyarrow as pa
-import pyarrow.ipc as ipc
 
 from ..errors import StoreError
 from ..times import utc_now
 from .schema import SCHEMA_VERSION, TABLES, VIEWS
-from .spool import Spooled, spool_chunks
+
+if TYPE_CHECKING:  # pyarrow is imported where sources are written: a query needs only DuckDB
+    import pyarrow as pa
+
+    from .spool import Spooled
 
 # Ids a parser numbers from 0 within its source, and the table that owns
 # each: the store rebases them past the largest id already there.
@@ -193,6 +195,8 @@ class Store:
             if spooled is not None:
                 return self._bounded_load([spooled], *args)
             with tempfile.TemporaryDirectory(prefix="forensics-spool-") as tmp:
+                from .spool import spool_chunks
+
                 chunks = spool_chunks(batches, tmp)
                 try:
                     return self._bounded_load(chunks, *args)
@@ -225,6 +229,9 @@ class Store:
 
     def _load(self, chunks: Iterable[Spooled], path, sha256, size, kind, service, version, mtime, failure,
               status, origin, replaces, reader_version) -> SourceResult:
+        import pyarrow as pa
+        import pyarrow.ipc as ipc
+
         con = self.con
         result = SourceResult(path, "ok", kind, bytes=size)
         try:

@@ -11,9 +11,21 @@ source's parser output to the store.
 """
 from __future__ import annotations
 
-from .pipeline import IngestSummary, ingest
-from .registry import FORMATS, READABLE, REGISTRY
-from .sniff import detect, sniff
-from .sources import Limits
+from typing import TYPE_CHECKING
 
-__all__ = ["FORMATS", "READABLE", "REGISTRY", "IngestSummary", "Limits", "detect", "ingest", "sniff"]
+from ..lazy import lazy_attributes
+
+if TYPE_CHECKING:
+    from .files import Limits
+    from .pipeline import IngestSummary, ingest
+    from .registry import FORMATS, READABLE, REGISTRY
+    from .sniff import detect
+
+__all__ = ["FORMATS", "READABLE", "REGISTRY", "IngestSummary", "Limits", "detect", "ingest"]
+
+# Imported on first use: `forensics.ingest.files` (the CLI's byte bounds) costs no parser, DuckDB or pyarrow.
+# (`sniff` is the submodule: its function is forensics.ingest.sniff.sniff.)
+__getattr__ = lazy_attributes(__name__, {
+    "IngestSummary": ".pipeline", "ingest": ".pipeline", "FORMATS": ".registry", "READABLE": ".registry",
+    "REGISTRY": ".registry", "detect": ".sniff", "Limits": ".files",
+})
