@@ -12,7 +12,9 @@ Inputs, made by real programs and cached in benchmarks/data/:
 For each, in one run: `forensics ingest` into a new database (a child
 process: wall time, MB/s, peak RSS) and the floor, a bare `orjson.loads`
 of the same bytes (the whole document; per line for JSON lines), with its
-peak RSS; then the ratio.
+peak RSS; then the ratio. For OTLP also the parser alone, in a process that
+has imported it already (no start-up, no DuckDB): its seconds and CPU
+seconds next to the floor's, both timed inside their processes.
 
     python benchmarks/bench_traces.py                       # both, full size
     python benchmarks/bench_traces.py --requests 400 --spans 200000
@@ -62,6 +64,24 @@ provider.shutdown()
 
 FLOOR_DOC = "import orjson, sys\norjson.loads(open(sys.argv[1], 'rb').read())\n"
 FLOOR_LINES = "import orjson, sys\nfor line in open(sys.argv[1], 'rb'):\n    orjson.loads(line)\n"
+# In-process timings (after imports): the OTLP parser's batches, dropped as made, and the floor.
+TIMED = """
+import sys, time
+from forensics.parsers import ParseOptions
+from forensics.parsers.traces import otlp
+import orjson
+def parse():
+    with open(sys.argv[1], "rb") as f:
+        for _ in otlp.parse_otlp(f, ParseOptions()):
+            pass
+def floor():
+    for line in open(sys.argv[1], "rb"):
+        orjson.loads(line)
+fn = parse if sys.argv[2] == "parse" else floor
+wall, cpu = time.perf_counter(), time.process_time()
+fn()
+print(time.perf_counter() - wall, time.process_time() - cpu)
+"""
 
 
 def chrome_trace(requests: int) -> Path:
@@ -103,6 +123,22 @@ def compare(label: str, path: Path, floor: str) -> None:
           f"({ours[1] * 1.048576 / size_mb:.2f}x the file size)")
 
 
+def parse_in_process(path: Path) -> None:
+    """The OTLP parser alone next to the floor, each timed inside a fresh process after its imports."""
+    size_mb = path.stat().st_size / 1e6
+    got = {}
+    for what in ("parse", "floor"):
+        out = subprocess.run([sys.executable, "-c", TIMED, str(path), what], capture_output=True, text=True,
+                             check=True, cwd=ROOT)
+        got[what] = [float(x) for x in out.stdout.split()]
+    print(f"{'in process, after imports':40} {'seconds':>8} {'MB/s':>8} {'CPU s':>13}")
+    for name, key in (("OTLP parser alone (no DuckDB)", "parse"), ("orjson.loads floor", "floor")):
+        wall, cpu = got[key]
+        print(f"{name:40} {wall:8.2f} {size_mb / wall:8.1f} {cpu:13.2f}")
+    print(f"ratio parser / floor: {got['parse'][0] / got['floor'][0]:.2f}x time, "
+          f"{got['parse'][1] / got['floor'][1]:.2f}x CPU")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=1200, help="tracer requests (Chrome JSON size)")
@@ -114,6 +150,7 @@ def main() -> int:
         compare("Chrome trace JSON (go tool trace)", chrome_trace(opts.requests), FLOOR_DOC)
     if opts.only in (None, "otlp"):
         compare("OTLP JSON lines (opentelemetry-sdk)", otlp_lines(opts.spans), FLOOR_LINES)
+        parse_in_process(otlp_lines(opts.spans))
     print(f"\n({time.time() - started:.0f} s in all, inputs included)")
     return 0
 

@@ -28,7 +28,10 @@ from .. import ParseOptions, json_number
 from . import otlp_columnar
 from .spans import SpanRows, hex_id, json_text, load_json, read_all
 
-_BLOCK = 4 << 20  # JSON lines read per block
+_HEAD = 4 << 20  # read first, to tell JSON lines from a document
+# JSON lines read per block after the head: 2 MB keeps the parser's own peak
+# about 35 MB lower than 4 MB did, at no cost in time on the SDK's 700 KB lines.
+_BLOCK = 2 << 20
 _KINDS = {0: None, 1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
 _STATUS = {0: "unset", 1: "ok", 2: "error"}
 # kind and status code as integers or enum names, straight to their text.
@@ -173,10 +176,10 @@ def _json_lines(head: bytes) -> bool | None:
     first, _, rest = head.partition(b"\n")
     if _is_json(first):
         return True
-    complete = rest.rsplit(b"\n", 1)[0] if rest.endswith(b"\n") or len(head) >= _BLOCK else rest
+    complete = rest.rsplit(b"\n", 1)[0] if rest.endswith(b"\n") or len(head) >= _HEAD else rest
     starts = [line for line in complete.split(b"\n") if line.startswith(b"{")]
     if not starts:  # one document, unless its first line is longer than the head
-        return None if b"\n" not in head and len(head) >= _BLOCK else False
+        return None if b"\n" not in head and len(head) >= _HEAD else False
     if any(_is_json(line) for line in starts[:16]):
         return True
     return None
@@ -188,7 +191,7 @@ def parse_otlp(stream: BinaryIO, options: ParseOptions | None = None) -> Iterato
     with its line number, the other lines are kept."""
     opt = options or ParseOptions()
     rows = SpanRows("otlp")
-    head = stream.read(_BLOCK)
+    head = stream.read(_HEAD)
     if head.startswith(b"\xef\xbb\xbf"):
         head = head[3:]
     lines_mode = _json_lines(head)
@@ -198,7 +201,8 @@ def parse_otlp(stream: BinaryIO, options: ParseOptions | None = None) -> Iterato
             try:
                 doc = orjson.loads(data)
             except orjson.JSONDecodeError:
-                lines_mode, head, stream = True, data, io.BytesIO()
+                stream = io.BytesIO(data)  # read in blocks all the same: the columnar reader's memory stays bounded
+                lines_mode, head = True, stream.read(_HEAD)
         else:
             doc = load_json(data, "an OTLP document")
     if not lines_mode:
@@ -215,7 +219,7 @@ def parse_otlp(stream: BinaryIO, options: ParseOptions | None = None) -> Iterato
         cut = data.rfind(b"\n") + 1 if more else len(data)
         block, carry = data[:cut], data[cut:]
         chunk = more
-        if not block.strip():
+        if not block or block.isspace():  # (bytes.strip's whitespace, without copying the block)
             continue
         for part, valid in _utf8_parts(block if block.endswith(b"\n") else block + b"\n"):
             batches = otlp_columnar.spans_of_lines(part, lineno + 1) if opt.columnar and valid else None
@@ -227,6 +231,7 @@ def parse_otlp(stream: BinaryIO, options: ParseOptions | None = None) -> Iterato
                 lineno += 1
                 read_line(line, lineno, rows)
             yield from rows.flush()
+    pa.default_memory_pool().release_unused()  # what the blocks' Arrow memory held goes back before the store's load ends
     yield from rows.flush(final=True)
 
 
@@ -234,6 +239,9 @@ def _utf8_parts(block: bytes) -> Iterator[tuple[bytes, bool]]:
     """A block of whole lines as runs of lines, each with whether it is
     valid UTF-8: the columnar reader does not check, the per-line reader
     does (and reads a line of invalid UTF-8 with U+FFFD)."""
+    if block.isascii():  # the usual case, checked without decoding
+        yield block, True
+        return
     while block:
         try:
             block.decode("utf-8")

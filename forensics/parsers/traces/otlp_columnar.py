@@ -21,8 +21,6 @@ with the per-span path (forensics.parsers.spans), which handles everything.
 """
 from __future__ import annotations
 
-import io
-
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -56,6 +54,7 @@ SCHEMA = pa.schema([("resourceSpans", pa.list_(pa.struct([
         ("spans", pa.list_(_SPAN)),
     ]))),
 ])))])
+_PARSE = pj.ParseOptions(explicit_schema=SCHEMA, unexpected_field_behavior="error", newlines_in_values=False)
 _KINDS = pa.array([None, "internal", "server", "client", "producer", "consumer"], pa.string())
 _CODES = pa.array(["unset", "ok", "error"], pa.string())
 _HEX_ID = r"^[0-9a-f]{16}([0-9a-f]{16})?$"
@@ -70,32 +69,49 @@ _ESCAPES = [("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "
             ("\f", "\\f")]
 
 
-def _json_string(values: pa.Array) -> pa.Array | None:
+def _json_string(values: pa.Array, escapes: bool = True) -> pa.Array | None:
     """Strings as JSON string literals, escaped as orjson escapes them;
-    None when one holds another control character (written as \\u00XX)."""
+    None when one holds another control character (written as \\u00XX).
+    `escapes` False: the block they come from holds no backslash, so no
+    string holds a quote, backslash or control character (JSON writes them
+    escaped, and the reader refuses them raw): nothing to escape."""
+    if not escapes:
+        return _cat('"', values, '"')
     if pc.any(pc.match_substring_regex(values, r"[\x00-\x07\x0b\x0e-\x1f]")).as_py():
         return None
-    for raw, escaped in _ESCAPES:
-        values = pc.replace_substring(values, raw, escaped)
+    if pc.any(pc.match_substring_regex(values, r'["\\\x08-\x0a\x0c\x0d]')).as_py():
+        for raw, escaped in _ESCAPES:
+            values = pc.replace_substring(values, raw, escaped)
     return _cat('"', values, '"')
 
 
-def _scalars_json(values: pa.StructArray) -> pa.Array | None:
+def _scalars_json(values: pa.StructArray, escapes: bool = True) -> pa.Array | None:
     """OTLP scalar AnyValues (string, int, double, bool) as JSON texts,
-    written as orjson writes them; None when one cannot be."""
-    sv, iv, dv, bv = (values.field(n) for n in ("stringValue", "intValue", "doubleValue", "boolValue"))
-    if pc.any(pc.invert(pc.match_substring_regex(pc.fill_null(iv, "0"), r"^-?[0-9]+$"))).as_py():
-        return None
-    if pc.any(pc.is_inf(pc.fill_null(dv, 0.0))).as_py() or pc.any(pc.is_nan(pc.fill_null(dv, 0.0))).as_py():
-        return None
-    str_json = _json_string(pc.fill_null(sv, ""))
-    if str_json is None:
-        return None
-    double = pc.cast(dv, pa.string())
-    # Arrow writes 40.0 as "40": keep it a double in the JSON, as orjson writes it.
-    double = pc.if_else(pc.match_substring_regex(pc.fill_null(double, ""), r"^-?[0-9]+$"), _cat(double, ".0"), double)
-    return pc.coalesce(pc.if_else(pc.is_valid(sv), str_json, pa.nulls(len(sv), pa.string())),
-                       pc.cast(pc.cast(iv, pa.int64()), pa.string()), double, pc.if_else(bv, "true", "false"))
+    written as orjson writes them; None when one cannot be. A kind no value
+    has costs nothing."""
+    n = len(values)
+    sv, iv, dv, bv = (values.field(k) for k in ("stringValue", "intValue", "doubleValue", "boolValue"))
+    parts = []
+    if sv.null_count < n:
+        str_json = _json_string(sv, escapes)
+        if str_json is None:
+            return None
+        parts.append(str_json)
+    if iv.null_count < n:
+        if pc.any(pc.invert(pc.match_substring_regex(iv, r"^-?[0-9]+$"))).as_py():
+            return None
+        parts.append(pc.cast(pc.cast(iv, pa.int64()), pa.string()))
+    if dv.null_count < n:
+        if pc.any(pc.is_inf(dv)).as_py() or pc.any(pc.is_nan(dv)).as_py():
+            return None
+        double = pc.cast(dv, pa.string())
+        # Arrow writes 40.0 as "40": keep it a double in the JSON, as orjson writes it.
+        parts.append(pc.if_else(pc.match_substring_regex(double, r"^-?[0-9]+$"), _cat(double, ".0"), double))
+    if bv.null_count < n:
+        parts.append(pc.if_else(bv, "true", "false"))
+    if not parts:
+        return pa.nulls(n, pa.string())
+    return pc.coalesce(*parts) if len(parts) > 1 else parts[0]
 
 
 def _list_json(lists: pa.ListArray, items: pa.Array, open_: str, close: str) -> pa.Array:
@@ -107,7 +123,7 @@ def _list_json(lists: pa.ListArray, items: pa.Array, open_: str, close: str) -> 
     return _cat(open_, pc.fill_null(joined, ""), close)
 
 
-def _attributes_json(attrs: pa.ListArray) -> pa.Array | None:
+def _attributes_json(attrs: pa.ListArray, escapes: bool = True) -> pa.Array | None:
     """Each span's attribute list as a JSON object text (NULL when empty)."""
     flat = attrs.flatten()
     if len(flat) == 0:
@@ -115,20 +131,21 @@ def _attributes_json(attrs: pa.ListArray) -> pa.Array | None:
     keys, values = flat.field("key"), flat.field("value")
     if keys.null_count:  # an attribute without a key: the per-span path says so
         return None
-    key_json, scalar_json = _json_string(keys), _scalars_json(values)
+    key_json, scalar_json = _json_string(keys, escapes) if escapes else keys, _scalars_json(values, escapes)
     if key_json is None or scalar_json is None:
         return None
     value_json = pc.coalesce(scalar_json, pa.scalar("null"))
     arrays = values.field("arrayValue")
     if arrays.null_count < len(arrays):  # some array values: their JSON where the scalars have none
         items = arrays.field("values")
-        item_json = _scalars_json(items.flatten())
+        item_json = _scalars_json(items.flatten(), escapes)
         if item_json is None:
             return None
         array_json = pc.if_else(pc.is_valid(arrays), _list_json(items, pc.fill_null(item_json, "null"), "[", "]"),
                                 pa.nulls(len(arrays), pa.string()))
         value_json = pc.coalesce(scalar_json, array_json, pa.scalar("null"))
-    joined = _list_json(attrs, _cat(key_json, ":", value_json), "{", "}")
+    pairs = _cat(key_json, ":", value_json) if escapes else _cat('"', keys, '":', value_json)  # one pass, not two
+    joined = _list_json(attrs, pairs, "{", "}")
     return pc.if_else(pc.greater(pc.list_value_length(attrs), 0), joined, pa.nulls(len(attrs), pa.string()))
 
 
@@ -136,16 +153,37 @@ def spans_of_lines(block: bytes, first_line: int) -> list[tuple[str, pa.RecordBa
     """`spans` (and span_events, span_links) batches of a block of complete
     OTLP JSON lines, or None when the block is not in the common shape (the
     caller then reads it span by span)."""
-    if b"\n\n" in block or block.startswith(b"\n"):
-        return None  # blank lines would shift the line numbers pyarrow does not report
+    table = _read(block)
+    if table is None or table.num_rows == 0 or table.num_rows != block.count(b"\n"):
+        return None  # blank lines (or of spaces), which pyarrow skips: line numbers it does not report would shift
+    escapes = b"\\" in block  # else no string in it needs escaping (see _json_string)
+    out, line = [], first_line
+    for rs in table.column("resourceSpans").chunks:  # (one chunk: one block of the reader's)
+        batches = _spans_of_chunk(rs, line, escapes)
+        if batches is None:
+            return None
+        out += batches
+        line += len(rs)
+    return out
+
+
+def _read(block: bytes) -> pa.Table | None:
+    """The block read with SCHEMA, or None when it is not in the common
+    shape. In one block of the reader's, on this thread: no line is too
+    long for its blocks, and on two cores its threads cost more than they
+    give (the store loads the previous chunk meanwhile)."""
     try:
-        table = pj.read_json(io.BytesIO(block), parse_options=pj.ParseOptions(
-            explicit_schema=SCHEMA, unexpected_field_behavior="error", newlines_in_values=False))
+        return pj.read_json(pa.BufferReader(block), read_options=pj.ReadOptions(use_threads=False,
+                                                                         block_size=len(block) + 1),
+                            parse_options=_PARSE)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         return None
-    if table.num_rows == 0:
+
+
+def _spans_of_chunk(rs: pa.ListArray, first_line: int, escapes: bool) -> list[tuple[str, pa.RecordBatch]] | None:
+    """spans_of_lines of one chunk of lines read (their resourceSpans)."""
+    if rs.null_count:  # a line without resourceSpans (an error row) or with null (none): the per-span path
         return None
-    rs = table.column("resourceSpans").combine_chunks()
     line_of_rs = pc.list_parent_indices(rs)
     rs_flat = rs.flatten()
     ss = rs_flat.field("scopeSpans")
@@ -172,19 +210,17 @@ def spans_of_lines(block: bytes, first_line: int) -> list[tuple[str, pa.RecordBa
         services.append(obj.get("service.name"))
     ids = {}
     for name in ("traceId", "spanId", "parentSpanId"):
-        col = pc.utf8_lower(spans.field(name))
-        col = pc.if_else(pc.equal(col, ""), pa.nulls(n, pa.string()), col)
-        if not pc.all(pc.or_kleene(pc.is_null(col), pc.match_substring_regex(col, _HEX_ID))).as_py():
+        col = ids[name] = _hex_ids(spans.field(name))
+        if col is None:
             return None
-        ids[name] = col
-    if pc.any(pc.is_null(ids["traceId"])).as_py() or pc.any(pc.is_null(ids["spanId"])).as_py():
+    if ids["traceId"].null_count or ids["spanId"].null_count:
         return None
     kind = spans.field("kind")
     code = spans.field("status").field("code")
     if pc.any(pc.or_(pc.less(kind, 0), pc.greater(kind, 5))).as_py() or \
             pc.any(pc.or_(pc.less(code, 0), pc.greater(code, 2))).as_py():
         return None
-    attributes = _attributes_json(spans.field("attributes"))
+    attributes = _attributes_json(spans.field("attributes"), escapes)
     if attributes is None:
         return None
     try:
@@ -202,17 +238,29 @@ def spans_of_lines(block: bytes, first_line: int) -> list[tuple[str, pa.RecordBa
         "status_message": pc.if_else(pc.equal(message, ""), pa.nulls(n, pa.string()), message),
         "attributes": attributes, "resource": _repeated(rs_of_span, pa.array(resources, pa.string())),
         "scope": _repeated(ss_of_span, ss_flat.field("scope").field("name")),
-        "format": _repeated(pa.array([0] * n, pa.int32()), pa.array(["otlp"])),
+        "format": _repeated(pa.nulls(n, pa.int32()).fill_null(0), pa.array(["otlp"])),
         "line": pc.add(line_of_rs.take(rs_of_span).cast(pa.int64()), first_line),
     }
     out = [("spans", _batch("spans", cols))]
-    for table, batch in (("span_events", _events(spans.field("events"), ids)),
-                         ("span_links", _links(spans.field("links"), ids))):
+    for table, batch in (("span_events", _events(spans.field("events"), ids, escapes)),
+                         ("span_links", _links(spans.field("links"), ids, escapes))):
         if batch is False:
             return None
         if batch is not None:
             out.append((table, batch))
     return out
+
+
+def _hex_ids(raw: pa.Array) -> pa.Array | None:
+    """Ids as lowercase hex, "" as NULL; None when one is not 16 or 32 hex
+    digits (base64 and the like: the per-span path reads them)."""
+    if pc.all(pc.match_substring_regex(raw, _HEX_ID)).as_py() is not False:
+        return raw  # the usual case: lowercase hex or NULL already
+    col = pc.utf8_lower(raw)
+    col = pc.if_else(pc.equal(col, ""), pa.nulls(len(col), pa.string()), col)
+    if not pc.all(pc.or_kleene(pc.is_null(col), pc.match_substring_regex(col, _HEX_ID))).as_py():
+        return None
+    return col
 
 
 def _batch(table: str, cols: dict) -> pa.RecordBatch:
@@ -228,7 +276,7 @@ def _repeated(indices: pa.Array, values: pa.Array) -> pa.DictionaryArray:
     return pa.DictionaryArray.from_arrays(indices.cast(pa.int32()), values)
 
 
-def _children(lists: pa.ListArray, ids: dict):
+def _children(lists: pa.ListArray, ids: dict, escapes: bool):
     """The flattened events or links of the spans, their span's ids and
     their attributes as JSON; None when there are none, False when the
     attributes are not in the common shape."""
@@ -236,16 +284,16 @@ def _children(lists: pa.ListArray, ids: dict):
     if len(flat) == 0:
         return None
     parent = pc.list_parent_indices(lists)
-    attributes = _attributes_json(flat.field("attributes"))
+    attributes = _attributes_json(flat.field("attributes"), escapes)
     if attributes is None:
         return False
     owner = {"trace_id": ids["traceId"].take(parent), "span_id": ids["spanId"].take(parent), "attributes": attributes}
     return flat, owner
 
 
-def _events(events: pa.ListArray, ids: dict):
+def _events(events: pa.ListArray, ids: dict, escapes: bool):
     """span_events of the spans (None: there are none; False: not in the common shape)."""
-    found = _children(events, ids)
+    found = _children(events, ids, escapes)
     if not found:
         return found
     flat, owner = found
@@ -257,9 +305,9 @@ def _events(events: pa.ListArray, ids: dict):
                                   "name": flat.field("name")})
 
 
-def _links(links: pa.ListArray, ids: dict):
+def _links(links: pa.ListArray, ids: dict, escapes: bool):
     """span_links of the spans (None: there are none; False: not in the common shape)."""
-    found = _children(links, ids)
+    found = _children(links, ids, escapes)
     if not found:
         return found
     flat, owner = found
