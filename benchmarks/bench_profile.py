@@ -3,16 +3,19 @@
 
 A real Go program (sample_logs/profiler, ``-big N``) makes N allocations
 from N distinct stacks with every allocation sampled, and writes its allocs
-profile. On that file, in one run, this measures:
+profile. On that file, in one run, this measures (each a fresh process):
 
+* forensics top FILE: the first report, one command against one command
+  (the file read into a temporary database, then the -top report);
+* go tool pprof -top FILE (the Go toolchain's pprof), built beforehand so
+  that building the tool is not counted;
 * forensics ingest: parse + Arrow + DuckDB, into a new database;
-* forensics top: the -top report from the database (what every further
-  question costs once the profile is in);
-* go tool pprof -top -nodecount=20 (the Go toolchain's pprof), warmed up
-  first so that building the tool is not counted.
+* forensics top --db: the -top report from that database (what every
+  further question costs once the profile is in).
 
-Each prints wall time, MB/s of uncompressed profile and peak RSS, then the
-ratios, and whether the two reports agree line for line.
+Each prints wall time, MB/s of uncompressed profile, peak RSS and CPU time
+(user + sys, all threads), then the ratios, and whether the reports agree
+line for line.
 
     python benchmarks/bench_profile.py                 # 600,000 stacks, ~21 MB profile.proto
     python benchmarks/bench_profile.py --stacks 100000
@@ -33,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "sample_logs"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import generate  # noqa: E402  (the sample generator knows how to build Go programs)
-from common import measure, newest_go  # noqa: E402
+from common import newest_go  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data"
 PPROF_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "PPROF_TMPDIR": "/tmp", "TZ": "UTC", "GOTOOLCHAIN": "local",
@@ -54,6 +57,24 @@ def make_profile(go: str, stacks: int) -> Path:
     return dest
 
 
+def measure(argv: list[str]) -> tuple[float, float, int, float]:
+    """(seconds, peak RSS MiB, exit status, CPU seconds user+sys) of a child
+    process, run from a fresh intermediate process (ru_maxrss of children is
+    a maximum over all of them). CPU time says what wall time hides on a
+    busy machine: how much work each command does."""
+    code = (
+        "import resource, subprocess, sys, time\n"
+        "t = time.perf_counter()\n"
+        "rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode\n"
+        "dt = time.perf_counter() - t\n"
+        "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+        "print(dt, u.ru_maxrss, rc, u.ru_utime + u.ru_stime)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, check=True)
+    dt, rss_kb, rc, cpu = out.stdout.split()
+    return float(dt), int(rss_kb) / 1024, int(rc), float(cpu)
+
+
 def report_lines(text: str) -> list[str]:
     lines = text.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("Showing nodes accounting"))
@@ -72,26 +93,32 @@ def main() -> int:
 
     pprof = [go, "tool", "pprof", "-top", "-nodecount=20", str(profile)]
     subprocess.run(pprof, env=PPROF_ENV, capture_output=True, check=True)  # builds the tool on first use
+    cli = [sys.executable, "-m", "forensics.cli"]
     results = {}
     with tempfile.TemporaryDirectory(prefix="fx-bench-db-") as tmp:
         db = str(Path(tmp) / "bench.duckdb")
-        cli = [sys.executable, "-m", "forensics.cli"]
+        results["forensics top FILE"] = measure(cli + ["top", str(profile)])
+        results["go tool pprof -top FILE"] = measure(["env", "-i", *(f"{k}={v}" for k, v in PPROF_ENV.items()), *pprof])
         results["forensics ingest"] = measure(cli + ["ingest", str(profile), "--db", db, "-q"])
-        results["forensics top (from the database)"] = measure(cli + ["top", "--db", db])
-        results["go tool pprof -top"] = measure(pprof)
-        ours = subprocess.run(cli + ["top", "--db", db], capture_output=True, text=True, check=True).stdout
+        results["forensics top --db (from the database)"] = measure(cli + ["top", "--db", db])
+        from_db = subprocess.run(cli + ["top", "--db", db], capture_output=True, text=True, check=True).stdout
+    from_file = subprocess.run(cli + ["top", str(profile)], capture_output=True, text=True, check=True).stdout
     theirs = subprocess.run(pprof, env=PPROF_ENV, capture_output=True, text=True, check=True).stdout
 
-    print(f"{'tool':40} {'seconds':>8} {'MB/s':>8} {'peak RSS MiB':>13}")
-    for name, (dt, rss, rc) in results.items():
+    print(f"{'command':40} {'seconds':>8} {'MB/s':>8} {'peak RSS MiB':>13} {'CPU s':>7}")
+    for name, (dt, rss, rc, cpu) in results.items():
         note = "" if rc == 0 else f"  (exit {rc})"
-        print(f"{name:40} {dt:8.2f} {raw_mb / dt:8.1f} {rss:13.0f}{note}")
-    ingest, top, peer = (results[k][0] for k in results)
-    print(f"ratio go tool pprof / forensics ingest + top (first report): {peer / (ingest + top):.2f}x")
-    print(f"ratio go tool pprof / forensics top (every further report): {peer / top:.2f}x")
-    same = report_lines(ours) == report_lines(theirs)
-    print(f"reports identical (rows, values, order): {'yes' if same else 'NO'}")
-    return 0 if same else 1
+        print(f"{name:40} {dt:8.2f} {raw_mb / dt:8.1f} {rss:13.0f} {cpu:7.2f}{note}")
+    first, peer, ingest, top = (results[k] for k in results)
+    print(f"forensics top FILE / go tool pprof -top FILE: {first[0] / peer[0]:.2f}x the time, "
+          f"{first[1] / peer[1]:.2f}x the peak RSS, {first[3] / peer[3]:.2f}x the CPU time")
+    print(f"ratio go tool pprof / forensics ingest + top --db: {peer[0] / (ingest[0] + top[0]):.2f}x")
+    print(f"ratio go tool pprof / forensics top --db (every further report): {peer[0] / top[0]:.2f}x")
+    same = report_lines(from_file) == report_lines(theirs)
+    print(f"reports identical to pprof's (rows, values, order): {'yes' if same else 'NO'}")
+    same_db = from_file == from_db
+    print(f"forensics top FILE identical to forensics top --db: {'yes' if same_db else 'NO'}")
+    return 0 if same and same_db else 1
 
 
 if __name__ == "__main__":

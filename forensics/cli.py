@@ -15,6 +15,7 @@ time windows are ``--since``/``--until``.
     forensics stacks FILE|- [--similar exact|ignore-args|ignore-wait] [--format table|json|md|html]
     forensics sql "SELECT ..." --db incident.duckdb
     forensics top --db incident.duckdb [--kind cpu] [--service S] [--version V] [--sample-type T]
+    forensics top cpu.pb.gz [--db incident.duckdb] (reads the file, then reports)
     forensics diff --db incident.duckdb --kind cpu --base-version V1 --version V2
     forensics goroutine-growth --db incident.duckdb [--service S]
     forensics latency --db incident.duckdb [--by service,name] [--every 5min]
@@ -45,10 +46,11 @@ import click
 import forensics as fx
 
 from .cli_params import (
-    ROW_FORMATS, AliasChoice, db_option, limit_of, quantile_list, rows_options, since_until, window_options, writable,
+    db_option, limit_of, quantile_list, rows_options, since_until, window_options, writable,
 )
 from .cli_rows import Rows, print_frame, rounded, safe
 from .cli_ingest import EXIT_OK, EXIT_PROBLEMS, ingest
+from .cli_profiles import diff, top
 from .text import md_cell, printable, terminal_safe
 
 EXIT_USAGE = 2
@@ -76,6 +78,8 @@ def _terminated(signum, frame) -> None:
 
 
 main.add_command(ingest)
+main.add_command(top)
+main.add_command(diff)
 
 
 @main.command("panic-signatures")
@@ -113,117 +117,6 @@ def sql(query, db, fmt, limit) -> None:
     finally:
         incident.close()
     print_frame(df, fmt, limit_of(limit, fmt, 100))
-
-
-def _selection(profile, source, kind, service, version, since, until):
-    """A profile selector for the API from the CLI's options."""
-    if profile:
-        return list(profile)
-    if source:
-        return source
-    return {k: v for k, v in dict(kind=kind, service=service, version=version, since=since, until=until).items() if v}
-
-
-def _profile_report_options(f):
-    """Options shared by top and diff: what to show and how (pprof's flags)."""
-    for decorator in reversed([
-        db_option(),
-        click.option("--sample-type", "-t", help="Sample type (name, index, or pprof alias such as inuse_space); "
-                                                 "default as pprof's."),
-        click.option("--by", type=click.Choice(["function", "file", "line"]), default="function", show_default=True),
-        click.option("--cum", is_flag=True, help="Sort by cumulative value."),
-        click.option("--tagfocus", multiple=True, help="Keep samples with labels matching (pprof syntax)."),
-        click.option("--tagignore", multiple=True, help="Drop samples with labels matching (pprof syntax)."),
-        click.option("--output", "-o", type=click.Path(dir_okay=False), callback=writable,
-                     help="Also write the merged (or diffed) profile there as gzipped profile.proto."),
-        click.option("--format", "fmt", type=AliasChoice(ROW_FORMATS, {"text": "table"}), default="table",
-                     show_default=True, help="table is go tool pprof -top's layout."),
-        click.option("--limit", "-n", type=click.IntRange(0), default=20, show_default=True,
-                     help="Print at most N rows (0: all), as pprof's -nodecount."),
-        click.option("--nodecount", type=click.IntRange(0), default=None, hidden=True),
-    ]):
-        f = decorator(f)
-    return f
-
-
-def _selector_options(prefix: str = "", what: str = "profiles"):
-    names = [("profile", "ID", "Profile id (repeatable).", dict(multiple=True, type=int)),
-             ("source", "PATH", "Profiles of this ingested source path.", {}),
-             ("kind", "KIND", "Profile kind: cpu, heap, allocs, goroutine, contention, threadcreate.", {}),
-             ("service", "S", "Service.", {}), ("version", "V", "Version.", {}),
-             ("since", "TIME", "Taken at or after (ISO 8601).", {}), ("until", "TIME", "Taken before (ISO 8601).", {})]
-
-    def wrap(f):
-        for name, metavar, doc, extra in reversed(names):
-            opt = f"--{prefix}{name}"
-            f = click.option(opt, f"{prefix.replace('-', '_')}{name}", metavar=metavar,
-                             help=f"{what}: {doc}", **extra)(f)
-        return f
-    return wrap
-
-
-def _profile_report(incident, fmt, output=None, **kwargs):
-    try:
-        df = incident.top(**kwargs)
-        if output:
-            exported = incident.export_profile(kwargs["profile"], output, base=kwargs.get("base"),
-                                               normalize=kwargs.get("normalize", False),
-                                               tagfocus=kwargs.get("tagfocus"), tagignore=kwargs.get("tagignore"))
-            click.echo(f"wrote {exported} samples to {terminal_safe(output)}", err=True)
-    except (ValueError, fx.ForensicsError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        incident.close()
-    if fmt == "table":
-        if df.empty:
-            raise click.ClickException("no profile matches the selection")
-        click.echo(printable(fx.top_text(df)), nl=False)
-    else:
-        print_frame(df, fmt, None)
-
-
-def _profile_rows(limit, nodecount) -> int | None:
-    return (nodecount if nodecount is not None else limit) or None
-
-
-@main.command()
-@_profile_report_options
-@_selector_options()
-def top(db, sample_type, by, cum, tagfocus, tagignore, output, fmt, limit, nodecount, profile, source, kind, service,
-        version, since, until) -> None:
-    """Top functions of profiles, as `go tool pprof -top` prints them.
-
-    Select one or several profiles (merged, as pprof merges them) by id,
-    source path or kind/service/version/time range.
-    """
-    _profile_report(_open(db, read_only=True), fmt, output,
-                    profile=_selection(profile, source, kind, service, version, since, until),
-                    sample_type=sample_type, by=by, n=_profile_rows(limit, nodecount), cum=cum,
-                    tagfocus=list(tagfocus) or None, tagignore=list(tagignore) or None)
-
-
-@main.command()
-@_profile_report_options
-@_selector_options()
-@_selector_options("base-", "base")
-@click.option("--normalize", is_flag=True, help="Scale the profiles to the base's total first (pprof -normalize).")
-def diff(db, sample_type, by, cum, tagfocus, tagignore, output, fmt, limit, nodecount, profile, source, kind,
-         service, version, since, until, base_profile, base_source, base_kind, base_service, base_version, base_since,
-         base_until, normalize) -> None:
-    """What changed between two sets of profiles (pprof -diff_base).
-
-    Positive flat: more in the selection than in the base. A base option
-    left out takes the selection's value, so `--kind cpu --base-version
-    v1.4 --version v1.5` compares the CPU profiles of two releases.
-    """
-    if not any((base_profile, base_source, base_kind, base_service, base_version, base_since, base_until)):
-        raise click.UsageError("choose a base: --base-profile, --base-source or --base-version/--base-since...")
-    new = _selection(profile, source, kind, service, version, since, until)
-    base = _selection(base_profile, base_source, base_kind or (kind if not base_source else None),
-                      base_service or (service if not base_source else None), base_version, base_since, base_until)
-    _profile_report(_open(db, read_only=True), fmt, output, profile=new, base=base, normalize=normalize,
-                    sample_type=sample_type, by=by, n=_profile_rows(limit, nodecount), cum=cum,
-                    tagfocus=list(tagfocus) or None, tagignore=list(tagignore) or None)
 
 
 @main.command("goroutine-growth")

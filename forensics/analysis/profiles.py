@@ -194,16 +194,37 @@ class _Graph:
     flat_total: int  # sum of flat over all nodes: the node/edge cutoffs' base
 
 
+MASK_NODES = 64  # up to this many nodes, a stack's distinct nodes are the bits of one integer
+
+
 def _graph(store: Store, samples: str, params: list, node: str) -> _Graph:
+    # Nodes are numbered (nid) so that each stack's distinct nodes (cum
+    # counts a node once per stack) are integers gathered per stack, not a
+    # DISTINCT over every (stack, node name) pair: the bits of one integer
+    # when there are few nodes (stacks of the same shape then share it), else
+    # a list.
+    n_nodes = store.query(f"SELECT count(DISTINCT {node}) FROM frame_info f").fetchall()[0][0]
+    if n_nodes <= MASK_NODES:
+        distinct = "bit_or(1::UBIGINT << n.nid) AS mask"
+        cum = f"""(SELECT r.nid, sum(w)::BIGINT AS cum
+                   FROM (SELECT mask, sum(w) AS w FROM per GROUP BY mask),
+                        (SELECT range::INTEGER AS nid FROM range({MASK_NODES})) r
+                   WHERE (mask >> r.nid) & 1 = 1 GROUP BY r.nid)"""
+    else:
+        distinct = "list_distinct(list(n.nid)) AS nids"
+        cum = "(SELECT nid, sum(w)::BIGINT AS cum FROM (SELECT unnest(nids) AS nid, w FROM per) GROUP BY nid)"
     con_sql = f"""
         WITH smp AS ({samples}),
         w AS (SELECT stack_id, sum(v)::BIGINT AS w FROM smp WHERE kept AND v <> 0 AND stack_id <> 0 GROUP BY stack_id),
-        fr AS (SELECT s.stack_id, s.depth, n.node FROM stacks s JOIN w USING (stack_id)
-               JOIN (SELECT frame_id, {node} AS node FROM frame_info f) n USING (frame_id)),
-        cum AS (SELECT node, sum(w)::BIGINT AS cum FROM (SELECT DISTINCT stack_id, node FROM fr) JOIN w USING (stack_id)
-                GROUP BY node),
-        flat AS (SELECT node, sum(w)::BIGINT AS flat FROM fr JOIN w USING (stack_id) WHERE depth = 0 GROUP BY node)
-        SELECT node, coalesce(flat, 0), cum FROM cum LEFT JOIN flat USING (node)
+        nodes AS (SELECT frame_id, node, (dense_rank() OVER (ORDER BY node) - 1)::INTEGER AS nid
+                  FROM (SELECT frame_id, {node} AS node FROM frame_info f)),
+        per AS (SELECT s.stack_id, any_value(w.w) AS w, {distinct},
+                       arg_min(n.nid, s.depth) FILTER (WHERE s.depth = 0) AS leaf
+                FROM stacks s JOIN w USING (stack_id) JOIN nodes n USING (frame_id) GROUP BY s.stack_id),
+        cum AS {cum},
+        flat AS (SELECT leaf AS nid, sum(w)::BIGINT AS flat FROM per GROUP BY leaf)
+        SELECT node, coalesce(flat, 0), cum FROM cum LEFT JOIN flat USING (nid)
+        JOIN (SELECT DISTINCT nid, node FROM nodes) USING (nid)
         WHERE cum <> 0 OR coalesce(flat, 0) <> 0"""
     nodes = {name: (flat, cum) for name, flat, cum in store.query(con_sql, params).fetchall()}
     total_sql = f"""WITH smp AS ({samples}) SELECT coalesce(sum(abs(v)), 0)::BIGINT,

@@ -13,12 +13,13 @@ string table that is not UTF-8 must not make the whole profile unreadable.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 
 from ...errors import ParseError
+from .samples import Samples, from_encoded, from_messages
 
 _F = descriptor_pb2.FieldDescriptorProto
 _INT64, _UINT64, _BOOL, _BYTES, _MSG = _F.TYPE_INT64, _F.TYPE_UINT64, _F.TYPE_BOOL, _F.TYPE_BYTES, _F.TYPE_MESSAGE
@@ -54,6 +55,13 @@ _MESSAGES = {
                  ("system_name", 3, _INT64, False, None), ("filename", 4, _INT64, False, None),
                  ("start_line", 5, _INT64, False, None)],
 }
+# The same message with each sample left encoded (bytes on the wire, as a
+# message is), for the vectorised sample decoder (:mod:`.samples`).
+# Its time_nanos is repeated: two of them are two profiles written one after
+# the other (see second_time_nanos).
+_MESSAGES["RawProfile"] = [("sample", 2, _BYTES, True, None) if f[0] == "sample" else
+                           ("time_nanos", 9, _INT64, True, None) if f[0] == "time_nanos" else f
+                           for f in _MESSAGES["Profile"]]
 _PACKAGE = "forensics.pprof"
 
 
@@ -73,13 +81,27 @@ def _classes() -> dict:
 
 _CLASSES = _classes()
 Profile = _CLASSES["Profile"]
+RawProfile = _CLASSES["RawProfile"]
 ValueType = _CLASSES["ValueType"]
 
 
 @dataclass
 class Decoded:
-    msg: object  # the Profile message
+    msg: object  # the Profile message (with encoded samples when `samples` is given)
     strings: list[str]
+    decoded_samples: Samples | None = field(default=None, repr=False)
+
+    @property
+    def samples(self) -> Samples:
+        """The samples as flat arrays (read from the message's samples the first time)."""
+        if self.decoded_samples is None:
+            self.decoded_samples = from_messages(self.msg.sample)
+        return self.decoded_samples
+
+    @property
+    def time_nanos(self) -> int:
+        t = self.msg.time_nanos
+        return t if isinstance(t, int) else (t[-1] if len(t) else 0)
 
     def s(self, index: int, what: str) -> str:
         """String-table entry `index`, or a ParseError naming the field."""
@@ -134,17 +156,25 @@ def second_time_nanos(data: bytes) -> int | None:
 
 def decode(data: bytes) -> Decoded:
     """Parse one uncompressed profile.proto; ParseError says what is wrong."""
-    second = second_time_nanos(data)
-    if second is not None:
-        raise ParseError(f"concatenated profiles detected: a second profile starts near byte {second} of "
-                         f"{len(data)} (time_nanos again); write one profile per file")
-    msg = Profile()
+    msg, samples = RawProfile(), None
     try:
         msg.ParseFromString(data)
-    except DecodeError as exc:
-        raise ParseError(f"not a valid profile.proto ({len(data)} bytes): {exc}") from exc
+        if len(msg.time_nanos) <= 1:
+            samples = from_encoded(msg.sample)
+    except DecodeError:
+        pass  # the full decoder says what is wrong
+    if samples is None:  # an encoding the vectorised decoder leaves to protobuf
+        second = second_time_nanos(data)
+        if second is not None:
+            raise ParseError(f"concatenated profiles detected: a second profile starts near byte {second} of "
+                             f"{len(data)} (time_nanos again); write one profile per file")
+        msg = Profile()
+        try:
+            msg.ParseFromString(data)
+        except DecodeError as exc:
+            raise ParseError(f"not a valid profile.proto ({len(data)} bytes): {exc}") from exc
     strings = [b.decode("utf-8", "replace") for b in msg.string_table]
     if not strings or strings[0] != "":
         first = repr(strings[0]) if strings else "missing"
         raise ParseError(f"string table must start with the empty string; its first entry is {first}")
-    return Decoded(msg, strings)
+    return Decoded(msg, strings, samples)

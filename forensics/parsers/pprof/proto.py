@@ -17,7 +17,6 @@ so the same stack in any profile, source or goroutine dump has the same id
 from __future__ import annotations
 
 import hashlib
-from itertools import chain
 from typing import BinaryIO, Iterator
 
 import numpy as np
@@ -146,17 +145,8 @@ class _Stacks:
             [pa.array(self.frame_ids[unique])] + [pa.array([cols[c][i] for i in unique], type=schema.field(c).type)
                                                   for c in _FRAME_COLUMNS], schema=schema)
 
-        lengths = np.fromiter((len(s.location_id) for s in msg.sample), dtype=np.int64, count=len(msg.sample))
-        flat = np.fromiter(chain.from_iterable(s.location_id for s in msg.sample), dtype=np.uint64,
-                           count=int(lengths.sum()))
-        order = np.argsort(loc_ids, kind="stable")
-        pos = np.searchsorted(loc_ids[order], flat)
-        found = pos < n_loc
-        found[found] = loc_ids[order][pos[found]] == flat[found]
-        if not found.all():
-            missing = int(flat[np.argmin(found)])
-            raise ParseError(f"a sample refers to location {missing}, which the profile does not define")
-        self.locs = order[pos] if n_loc else np.zeros(0, dtype=np.int64)  # dense location index per entry
+        lengths = p.samples.loc_lengths
+        self.locs = _dense(loc_ids, p.samples.loc_ids)  # dense location index per entry
         self.sample_stack = fold_stacks(mult, add, self.locs, lengths)
         ids, first = np.unique(self.sample_stack, return_index=True)
         keep = ids != 0
@@ -168,15 +158,46 @@ class _Stacks:
         """`stacks` batches (stack_id, depth, frame_id) for the distinct stacks."""
         schema = TABLES["stacks"].arrow_schema
         step = BATCH_ROWS // 8
+        one_frame = bool((self.loc_frames == 1).all())  # no inlined calls: a location is a frame
         for lo in range(0, len(self.hashes), step):
             locs = self.locs[_ragged(self.stack_start[lo:lo + step], self.stack_len[lo:lo + step])]
-            n_frames = self.loc_frames[locs]
-            take = _ragged(self.loc_first[locs], n_frames)
-            per_stack = np.add.reduceat(n_frames, np.concatenate([[0], np.cumsum(self.stack_len[lo:lo + step])[:-1]]))
+            if one_frame:
+                take, per_stack = self.loc_first[locs], self.stack_len[lo:lo + step]
+            else:
+                n_frames = self.loc_frames[locs]
+                take = _ragged(self.loc_first[locs], n_frames)
+                per_stack = np.add.reduceat(n_frames,
+                                            np.concatenate([[0], np.cumsum(self.stack_len[lo:lo + step])[:-1]]))
             depth = np.arange(len(take), dtype=np.int64) - np.repeat(np.cumsum(per_stack) - per_stack, per_stack)
             yield pa.RecordBatch.from_arrays([
                 pa.array(np.repeat(self.hashes[lo:lo + step], per_stack)), pa.array(depth.astype(np.int32)),
                 pa.array(self.frame_ids[take])], schema=schema)
+
+
+def _dense(loc_ids: np.ndarray, flat: np.ndarray) -> np.ndarray:
+    """Each of `flat`'s location ids as its index in `loc_ids` (int32); a
+    ParseError for an id no location has. Ids are usually 1..n (a table
+    lookup), else looked up by binary search."""
+    n_loc = len(loc_ids)
+    if not len(flat):
+        return np.zeros(0, dtype=np.int32)
+    top = int(flat.max())
+    if n_loc and top <= 4 * n_loc + (1 << 20) and len(np.unique(loc_ids)) == n_loc:
+        table = np.full(max(top, int(loc_ids.max())) + 1, -1, dtype=np.int32)
+        table[loc_ids] = np.arange(n_loc, dtype=np.int32)
+        locs = table[flat]
+        if locs.min() >= 0:
+            return locs
+        missing = int(flat[np.argmin(locs)])
+        raise ParseError(f"a sample refers to location {missing}, which the profile does not define")
+    order = np.argsort(loc_ids, kind="stable")
+    pos = np.searchsorted(loc_ids[order], flat)
+    found = pos < n_loc
+    found[found] = loc_ids[order][pos[found]] == flat[found]
+    if not found.all():
+        missing = int(flat[np.argmin(found)])
+        raise ParseError(f"a sample refers to location {missing}, which the profile does not define")
+    return order[pos].astype(np.int32)
 
 
 def _ragged(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -214,27 +235,28 @@ def profile_batches(p: Decoded, opt: ParseOptions, kind: str | None = None) -> I
     kind = kind or next((name for test, name in _KINDS if test(types, period_type, default)),
                         types[0] if types else None)
     n_types = len(types)
-    values = np.fromiter(chain.from_iterable(s.value for s in msg.sample), dtype=np.int64)
-    if len(values) != n_types * len(msg.sample):
-        bad = next(i for i, s in enumerate(msg.sample) if len(s.value) != n_types)
-        raise ParseError(f"sample {bad} has {len(msg.sample[bad].value)} values for {n_types} sample types")
+    samples = p.samples
+    values = samples.values
+    if (samples.value_lengths != n_types).any():
+        bad = int(np.argmax(samples.value_lengths != n_types))
+        raise ParseError(f"sample {bad} has {samples.value_lengths[bad]} values for {n_types} sample types")
     stacks = _Stacks(p)
     ts, ts_source = None, None
     if opt.ts is not None:
         ts, ts_source = opt.ts, "argument"
-    elif msg.time_nanos:
-        ts, ts_source = from_seconds(msg.time_nanos / 1e9), "profile"
+    elif p.time_nanos:
+        ts, ts_source = from_seconds(p.time_nanos / 1e9), "profile"
     else:
         ts, ts_source = opt.file_time()
     comments = "\n".join(p.s(c, "comment") for c in msg.comment) or None
     labels = _labels(p)
     yield "profiles", record_batch("profiles", [(
         0, kind, ts, msg.duration_nanos or None, msg.period or None, period_type, period_unit, types, units,
-        default, opt.service, opt.version, comments, len(msg.sample), ts_source,
+        default, opt.service, opt.version, comments, samples.n, ts_source,
     )])
     schema = TABLES["profile_samples"].arrow_schema
-    for start in range(0, len(msg.sample), BATCH_ROWS):
-        n = min(BATCH_ROWS, len(msg.sample) - start)
+    for start in range(0, samples.n, BATCH_ROWS):
+        n = min(BATCH_ROWS, samples.n - start)
         offsets = pa.array(np.arange(n + 1, dtype=np.int32) * n_types)
         yield "profile_samples", pa.RecordBatch.from_arrays([
             pa.array(np.zeros(n, dtype=np.int64)), pa.array(np.arange(start, start + n, dtype=np.int64)),
@@ -247,7 +269,7 @@ def profile_batches(p: Decoded, opt: ParseOptions, kind: str | None = None) -> I
             schema=labels.schema)
     if kind == "goroutine":
         stack_batches = list(stacks.stacks())
-        yield from _goroutine_snapshot(msg, stacks.sample_stack, stack_batches, stacks.frame_info, labels, ts,
+        yield from _goroutine_snapshot(samples, stacks.sample_stack, stack_batches, stacks.frame_info, labels, ts,
                                        ts_source, opt)
     for batch in stack_batches if kind == "goroutine" else stacks.stacks():
         yield "stacks", batch
@@ -258,9 +280,7 @@ def profile_batches(p: Decoded, opt: ParseOptions, kind: str | None = None) -> I
 def _labels(p: Decoded) -> pa.Table:
     """profile_labels rows, read as one int64 matrix (sample, key, str,
     num, num_unit; strings as string-table indexes) and resolved at once."""
-    rows = [(i, lab.key, lab.str, lab.num, lab.num_unit)
-            for i, sample in enumerate(p.msg.sample) for lab in sample.label]
-    m = np.array(rows, dtype=np.int64).reshape(-1, 5)
+    m = p.samples.labels
     strings = pa.array(p.strings, type=pa.string())
     for col, what in ((1, "key"), (2, "value"), (4, "unit")):
         bad = np.nonzero((m[:, col] < 0) | (m[:, col] >= len(p.strings)))[0]
@@ -269,11 +289,13 @@ def _labels(p: Decoded) -> pa.Table:
             raise ParseError(f"sample {m[i, 0]} label {what} refers to string {m[i, col]}, but the string table "
                              f"has {len(p.strings)} entries")
 
-    def text(col: int, keep: np.ndarray) -> pa.Array:
-        return pa.DictionaryArray.from_arrays(pa.array(m[:, col], mask=~keep), strings).cast(pa.string())
+    def text(col: int, keep: np.ndarray) -> pa.Array:  # the string table's entries, dictionary-encoded
+        return pa.DictionaryArray.from_arrays(pa.array(m[:, col], mask=~keep), strings)
 
     is_str = m[:, 2] != 0
     schema = TABLES["profile_labels"].arrow_schema
+    words = pa.dictionary(pa.int64(), pa.string())
+    schema = pa.schema([f.with_type(words) if f.type == pa.string() else f for f in schema])
     return pa.table([
         pa.array(np.zeros(len(m), dtype=np.int64)), pa.array(m[:, 0]), text(1, np.ones(len(m), dtype=bool)),
         text(2, is_str), pa.array(m[:, 3], mask=is_str), text(4, ~is_str & (m[:, 4] != 0)),
@@ -283,7 +305,7 @@ def _labels(p: Decoded) -> pa.Table:
 _GOROUTINE_FRAME = ["depth", "function", "package", "file", "line", "module", "module_version", "is_stdlib", "inlined"]
 
 
-def _goroutine_snapshot(msg, sample_stack, stack_batches, frame_info, labels, ts, ts_source, opt
+def _goroutine_snapshot(samples, sample_stack, stack_batches, frame_info, labels, ts, ts_source, opt
                         ) -> Iterator[tuple[str, pa.RecordBatch]]:
     """dumps/goroutines/frames rows for a goroutine profile (debug=0 or 1)."""
     info = {row["frame_id"]: row for row in frame_info.to_pylist()}
@@ -295,17 +317,19 @@ def _goroutine_snapshot(msg, sample_stack, stack_batches, frame_info, labels, ts
     for row in labels.to_pylist():
         labels_of.setdefault(row["sample_id"], {})[row["key"]] = (
             row["str"] if row["str"] is not None else str(row["num"]))
-    total = sum(s.value[0] for s in msg.sample if s.value)
+    starts = np.cumsum(samples.value_lengths) - samples.value_lengths
+    first = [int(samples.values[i]) if k else None for i, k in zip(starts, samples.value_lengths)]
+    total = sum(v for v in first if v is not None)
     yield "dumps", dict_batch("dumps", [dict(
         dump_id=0, kind="goroutine_profile", ts=ts, ts_source=ts_source, service=opt.service, version=opt.version,
         total_goroutines=total, message=f"goroutine profile: total {total}")])
     goroutines, frames = [], []
-    for seq, sample in enumerate(msg.sample):
+    for seq, value in enumerate(first):
         sid = int(sample_stack[seq])
         stack = by_stack.get(sid, [])
         names = [r["function"] for r in stack if r["function"]]
         goroutines.append(dict(
-            dump_id=0, seq=seq, stack_id=sid, count=sample.value[0] if sample.value else 1,
+            dump_id=0, seq=seq, stack_id=sid, count=value if value is not None else 1,
             is_system=system_start(names[-2:]), labels=labels_of.get(seq, {}) or None, frames_elided=0,
             stack_unavailable=False, locked=False))
         for f in stack:
