@@ -192,7 +192,7 @@ def hostile_incident(incident_database, tmp_path_factory) -> fx.Incident:
     for table in tables:
         db.store.query(f"UPDATE {table} SET service = replace(service, 'orders', ?)", [INCIDENT_SERVICE])
     db.store.query("UPDATE panics SET message = ? || message", ["$\\frac{$ \x1b[31m\u202e "])
-    for table in ("frames", "frame_info"):
+    for table in ("goroutine_stacks", "frame_info"):
         db.store.query(f"UPDATE {table} SET function = replace(function, '(*Client).Watch', ?)",
                        ["(*Client).Wa$tch\u202e\x1b[2J"])
     yield db

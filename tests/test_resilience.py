@@ -28,6 +28,7 @@ import pytest
 
 import forensics as fx
 from forensics.db import spool as spool_module
+from forensics.db.schema import SCHEMA_VERSION
 from forensics.ingest import pipeline
 from forensics.ingest.files import Source, packed_sha256
 
@@ -322,9 +323,10 @@ def test_schema_versions_compare_as_numbers_and_an_old_database_says_how_to_migr
     fx.open(path).ingest(PANIC)
     import duckdb
     con = duckdb.connect(str(path))
-    con.execute("UPDATE meta SET value = '10' WHERE key = 'schema_version'")
+    newer = SCHEMA_VERSION + 1  # compared as a number: "10" is after "9"
+    con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(newer)])
     con.close()
-    with pytest.raises(fx.StoreError, match="version 10.*newer forensics"):
+    with pytest.raises(fx.StoreError, match=f"version {newer}.*newer forensics"):
         fx.open(path, read_only=True)
     con = duckdb.connect(str(path))
     con.execute("UPDATE meta SET value = '8' WHERE key = 'schema_version'")

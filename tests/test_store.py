@@ -68,11 +68,11 @@ def test_partial_file_keeps_good_dumps(tmp_path, db):
 
 def test_database_error_rolls_the_source_back(tmp_path):
     store = Store(str(tmp_path / "x.duckdb"))
-    store.query("DROP TABLE frames")  # the insert of frames will fail
+    store.query("DROP TABLE goroutine_stacks")  # the insert of frames (into goroutine_stacks) will fail
     batches = scanner.parse(PANIC.open("rb"))
     r = store.write_source("x", "abc", 1, "go_crash", batches)
     # Nothing of it is kept, and its row says why, so that a later ingest retries it.
-    assert r.status == "failed" and "frames" in r.error and "ingesting it again retries it" in r.error
+    assert r.status == "failed" and "goroutine_stacks" in r.error and "ingesting it again retries it" in r.error
     for table in ("dumps", "goroutines", "panics"):
         assert store.query(f"SELECT count(*) FROM {table}").fetchall() == [(0,)], table
     assert store.query("SELECT status FROM sources").fetchall() == [("failed",)]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # imported where a batch schema is asked for: a query needs only DuckDB
     import pyarrow as pa
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 
 def arrow_type(sql_type: str) -> "pa.DataType":
@@ -181,11 +181,12 @@ TABLES: dict[str, Table] = {
             line BIGINT Line of the header in the source.
             is_system BOOLEAN Runtime-internal goroutine: its start function (outermost frame) is in package runtime but is not runtime.main, as runtime.isSystemGoroutine decides; also g0 (id 0) and system stacks. runtime.NumGoroutine() counts the others.
             labels MAP(VARCHAR,VARCHAR) pprof labels of a goroutine profile sample (pprof.Do / SetGoroutineLabels); NULL in dumps.
+            frames_id BIGINT The goroutine's frames in goroutine_stacks: a hash of the frames exactly as printed (functions, arguments, files, lines, offsets, depths), so that identical goroutines (a leak) store their stack once; NULL when no frame was printed.
             """,
         ),
         _t(
             "frames",
-            "Stack frames, depth 0 the innermost call.",
+            "Stack frames of goroutines, depth 0 the innermost call. In the database a view: goroutines joined to goroutine_stacks on frames_id (identical stacks are stored once); parsers emit it as rows.",
             """
             dump_id BIGINT The dump.
             goroutine_seq INTEGER goroutines.seq of the goroutine.
@@ -201,6 +202,25 @@ TABLES: dict[str, Table] = {
             inlined BOOLEAN Printed as `f(...)`: an inlined call.
             args VARCHAR Arguments as printed (`0xc000010000, {0x1, 0x2}`, `0x1?`, `...`).
             pc_offset BIGINT `+0x..` offset of the PC from the function entry; NULL when absent.
+            frames_id BIGINT goroutines.frames_id of the goroutine: its stack in goroutine_stacks.
+            """,
+        ),
+        _t(
+            "goroutine_stacks",
+            "Frames of goroutine stacks, stored once per distinct printed stack (frames_id) and shared by every goroutine, dump and source that printed it; read them through the `frames` view. Rows stay when their sources are deleted or replaced.",
+            """
+            frames_id BIGINT Hash of the stack's frames exactly as printed (goroutines.frames_id).
+            depth INTEGER 0 = innermost; frames after `...N frames elided...` keep their true depth.
+            function VARCHAR As frames.function.
+            package VARCHAR As frames.package.
+            file VARCHAR As frames.file.
+            line INTEGER As frames.line.
+            module VARCHAR As frames.module.
+            module_version VARCHAR As frames.module_version.
+            is_stdlib BOOLEAN As frames.is_stdlib.
+            inlined BOOLEAN As frames.inlined.
+            args VARCHAR As frames.args.
+            pc_offset BIGINT As frames.pc_offset.
             """,
         ),
         _t(

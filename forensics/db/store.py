@@ -23,6 +23,7 @@ import duckdb
 from ..errors import StoreError
 from ..times import utc_now
 from .schema import SCHEMA_VERSION, TABLES, VIEWS
+from .views import VIEW_TABLES, split_goroutine_frames
 
 if TYPE_CHECKING:  # pyarrow is imported where sources are written: a query needs only DuckDB
     import pyarrow as pa
@@ -97,6 +98,8 @@ class Store:
             # DuckDB alters no table an index depends on; version 7 keys sources on (sha256, origin).
             con.execute("DROP INDEX IF EXISTS sources_sha256")
         for table in TABLES.values():
+            if table.name in VIEW_TABLES:
+                continue
             con.execute(table.ddl())
             for column in table.columns if older else ():
                 con.execute(f"ALTER TABLE {table.name} ADD COLUMN IF NOT EXISTS {column.name} {column.type}")
@@ -104,6 +107,8 @@ class Store:
             con.execute("UPDATE sources SET origin = '' WHERE origin IS NULL")  # identity by bytes alone, as then
         if found is not None and found < 4:
             _split_stack_frames(con)
+        if found is not None and found < 10:
+            split_goroutine_frames(con)
         for _, sql in VIEWS.values():
             con.execute(sql)
         con.execute("CREATE UNIQUE INDEX IF NOT EXISTS sources_artefact ON sources (sha256, origin)")
@@ -277,7 +282,7 @@ class Store:
         for col, owner in _LOCAL_IDS.items():
             for table in TABLES.values():
                 names = {c.name for c in table.columns}
-                if col in names and "source_id" not in names and table.name not in _SHARED_KEYS:
+                if col in names and "source_id" not in names and table.name not in (*_SHARED_KEYS, *VIEW_TABLES):
                     con.execute(f"DELETE FROM {table.name} WHERE {col} IN "
                                 f"(SELECT {col} FROM {owner} WHERE source_id = ?)", [source_id])
         for table in TABLES.values():
@@ -286,6 +291,8 @@ class Store:
 
     def _insert(self, table: str, rows, source_id: int, bases: dict[str, int]) -> None:
         """One INSERT of a whole table's rows (a RecordBatchReader or Table)."""
+        if table == "frames":
+            return self._insert_frames(rows, bases)
         self.con.register("_fx_rows", rows)
         try:
             names = {c.name for c in TABLES[table].columns}
@@ -294,6 +301,8 @@ class Store:
             if "source_id" in names:
                 columns += f", {int(source_id)} AS source_id"
             where = ""
+            if table == "goroutines":  # a goroutine profile's frames are keyed by its stack id
+                columns = columns.replace("* REPLACE (", f"* REPLACE ({_PROFILE_FRAMES_ID} AS frames_id, ", 1)
             if table in _SHARED_KEYS:
                 key = _SHARED_KEYS[table]
                 where = f" WHERE {key} NOT IN (SELECT {key} FROM {table})"
@@ -303,6 +312,70 @@ class Store:
                 self.con.unregister("_fx_rows")
             except duckdb.Error:
                 pass  # the transaction is aborted: keep the INSERT's own error, not this one
+
+    def _insert_frames(self, rows, bases: dict[str, int]) -> None:
+        """Frames rows -> goroutine_stacks, once per frames_id not stored yet: the
+        rows of equal keys are equal (frames_id hashes them), and the frames view
+        reads them back through goroutines.frames_id."""
+        import pyarrow as pa
+
+        batches = iter(rows.to_batches() if isinstance(rows, pa.Table) else rows)
+        first = next(batches, None)
+        if first is None:
+            return
+        cols = ", ".join(c.name for c in TABLES["goroutine_stacks"].columns if c.name != "frames_id")
+        if first.column("frames_id").null_count:
+            # A goroutine profile's rows, keyed by their goroutine's stack id; its
+            # stacks may be cut between chunks, so they are matched frame by frame.
+            rows = pa.Table.from_batches([first, *batches])
+            keys = (f"coalesce(r.frames_id, (SELECT g.frames_id FROM goroutines g WHERE g.dump_id = "
+                    f"r.dump_id + {int(bases['dump_id'])} AND g.seq = r.goroutine_seq))")
+            sql = f"""SELECT DISTINCT ON (frames_id, depth) frames_id, {cols} FROM (
+                        SELECT r.* REPLACE ({keys} AS frames_id) FROM _fx_rows r) n
+                      WHERE frames_id IS NOT NULL AND NOT EXISTS (
+                        SELECT 1 FROM goroutine_stacks s WHERE s.frames_id = n.frames_id AND s.depth = n.depth)"""
+        else:  # a dump's: a goroutine's frames come in one batch, its first goroutine's rows are its stack
+            rows = pa.RecordBatchReader.from_batches(first.schema, _first_goroutines(first, batches))
+            sql = (f"SELECT frames_id, {cols} FROM _fx_rows "
+                   "WHERE frames_id NOT IN (SELECT frames_id FROM goroutine_stacks)")
+        self.con.register("_fx_rows", rows)
+        try:
+            self.con.execute(f"INSERT INTO goroutine_stacks BY NAME {sql}")
+        finally:
+            try:
+                self.con.unregister("_fx_rows")
+            except duckdb.Error:
+                pass
+
+
+def _first_goroutines(first, batches):
+    """The frames of the first goroutine of each frames_id in the batches: the
+    others repeat them."""
+    import numpy as np
+    import pyarrow as pa
+
+    owner: dict[int, tuple[int, int]] = {}  # frames_id -> (dump_id, goroutine_seq) whose rows are kept
+    for batch in _chain(first, batches):
+        if batch.num_rows == 0:
+            continue
+        fid = batch.column("frames_id").to_numpy()
+        seq, dump = batch.column("goroutine_seq").to_numpy(), batch.column("dump_id").to_numpy()
+        keys, at, inverse = np.unique(fid, return_index=True, return_inverse=True)
+        dumps, seqs = dump[at], seq[at]  # the first goroutine of each key in the batch...
+        for i, k in enumerate(keys.tolist()):
+            dumps[i], seqs[i] = owner.setdefault(k, (int(dumps[i]), int(seqs[i])))  # ... unless one came before
+        inverse = inverse.reshape(-1)
+        keep = (dump == dumps[inverse]) & (seq == seqs[inverse])
+        yield batch if keep.all() else batch.filter(pa.array(keep))
+
+
+def _chain(first, rest):
+    yield first
+    yield from rest
+
+
+# goroutines.frames_id of a goroutine profile's goroutine (its parser sends none): from its stack id.
+_PROFILE_FRAMES_ID = ("coalesce(frames_id, CASE WHEN stack_id <> 0 THEN xor(stack_id, 2685821657736338717) END)")
 
 
 def source_status(parsed: int, n_errors: int) -> str:

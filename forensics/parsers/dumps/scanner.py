@@ -189,7 +189,7 @@ class _Parser(Messages, RaceReports, Locations):
         names = self.loc_cols[0]
         self.goroutines.add(
             d.idx, seq, g.id, g.state, g.wait, g.locked, g.created_by, g.created_in, g.created_file, g.created_line, stack_id, 1, g.elided, g.unavailable, g.gp, g.m, g.line,
-            (g.id is not None and g.id <= 0) or (g.elided != -1 and system_start([names[i] for i in locs[-2:]])), None,
+            (g.id is not None and g.id <= 0) or (g.elided != -1 and system_start([names[i] for i in locs[-2:]])), None, None,
         )
         n = len(locs)
         if n:
@@ -503,11 +503,12 @@ class _Parser(Messages, RaceReports, Locations):
 
     def drain(self, final: bool = False) -> Iterator[tuple[str, pa.RecordBatch]]:
         self.flush_due = False
+        frames = self.frames_batch(self.goroutines) if self.fr[0] else None  # (keys the goroutines too)
         for rows in (self.dumps, self.panics, self.goroutines, self.accesses, self.errors):
             if len(rows) and (final or rows is not self.errors):
                 yield rows.table, rows.take()
-        if self.fr[0]:
-            yield "frames", self.frames_batch()
+        if frames is not None:
+            yield "frames", frames
         extra, self.extra = self.extra, []
         yield from extra
 

@@ -10,6 +10,12 @@ goroutines and frames columns without a Python step per line. Anything
 unusual (errors, ``runtime stack:``, signal sections, interleaved log lines)
 stops the run there and the line-by-line reader carries on, so both paths
 give identical tables; tests check that on every sample.
+
+Identical goroutines (a leak) print identical frame blocks: a chunk's blocks
+are grouped by their bytes (:func:`_repeats`), and only the first of each
+group is classified and split; its repeats take its results. Both readers key
+each goroutine's frames with the same ``frames_id`` (:func:`.rows.frames_ids`),
+by which the store keeps each distinct stack once.
 """
 from __future__ import annotations
 
@@ -17,6 +23,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from .rows import frames_ids, hash_strings
 
 # Line types.
 OTHER, HEADER, FUNC, FILE, CREATED, CFILE, ELIDED, UNAVAILABLE, BLANK = range(9)
@@ -104,6 +112,48 @@ def _null_if_empty(arr: pa.Array) -> pa.Array:
     return pc.if_else(empty, pa.scalar(None, pa.string()), arr)
 
 
+def _repeats(data: bytes, arr: pa.Array, blank: np.ndarray, head: np.ndarray) -> np.ndarray:
+    """For each line, the line it repeats: a line of a goroutine's frame block
+    (the lines after its header, up to a blank line or the next header) whose
+    whole block, byte for byte, came earlier in the chunk points at the same
+    line of that earlier block; any other line points at itself."""
+    n = len(blank)
+    src = np.arange(n)
+    heads = np.flatnonzero(head)
+    if len(heads) < 2:
+        return src
+    stops = np.flatnonzero(blank | head)
+    k = np.searchsorted(stops, heads + 1)
+    ends = np.where(k < len(stops), stops[np.minimum(k, len(stops) - 1)], n)  # exclusive
+    starts = np.zeros(n + 1, dtype=np.int64)  # byte offset of each line in data
+    np.cumsum(pc.binary_length(arr).to_numpy(zero_copy_only=False) + 1, out=starts[1:])
+    starts = np.minimum(starts, len(data))
+    # The chunk's bytes as (before, then per block: header, body, after) elements:
+    # Arrow's hash of the body elements groups equal blocks.
+    nb = len(heads)
+    offsets = np.empty(2 + 3 * nb, dtype=np.int64)
+    offsets[0], offsets[1] = 0, starts[heads[0]]
+    offsets[2::3] = starts[heads + 1]
+    offsets[3::3] = starts[ends]
+    offsets[4::3] = np.append(starts[heads[1:]], len(data))
+    pieces = pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(offsets) - 1,
+                                              [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    codes = pieces.take(pa.array(np.arange(2, len(offsets) - 1, 3))).dictionary_encode().indices.to_numpy()
+    # Codes are numbered in order of first appearance: a block whose code is
+    # above all before it is the first of its kind.
+    new = codes > np.maximum.accumulate(np.concatenate([[-1], codes[:-1]]))
+    first = np.empty(int(codes.max()) + 1, dtype=np.int64)
+    first[codes[new]] = np.flatnonzero(new)
+    origin = first[codes]  # the first block with the same body
+    rep = np.flatnonzero((origin != np.arange(nb)) & (ends > heads + 1))
+    if not len(rep):
+        return src
+    lens = ends[rep] - heads[rep] - 1
+    within = np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens)
+    src[np.repeat(heads[rep] + 1, lens) + within] = np.repeat(heads[origin[rep]] + 1, lens) + within
+    return src
+
+
 class Chunk:
     """One chunk of lines, classified once, read in runs."""
 
@@ -115,14 +165,29 @@ class Chunk:
             1, pa.py_buffer(np.array([0, len(data)], dtype=np.int64)), pa.py_buffer(data)
         )
         arr = pc.split_pattern(whole, "\n").flatten()
-        arr = arr.cast(pa.string()) if len(arr) == len(lines) else pa.array(lines, pa.string())
+        split = len(arr) == len(lines)
+        arr = arr.cast(pa.string()) if split else pa.array(lines, pa.string())
         self.lines = arr
-        t = np.full(len(lines), OTHER, dtype=np.int8)
-        t[pc.equal(arr, "").to_numpy(zero_copy_only=False)] = BLANK
-        for code, pattern in ((HEADER, HEADER_RE2), (FUNC, FUNC_RE2), (FILE, FILE_RE2),
-                              (CREATED, CREATED_RE2), (ELIDED, ELIDED_RE2)):
-            t[pc.match_substring_regex(arr, pattern).to_numpy(zero_copy_only=False)] = code
-        t[pc.equal(arr, UNAVAILABLE_LINE).to_numpy(zero_copy_only=False)] = UNAVAILABLE
+        n = len(lines)
+        blank = pc.equal(arr, "").to_numpy(zero_copy_only=False)
+        # Identical goroutines print identical frame blocks: each distinct block
+        # is classified and split once, its repeats point at it (src).
+        head = pc.starts_with(arr, "goroutine ").to_numpy(zero_copy_only=False)
+        self.src = src = _repeats(data, arr, blank, head) if split else np.arange(n)
+        # Each pattern is tried on the distinct lines it may match: headers on
+        # lines starting "goroutine ", the others on the rest but blank lines.
+        t = np.full(n, OTHER, dtype=np.int8)
+        t[blank] = BLANK
+        own = src == np.arange(n)
+        for where, patterns in ((own & head, ((HEADER, HEADER_RE2),)),
+                                (own & ~head & ~blank, ((FUNC, FUNC_RE2), (FILE, FILE_RE2), (CREATED, CREATED_RE2),
+                                                        (ELIDED, ELIDED_RE2), (UNAVAILABLE, None)))):
+            at = np.flatnonzero(where)
+            sub = arr if len(at) == n else arr.take(pa.array(at))
+            for code, pattern in patterns:
+                hit = pc.equal(sub, UNAVAILABLE_LINE) if pattern is None else pc.match_substring_regex(sub, pattern)
+                t[at[hit.to_numpy(zero_copy_only=False)]] = code
+        t = t[src]
         # A file line after "created by" is the creation site, not a frame.
         cfile = np.zeros(len(t), dtype=bool)
         cfile[1:] = (t[1:] == FILE) & (t[:-1] == CREATED)
@@ -159,22 +224,28 @@ def read_run(parser, chunk: Chunk, start: int, end: int, first_lineno: int) -> N
     h_pos = np.flatnonzero(is_h)
     ng = len(h_pos)
 
-    # Headers.
-    hdr = pc.extract_regex(lines.filter(pa.array(is_h)), HEADER_RE2)
-    gid = pc.cast(hdr.field("id"), pa.int64()).to_numpy()
-    state = pc.binary_join_element_wise(hdr.field("state"), hdr.field("rest"), "")
-    wait = pc.cast(_null_if_empty(hdr.field("minutes")), pa.int32())
-    locked = pc.not_equal(hdr.field("locked"), "")
-    gp = _null_if_empty(hdr.field("gp"))
-    m = _null_if_empty(hdr.field("m"))
+    # Headers: 'goroutine <id> <rest>', the rests (state, wait...) read once each.
+    parts = pc.split_pattern(lines.filter(pa.array(is_h)), " ", max_splits=2)
+    gid = pc.cast(pc.list_element(parts, 1), pa.int64()).to_numpy()
+    rest = pc.list_element(parts, 2).dictionary_encode()
+    hdr = pc.extract_regex(pc.binary_join_element_wise("goroutine 0", rest.dictionary, " "), HEADER_RE2)
+    each = rest.indices
+    state = pc.binary_join_element_wise(hdr.field("state"), hdr.field("rest"), "").take(each)
+    wait = pc.cast(_null_if_empty(hdr.field("minutes")), pa.int32()).take(each)
+    locked = pc.not_equal(hdr.field("locked"), "").take(each)
+    gp = _null_if_empty(hdr.field("gp")).take(each)
+    m = _null_if_empty(hdr.field("m")).take(each)
 
     # Frames: each FUNC line and the FILE line after it. The lines already
     # matched FUNC_RE2 / FILE_RE2; splitting them is much faster than RE2
     # submatch extraction.
+    # Repeated frame blocks are read once: the distinct lines (f_u), then per frame (f_inv).
     f_pos = np.flatnonzero(t == FUNC)
-    func, args = _split_call(lines.take(pa.array(f_pos)))
-    file, line_s, off = _split_file_line(lines.take(pa.array(f_pos + 1)))
-    inlined = pc.equal(args, "...")
+    f_u, f_inv = np.unique(chunk.src[f_pos + start], return_inverse=True)
+    f_inv = f_inv.reshape(-1)
+    func, args_u = _split_call(chunk.lines.take(pa.array(f_u)))
+    file, line_s, off = _split_file_line(chunk.lines.take(pa.array(f_u + 1)))
+    inlined = pc.equal(args_u, "...")
     f_g = gidx[f_pos]
 
     # Depth: rank within the goroutine plus frames elided before it.
@@ -200,9 +271,12 @@ def read_run(parser, chunk: Chunk, start: int, end: int, first_lineno: int) -> N
     # Created by.
     c_pos = np.flatnonzero(t == CREATED)
     c_g = gidx[c_pos]
-    c_lines = pc.utf8_slice_codeunits(lines.take(pa.array(c_pos)), len("created by "))
-    c_parts = pc.split_pattern(c_lines, " in goroutine ", max_splits=1)
-    c_file, c_line, _ = _split_file_line(lines.take(pa.array(c_pos + 1)))
+    c_u, c_inv = np.unique(chunk.src[c_pos + start], return_inverse=True)
+    c_inv = pa.array(c_inv.reshape(-1))
+    c_lines = pc.utf8_slice_codeunits(chunk.lines.take(pa.array(c_u)), len("created by "))
+    c_parts = pc.split_pattern(c_lines, " in goroutine ", max_splits=1).take(c_inv)
+    c_file, c_line, _ = _split_file_line(chunk.lines.take(pa.array(c_u + 1)))
+    c_file, c_line = c_file.take(c_inv), c_line.take(c_inv)
     created_by = _scatter(ng, c_g, pc.list_element(c_parts, 0), pa.string())
     c_in = _second_or_null(c_parts)
     created_in = _scatter(ng, c_g, pc.cast(c_in, pa.int64()), pa.int64())
@@ -228,11 +302,17 @@ def read_run(parser, chunk: Chunk, start: int, end: int, first_lineno: int) -> N
     mapping = np.empty(len(first), dtype=np.int64)
     for u, k in enumerate(first.tolist()):
         mapping[u] = parser.intern(fdict[parts[0][k]], idict[parts[1][k]], int(lines_n[k]), bool(parts[3][k]))
-    loc = mapping[codes]
+    loc = mapping[codes][f_inv]
 
-    # Offsets (+0x..) as integers.
-    offsets = [int(x, 16) if x else None for x in off.to_pylist()]
-    offsets = pa.array(offsets, pa.int64())
+    # Offsets (+0x..) as integers; arguments and offsets of every frame.
+    off_enc = off.dictionary_encode()  # (few distinct offsets)
+    off_d = [int(x, 16) if x else None for x in off_enc.dictionary.to_pylist()]
+    off_u = pa.array(off_d, pa.int64()).take(off_enc.indices)
+    off1 = np.array([0 if x is None else x + 1 for x in off_d] or [0], dtype=np.uint64)[
+        off_enc.indices.to_numpy()][f_inv]
+    args_h = hash_strings(args_u)[f_inv]
+    take = pa.array(f_inv)
+    offsets, args = off_u.take(take), args_u.take(take)
 
     # Per-goroutine stack ids: a rolling key groups equal stacks, then one
     # blake2b per distinct stack, the same id the line-by-line reader gives.
@@ -251,10 +331,8 @@ def read_run(parser, chunk: Chunk, start: int, end: int, first_lineno: int) -> N
     with np.errstate(over="ignore"):
         gkey = roll[bounds[1:]] - roll[bounds[:-1]] + counts.astype(np.uint64)
     uniq_keys, first_g, inverse = np.unique(gkey, return_index=True, return_inverse=True)
-    sid = np.empty(len(uniq_keys), dtype=np.int64)
-    for u, g in enumerate(first_g.tolist()):
-        sid[u] = parser.stack_id(loc[bounds[g]:bounds[g + 1]].tolist())
-    stack_ids = sid[inverse]
+    stack_ids = parser.stack_ids_of(loc, bounds, first_g)[inverse.reshape(-1)]
+    fids = frames_ids(lh, args_h, off1, depth, bounds)  # frames_id, by the line-by-line reader's formula
 
     # runtime.isSystemGoroutine: start function (outermost, under runtime.goexit).
     is_system = gid <= 0
@@ -286,10 +364,11 @@ def read_run(parser, chunk: Chunk, start: int, end: int, first_lineno: int) -> N
         "m": m,
         "line": pa.array(h_pos.astype(np.int64) + first_lineno),
         "is_system": pa.array(is_system),
+        "frames_id": pa.array(fids, mask=counts == 0),
     })
     parser.add_frames(
         np.full(len(loc), d.idx, dtype=np.int64), (f_g + seq0).astype(np.int32), gid[f_g],
-        depth.astype(np.int32), loc, args, offsets,
+        depth.astype(np.int32), loc, args, offsets, fids[f_g],
     )
     d.ids.update(gid.tolist())
     d.end_line = first_lineno + int(np.flatnonzero(t != BLANK)[-1])
