@@ -57,3 +57,38 @@ def ingest_beside_floor(label: str, path: Path, floor: str, floor_name: str,
     for name, (dt, rss, rc) in (("forensics ingest (parse + DuckDB)", ours), (floor_name, peer)):
         print(f"{name:40} {dt:8.2f} {size_mb / dt:8.1f} {rss:13.0f}{'' if rc in ok else f'  (exit {rc})'}")
     return size_mb, ours, peer
+
+
+# --- Helpers of the startup, many-files and scaling benchmarks -------------------------------------------------
+
+FORENSICS = [sys.executable, "-m", "forensics.cli"]
+BENCH_DATA = Path(__file__).resolve().parent / "data"
+MAIN_TABLES = ("sources", "dumps", "goroutines", "profiles", "logs", "spans")
+
+
+def best_of(argv: list[str], runs: int = 5) -> tuple[float, float, int]:
+    """The fastest of `runs` fresh runs of `argv` (its seconds, peak RSS MiB and exit status)."""
+    return min((measure(argv) for _ in range(runs)), key=lambda r: r[0])
+
+
+def row_counts(db: Path, tables: tuple[str, ...] = MAIN_TABLES) -> dict[str, int]:
+    """Rows of each table in a forensics database (-1 when the table is missing)."""
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        return {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] if t in present else -1 for t in tables}
+    finally:
+        con.close()
+
+
+def print_table(header: tuple[str, ...], rows: list[tuple], first: int = 44) -> None:
+    """A plain text table: the first column `first` wide and left-aligned, the others right-aligned."""
+    widths = [first] + [max(len(h), 9) for h in header[1:]]
+    for row in (header, *rows):
+        print(" ".join(f"{c:<{w}}" if i == 0 else f"{c:>{w}}" for i, (c, w) in enumerate(zip(row, widths))))
+
+
+def status_note(rc: int, ok: tuple[int, ...] = (0,)) -> str:
+    return "" if rc in ok else ("  (stopped: did not finish)" if rc == -9 else f"  (exit {rc})")
