@@ -24,7 +24,8 @@ EXIT_OK, EXIT_PROBLEMS, EXIT_NO_DATABASE = 0, 1, 3
 @click.option("--service", help="Service the evidence comes from.")
 @click.option("--version", "version", help="Version of the service that produced it.")
 @click.option("--ts", help="Time of the evidence (ISO 8601, UTC if no zone); default: from log lines, else file mtime.")
-@click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 64), help="Parser processes.")
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), metavar="N",
+              help="Parser processes (default: one per core); the database is the same whatever N is.")
 @click.option("--quiet", "-q", is_flag=True, help="Only the summary line and problems.")
 @click.option("--strict", is_flag=True, help="Exit 1 when a file was read only in part, not only when one failed.")
 @click.option("--force", is_flag=True, help="Read again what is already in the database, replacing it.")
@@ -86,8 +87,11 @@ def ingest(paths, db, as_format, service, version, ts, jobs, quiet, strict, forc
                 bytes_done += _size(outer) or result.bytes
             bar.update(task, completed=bytes_done, description=str(files_done))
 
+        from .ingest.pipeline import default_jobs
+
         try:
-            summary = incident.ingest(list(paths), service=service, version=version, ts=when, jobs=jobs,
+            summary = incident.ingest(list(paths), service=service, version=version, ts=when,
+                                      jobs=jobs or default_jobs(),
                                       progress=on_result, format=as_format, force=force, limits=limits)
         except fx.StoreError as exc:
             _no_database(exc)

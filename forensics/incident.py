@@ -60,7 +60,10 @@ class Incident:
         already here is skipped unless its reading failed or found nothing
         (then it is retried), older readers read it, or `force` is given;
         a new reading replaces the old one. `limits` bound decompression
-        (:class:`forensics.ingest.Limits`).
+        (:class:`forensics.ingest.Limits`). `jobs` parser processes (the CLI's
+        default is one per core); the database is the same whatever their
+        number. With jobs > 1, a script needs ``if __name__ == "__main__":``
+        around its work, as multiprocessing requires.
         """
         if isinstance(paths, (str, Path)):
             paths = [paths]

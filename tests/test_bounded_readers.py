@@ -123,6 +123,7 @@ def rows_of(records: bytes) -> list[int]:
 CHILD = """
 import json, sys
 import forensics as fx
+import forensics.incident, forensics.ingest.pipeline  # imported when used: here, before `before`
 from forensics.parsers.releases.deploys import parse_k8s_events
 
 

@@ -29,7 +29,7 @@ import pytest
 import forensics as fx
 from forensics.db import spool as spool_module
 from forensics.db.schema import SCHEMA_VERSION
-from forensics.ingest import pipeline
+from forensics.ingest import files, pipeline
 from forensics.ingest.files import Source, packed_sha256
 
 from conftest import ROOT, SAMPLES
@@ -61,10 +61,11 @@ def no_space_after(n: int):
 
 
 def test_a_full_spool_disk_fails_the_source_keeps_nothing_and_a_retry_reads_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(files, "SMALL_SOURCE", -1)  # a small source is parsed in memory, never spooled
     db = fx.open(tmp_path / "i.duckdb")
     with monkeypatch.context() as m:
         m.setattr(spool_module._Writer, "write", no_space_after(1))
-        r = db.ingest([STACK, PANIC]).results
+        r = db.ingest([STACK, PANIC], jobs=1).results  # parsed here, where the disk is made to fill
     assert [x.status for x in r] == ["failed", "failed"]
     assert "No space left on device" in r[0].error and "retries it" in r[0].error
     assert counts(db)["dumps"] == 0  # what was loaded before the disk filled was rolled back
@@ -75,6 +76,7 @@ def test_a_full_spool_disk_fails_the_source_keeps_nothing_and_a_retry_reads_it(t
 
 
 def test_a_nearly_full_temp_disk_is_a_clear_failure(tmp_path, monkeypatch):
+    monkeypatch.setattr(files, "SMALL_SOURCE", -1)  # a small source is parsed in memory, never spooled
     db = fx.open(tmp_path / "i.duckdb")
     usage = shutil.disk_usage(tmp_path)
     monkeypatch.setattr(spool_module.shutil, "disk_usage", lambda p: usage._replace(free=10 << 20))
@@ -225,7 +227,7 @@ def test_any_exception_fails_one_source_and_the_batch_goes_on(tmp_path, monkeypa
             yield from real_parse(source, fmt, options)
         monkeypatch.setattr(pipeline, "_parse_source", parse)
     db = fx.open(tmp_path / "i.duckdb")
-    results = db.ingest([victim, STACK]).results
+    results = db.ingest([victim, STACK], jobs=1).results  # the patches are in this process
     assert results[1].status == "ok"
     assert results[0].status in ("failed", "partial"), results[0]
     assert type(exc).__name__ in results[0].error or (str(exc) and str(exc) in results[0].error), results[0]

@@ -11,6 +11,7 @@ runs queries.
 """
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tempfile
@@ -21,8 +22,8 @@ from typing import TYPE_CHECKING, Iterable, NamedTuple
 import duckdb
 
 from ..errors import StoreError
-from ..times import utc_now
-from .schema import SCHEMA_VERSION, TABLES, VIEWS
+from .outcome import decide, first_problem, source_row, source_status  # noqa: F401 - source_status: the API
+from .schema import SCHEMA_VERSION, TABLES, VIEWS, arrow_type
 from .views import VIEW_TABLES, split_goroutine_frames
 
 if TYPE_CHECKING:  # pyarrow is imported where sources are written: a query needs only DuckDB
@@ -59,6 +60,27 @@ class SourceResult:
     error: str | None = None
     rows: dict[str, int] = field(default_factory=dict)
     bytes: int = 0
+
+
+@dataclass
+class Pending:
+    """A source to write with others in one transaction (:meth:`Store.write_sources`):
+    :meth:`Store.write_source`'s arguments, its parser's output in memory
+    (:func:`forensics.db.spool.in_memory`; None when nothing was parsed)."""
+
+    path: str
+    sha256: str | None
+    size: int
+    kind: str | None
+    spooled: "Spooled | None" = None
+    service: str | None = None
+    version: str | None = None
+    mtime: datetime | None = None
+    failure: str | None = None
+    status: str = "failed"
+    origin: object = None
+    replaces: int | None = None
+    reader_version: int | None = None
 
 
 class Store:
@@ -153,6 +175,16 @@ class Store:
             "ORDER BY source_id DESC LIMIT 1", [sha256, origin]).fetchall()
         return Ingested(*rows[0]) if rows else None
 
+    def ingested_index(self, limit: int = 500_000) -> dict[tuple[str, str], Ingested] | None:
+        """Every artefact here, by (sha256, origin), as :meth:`ingested` finds each (the
+        latest reading); None past `limit` sources. One query instead of one per source
+        (a few ms each) for a batch of many small files."""
+        if _one(self.con, "SELECT count(*) FROM sources")[0] > limit:
+            return None
+        rows = self.con.execute("SELECT sha256, origin, source_id, path, status, reader_version FROM sources "
+                                "ORDER BY source_id").fetchall()
+        return {(sha, key): Ingested(*rest) for sha, key, *rest in rows}
+
     @property
     def has_legacy_sources(self) -> bool:
         """Whether sources read before schema 9 are here (keyed by their packed bytes, not their content)."""
@@ -198,59 +230,81 @@ class Store:
         args = (path, sha256, size, kind, service, version, mtime, failure, status, origin, replaces, reader_version)
         try:
             if spooled is not None:
-                return self._bounded_load([spooled], *args)
+                return self._bounded(self._load, [spooled], *args)[0]
             with tempfile.TemporaryDirectory(prefix="forensics-spool-") as tmp:
                 from .spool import spool_chunks
 
                 chunks = spool_chunks(batches, tmp)
                 try:
-                    return self._bounded_load(chunks, *args)
+                    return self._bounded(self._load, chunks, *args)[0]
                 finally:
                     chunks.close()  # stops the parser thread if the load failed
         except Exception as exc:  # noqa: BLE001 - the source fails, the batch goes on; _load rolled back
             why = (f"could not be ingested, nothing of it was kept ({type(exc).__name__}: {exc}); "
                    "ingesting it again retries it")
-            return self._bounded_load([], path, sha256, size, kind, service, version, mtime, why, "failed", origin,
-                                      replaces, reader_version)
+            return self._bounded(self._load, [], path, sha256, size, kind, service, version, mtime, why, "failed",
+                                 origin, replaces, reader_version)[0]
 
-    def _bounded_load(self, *args) -> SourceResult:
-        """_load with DuckDB's memory capped: loading streams, and without a
+    def write_sources(self, pending: list[Pending]) -> list[SourceResult]:
+        """Write many small sources, parsed into memory, in one transaction
+        with one INSERT per table: what makes a batch of thousands of small
+        files cheap. Each source is still all or nothing: when the batch
+        fails, it is rolled back and its sources are written one by one, so
+        that only the source at fault fails (recorded as write_source does).
+
+        >>> import tempfile, os
+        >>> store = Store(os.path.join(tempfile.mkdtemp(), "i.duckdb"))
+        >>> [r.status for r in store.write_sources([Pending("a.txt", "00", 0, None, failure="unreadable")])]
+        ['failed']
+        """
+        if not pending:
+            return []
+        try:
+            return self._bounded(self._load_many, pending)
+        except Exception:  # noqa: BLE001 - rolled back: each source alone, the one at fault fails alone
+            from .spool import Spooled
+
+            return [self.write_source(p.path, p.sha256, p.size, p.kind, (), p.service, p.version, p.mtime,
+                                      p.failure, p.status, p.spooled or Spooled(), p.origin, p.replaces,
+                                      p.reader_version) for p in pending]
+
+    def _bounded(self, load, *args) -> list[SourceResult]:
+        """A load (_load or _load_many) with DuckDB's memory capped: loading streams, and without a
         cap DuckDB keeps hundreds of MB of written blocks around, so peak
         memory would grow with the source. Queries get their memory back."""
         try:
             self.con.execute(f"SET memory_limit = '{INGEST_MEMORY}'")
         except duckdb.Error:
-            return self._load(*args)
+            return _listed(load(*args))
         try:
-            result = self._load(*args)
-            self._unchecked_rows += sum(result.rows.values())
+            results = _listed(load(*args))
+            self._unchecked_rows += sum(sum(r.rows.values()) for r in results)
             if self._unchecked_rows >= CHECKPOINT_ROWS:
                 # Else the checkpoint comes at close, uncapped, and doubles peak memory.
                 self.con.execute("CHECKPOINT")
                 self._unchecked_rows = 0
-            return result
+            return results
         finally:
             self.con.execute("RESET memory_limit")
 
     def _load(self, chunks: Iterable[Spooled], path, sha256, size, kind, service, version, mtime, failure,
               status, origin, replaces, reader_version) -> SourceResult:
         import pyarrow as pa
-        import pyarrow.ipc as ipc
 
         con = self.con
         result = SourceResult(path, "ok", kind, bytes=size)
         try:
             con.execute("BEGIN TRANSACTION")
             source_id = _one(con, "SELECT nextval('source_id_seq')")[0]
-            bases = {col: _one(con, f"SELECT coalesce(max({col}) + 1, 0) FROM {owner}")[0]
-                     for col, owner in _LOCAL_IDS.items()}
+            bases = self._id_bases()
             result.source_id = source_id
             if replaces is not None:
                 self._delete_source(replaces)
             errors = []
             for sp in chunks:
-                for table, file in sp.files.items():
-                    self._insert(table, ipc.open_stream(pa.OSFile(file)), source_id, bases)
+                for table, rows in sp.tables():
+                    self._insert(table, rows, source_id, bases)
+                for file in sp.files.values():
                     os.remove(file)  # the disk a big source needs stays at about two chunks
                 for table, n in sp.rows.items():
                     result.rows[table] = result.rows.get(table, 0) + n
@@ -258,15 +312,11 @@ class Store:
             if errors:
                 con.executemany("INSERT INTO ingest_errors VALUES (?, ?, ?, ?)", [(source_id, *e) for e in errors])
                 result.rows["ingest_errors"] = result.rows.get("ingest_errors", 0) + len(errors)
-            result.status, result.error = _status(con, source_id, result, failure, status)
-            if result.status == "skipped" and failure is None:
-                result.kind = None  # read as text, but nothing in it was recognised
-            con.execute(
-                "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [source_id, path, sha256, size, result.kind, result.status, result.error, service, version, mtime,
-                 utc_now(), origin.key if origin else "", getattr(origin, "pod", None),
-                 getattr(origin, "container", None), getattr(origin, "restart", None), reader_version],
-            )
+            first = lambda: _one(con, "SELECT line, message FROM ingest_errors WHERE source_id = ? "  # noqa: E731
+                                 "ORDER BY line NULLS LAST LIMIT 1", [source_id])
+            decide(result, failure, status, first)
+            con.execute(f"INSERT INTO sources VALUES ({', '.join('?' * 16)})",
+                        source_row(result, sha256, service, version, mtime, origin, reader_version))
             con.execute("COMMIT")
         except (duckdb.Error, pa.ArrowException) as exc:
             _rollback(con)
@@ -275,6 +325,67 @@ class Store:
             _rollback(con)
             raise
         return result
+
+    def _load_many(self, pending: list[Pending]) -> list[SourceResult]:
+        """Sources parsed into memory, in one transaction: source ids from the
+        sequence, each source's own ids past the last one's
+        (:func:`forensics.db.spool.gathered`), one INSERT per table for all."""
+        import pyarrow as pa
+
+        from .spool import gathered
+
+        con = self.con
+        results, errors, rows = [], [], []
+        try:
+            con.execute("BEGIN TRANSACTION")
+            ids = sorted(r[0] for r in con.execute("SELECT nextval('source_id_seq') FROM range(?)",
+                                                   [len(pending)]).fetchall())
+            for p in pending:
+                if p.replaces is not None:
+                    self._delete_source(p.replaces)
+            tables, _ = gathered([p.spooled for p in pending], ids, self._id_bases(), _SHARED_KEYS)
+            for p, source_id in zip(pending, ids):
+                result = SourceResult(p.path, "ok", p.kind, source_id=source_id, bytes=p.size)
+                found = []  # its problems in load order: its parser's ingest_errors rows, then what stopped it
+                if p.spooled is not None:
+                    result.rows = dict(p.spooled.rows)
+                    for batch in p.spooled.batches.get("ingest_errors", ()):
+                        found += zip(batch["line"].to_pylist(), batch["message"].to_pylist())
+                    if p.spooled.errors:
+                        errors += [(source_id, *e) for e in p.spooled.errors]
+                        found += [e[:2] for e in p.spooled.errors]
+                        result.rows["ingest_errors"] = result.rows.get("ingest_errors", 0) + len(p.spooled.errors)
+                decide(result, p.failure, p.status, functools.partial(first_problem, found))
+                rows.append(source_row(result, p.sha256, p.service, p.version, p.mtime, p.origin, p.reader_version))
+                results.append(result)
+            for table, t in tables.items():
+                self._insert(table, t, None, {})
+            self._insert_rows("ingest_errors", errors)
+            self._insert_rows("sources", rows)
+            con.execute("COMMIT")
+        except (duckdb.Error, pa.ArrowException) as exc:
+            _rollback(con)
+            raise StoreError(f"writing {len(pending)} sources: {exc}") from exc
+        except BaseException:
+            _rollback(con)
+            raise
+        return results
+
+    def _insert_rows(self, table: str, rows: list) -> None:
+        """Row tuples in the table's column order, in one INSERT through Arrow (executemany
+        costs a statement per row)."""
+        import pyarrow as pa
+
+        if not rows:
+            return
+        columns = TABLES[table].columns
+        self._insert(table, pa.table([pa.array(values, arrow_type(c.type)) for values, c in zip(zip(*rows), columns)],
+                                     names=[c.name for c in columns]), None, {})
+
+    def _id_bases(self) -> dict[str, int]:
+        """The first free id of each id a parser numbers from 0 within its source."""
+        return {col: _one(self.con, f"SELECT coalesce(max({col}) + 1, 0) FROM {owner}")[0]
+                for col, owner in _LOCAL_IDS.items()}
 
     def _delete_source(self, source_id: int) -> None:
         """Delete a source's rows from every table (shared stacks and frames stay): ids a source owns first."""
@@ -289,20 +400,21 @@ class Store:
             if any(c.name == "source_id" for c in table.columns):
                 con.execute(f"DELETE FROM {table.name} WHERE source_id = ?", [source_id])
 
-    def _insert(self, table: str, rows, source_id: int, bases: dict[str, int]) -> None:
-        """One INSERT of a whole table's rows (a RecordBatchReader or Table)."""
+    def _insert(self, table: str, rows, source_id: int | None, bases: dict[str, int]) -> None:
+        """One INSERT of a whole table's rows (a RecordBatchReader or Table), their
+        local ids shifted by `bases`; `source_id` None: the rows carry theirs."""
         if table == "frames":
             return self._insert_frames(rows, bases)
         self.con.register("_fx_rows", rows)
         try:
             names = {c.name for c in TABLES[table].columns}
-            shifted = [f"{col} + {int(base)} AS {col}" for col, base in bases.items() if col in names]
-            columns = f"* REPLACE ({', '.join(shifted)})" if shifted else "*"
-            if "source_id" in names:
+            replaced = [f"{col} + {int(base)} AS {col}" for col, base in bases.items() if col in names]
+            if table == "goroutines":  # a goroutine profile's frames are keyed by its stack id
+                replaced.append(f"{_PROFILE_FRAMES_ID} AS frames_id")
+            columns = f"* REPLACE ({', '.join(replaced)})" if replaced else "*"
+            if "source_id" in names and source_id is not None:
                 columns += f", {int(source_id)} AS source_id"
             where = ""
-            if table == "goroutines":  # a goroutine profile's frames are keyed by its stack id
-                columns = columns.replace("* REPLACE (", f"* REPLACE ({_PROFILE_FRAMES_ID} AS frames_id, ", 1)
             if table in _SHARED_KEYS:
                 key = _SHARED_KEYS[table]
                 where = f" WHERE {key} NOT IN (SELECT {key} FROM {table})"
@@ -329,7 +441,7 @@ class Store:
             # stacks may be cut between chunks, so they are matched frame by frame.
             rows = pa.Table.from_batches([first, *batches])
             keys = (f"coalesce(r.frames_id, (SELECT g.frames_id FROM goroutines g WHERE g.dump_id = "
-                    f"r.dump_id + {int(bases['dump_id'])} AND g.seq = r.goroutine_seq))")
+                    f"r.dump_id + {int(bases.get('dump_id', 0))} AND g.seq = r.goroutine_seq))")
             sql = f"""SELECT DISTINCT ON (frames_id, depth) frames_id, {cols} FROM (
                         SELECT r.* REPLACE ({keys} AS frames_id) FROM _fx_rows r) n
                       WHERE frames_id IS NOT NULL AND NOT EXISTS (
@@ -378,36 +490,8 @@ def _chain(first, rest):
 _PROFILE_FRAMES_ID = ("coalesce(frames_id, CASE WHEN stack_id <> 0 THEN xor(stack_id, 2685821657736338717) END)")
 
 
-def source_status(parsed: int, n_errors: int) -> str:
-    """A parsed source's status from what its parser yielded: rows and
-    problems (partial), problems only (failed), nothing (skipped), rows (ok).
-
-    >>> source_status(10, 1), source_status(0, 1), source_status(0, 0), source_status(3, 0)
-    ('partial', 'failed', 'skipped', 'ok')
-    """
-    if n_errors:
-        return "partial" if parsed else "failed"
-    return "ok" if parsed else "skipped"
-
-
-def _status(con, source_id: int, result: SourceResult, failure: str | None, failure_status: str) -> tuple[str, str | None]:
-    n_errors = result.rows.get("ingest_errors", 0)
-    parsed = sum(n for t, n in result.rows.items() if t != "ingest_errors")
-    if failure:
-        return failure_status, failure
-    status = source_status(parsed, n_errors)
-    if n_errors:
-        line, message = _one(
-            con,
-            "SELECT line, message FROM ingest_errors WHERE source_id = ? ORDER BY line NULLS LAST LIMIT 1",
-            [source_id],
-        )
-        where = f"line {line}: " if line is not None else ""
-        summary = f"{n_errors} problem{'s' if n_errors > 1 else ''}; first: {where}{message}"
-        return status, summary
-    if status == "skipped":
-        return status, "no Go crash output, goroutine dump or race report found"
-    return status, None
+def _listed(results) -> list[SourceResult]:
+    return results if isinstance(results, list) else [results]
 
 
 def _split_stack_frames(con) -> None:

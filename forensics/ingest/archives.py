@@ -116,16 +116,13 @@ def archive_type(path: Path) -> str | None:
     """'tar' or 'zip' when the file is an archive (by content), else None."""
     try:
         with open(path, "rb") as f:
-            head = f.read(6)
-        if head.startswith(ZIP_MAGIC) and zipfile.is_zipfile(path):
+            block = f.read(512)
+        if block.startswith(ZIP_MAGIC) and zipfile.is_zipfile(path):
             return "zip"
-        if head.startswith((GZIP_MAGIC, BZ2_MAGIC, XZ_MAGIC)):
+        if block.startswith((GZIP_MAGIC, BZ2_MAGIC, XZ_MAGIC)):
             opener = {GZIP_MAGIC: gzip.open, BZ2_MAGIC: bz2.open, XZ_MAGIC: lzma.open}
-            fn = next(v for k, v in opener.items() if head.startswith(k))
+            fn = next(v for k, v in opener.items() if block.startswith(k))
             with fn(path, "rb") as f:
-                block = f.read(512)
-        else:
-            with open(path, "rb") as f:
                 block = f.read(512)
         if len(block) == 512 and block[257:262] == b"ustar":
             return "tar"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import hashlib
+import io
 import lzma
 import os
 import zlib
@@ -32,6 +33,9 @@ BZ2_MAGIC = b"BZh"
 XZ_MAGIC = b"\xfd7zXZ\x00"
 ZIP_MAGIC = b"PK\x03\x04"
 SNIFF_BYTES = 1 << 16
+# Sources whose decoded content is at most this are read once, when hashed, and kept in memory for the
+# sniff and the parser: a batch of many small files costs one read (and one decompression) each.
+SMALL_SOURCE = 1 << 20
 COPY_CHUNK = 1 << 20
 GiB = 1 << 30
 
@@ -82,6 +86,7 @@ class Source:
     status: str = "failed"
     temporary: bool = False  # a file of ours (an archive member, stdin's copy): removed by release()
     _sha256: str | None = None
+    _content: bytes | None = field(default=None, repr=False)  # a small source's decoded bytes, once hashed
 
     def __post_init__(self):
         self.name = display_name(self.name)
@@ -90,12 +95,24 @@ class Source:
         """The hash of the decoded content: a log and its gzipped rotation are one artefact."""
         if self._sha256 is None:
             try:
-                self._sha256 = _hash(self.open())
+                with self.open() as f:
+                    head = f.read(SMALL_SOURCE + 1)
+                    sha = _hash(f, head)  # reads to the end: a corrupt stream raises here
+                self._content = head if len(head) <= SMALL_SOURCE else None
+                self._sha256 = sha
             except SourceError:  # corrupt or past a bound: its packed bytes are what is known of it
+                self._content = None
                 self._sha256 = packed_sha256(self.path)
         return self._sha256
 
+    @property
+    def small(self) -> bool:
+        """Whether the decoded content is in memory (hashed, and at most SMALL_SOURCE bytes)."""
+        return self._content is not None
+
     def open(self) -> BinaryIO:
+        if self._content is not None:
+            return io.BytesIO(self._content)
         raw = open(self.path, "rb")
         head = raw.read(6)
         raw.seek(0)
@@ -184,8 +201,9 @@ def display_name(name: str) -> str:
         return name.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _hash(stream) -> str:
-    h = hashlib.sha256()
+def _hash(stream, head: bytes = b"") -> str:
+    """The sha256 of `head` and the rest of `stream`."""
+    h = hashlib.sha256(head)
     with stream as f:
         while chunk := f.read(COPY_CHUNK):
             h.update(chunk)

@@ -12,10 +12,12 @@ process (DuckDB's single writer) loads them in input order.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,8 +25,8 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator
 
 import pyarrow as pa
 
-from ..db.spool import Spooled, spool
-from ..db.store import SourceResult, Store, source_status
+from ..db.spool import Spooled, in_memory, spool
+from ..db.store import Pending, SourceResult, Store, source_status
 from ..errors import ForensicsError, SourceError
 from ..parsers import READER_VERSION, Format, ParseOptions
 from ..times import path_time
@@ -118,8 +120,61 @@ def _parse_source(source: Source, fmt: str, options: ParseOptions) -> Iterator[t
 
 
 def _parse_to_spool(source: Source, fmt: str, options: ParseOptions, outdir: str) -> Spooled:
-    """Worker process: parse a source into spool files for the store."""
+    """Worker process: parse a source for the store, a small one into memory, else into spool files."""
+    if source.small:
+        return in_memory(_parse_source(source, fmt, options))
+    os.makedirs(outdir)
     return spool(_parse_source(source, fmt, options), outdir)
+
+
+def _parse_task(task: list[tuple[Source, str, ParseOptions, str]]) -> list[Spooled | str]:
+    """Worker process: the sources of one task parsed in turn (see _parse_to_spool); a
+    source whose reading raised gives the text of the error instead."""
+    out: list[Spooled | str] = []
+    for source, fmt, options, outdir in task:
+        try:
+            out.append(_parse_to_spool(source, fmt, options, outdir))
+        except Exception as exc:  # noqa: BLE001 - one source fails, not its task
+            out.append(f"{type(exc).__name__}: {exc}")
+    return out
+
+
+# Worker processes start for this many small sources, or for two sources one of which is not small.
+POOL_AFTER = 64
+# Small sources go to a worker this many to a task: a task's own cost (two pickles, a
+# queue round trip) is then shared by many files.
+TASK_SOURCES = 32
+# Small sources (read into memory when hashed, see files.SMALL_SOURCE) are written
+# together, up to this many or this many decoded bytes a transaction.
+BATCH_SOURCES = 256
+BATCH_BYTES = 16 << 20
+
+
+class _Batch:
+    """Small sources waiting to be written in one transaction, and the results of
+    sources with nothing to write queued behind them: results come in input order."""
+
+    def __init__(self, store: Store, done: Callable[[SourceResult], None]):
+        self.store, self.done = store, done
+        self.items: list[Pending | SourceResult] = []
+        self.waiting = self.bytes = 0
+
+    def add(self, item: Pending | SourceResult) -> None:
+        if isinstance(item, SourceResult) and not self.items:
+            self.done(item)
+            return
+        self.items.append(item)
+        if isinstance(item, Pending):
+            self.waiting += 1
+            self.bytes += item.size
+            if self.waiting >= BATCH_SOURCES or self.bytes >= BATCH_BYTES:
+                self.flush()
+
+    def flush(self) -> None:
+        items, self.items, self.waiting, self.bytes = self.items, [], 0, 0
+        written = iter(self.store.write_sources([i for i in items if isinstance(i, Pending)]))
+        for item in items:
+            self.done(next(written) if isinstance(item, Pending) else item)
 
 
 def ingest(
@@ -137,6 +192,10 @@ def ingest(
 ) -> IngestSummary:
     """Ingest files, directories, globs, archives or '-' (stdin) into `store`.
 
+    `jobs` parser processes (the CLI gives :func:`default_jobs`, one per core);
+    one source alone is read in this process, and so is every source once
+    worker processes cannot be started. Small sources are written many
+    to a transaction, each still all or nothing (:meth:`Store.write_sources`).
     `format` forces a registered format (:data:`forensics.ingest.registry.READABLE`)
     instead of sniffing each source: a ValueError names the formats when it is unknown.
     `force` reads again every artefact already ingested, replacing its rows.
@@ -144,8 +203,11 @@ def ingest(
     forced = readable(format) if format is not None else None
     summary = IngestSummary()
     seen: dict[tuple[str, str], str] = {}  # (sha256, origin key) read in this call -> its path
+    index = store.ingested_index()  # what was here before this call (None: too many, asked one by one)
     # The database itself may sit among the evidence (`forensics ingest . --db x.duckdb`).
     own = {os.path.realpath(store.path + suffix) for suffix in ("", ".wal")} if store.path != ":memory:" else set()
+    # realpath costs a syscall per directory: the names (as given, and resolved) are compared first
+    own_names = {os.path.basename(p) for p in own} | {os.path.basename(store.path) + s for s in ("", ".wal")}
 
     def done(result: SourceResult) -> None:
         summary.results.append(result)
@@ -157,7 +219,7 @@ def ingest(
         first = seen.get((sha, where.key))
         if first is not None:
             return f"same content and origin as {first}"
-        known = store.ingested(sha, where.key)
+        known = store.ingested(sha, where.key) if index is None else index.get((sha, where.key))
         if known is None and store.has_legacy_sources and source.path is not None:
             known = store.ingested(packed_sha256(source.path), where.key)  # read before schema 9
         if known is None:
@@ -168,26 +230,27 @@ def ingest(
         return f"same content and origin as {known.path} (source {known.source_id})"
 
     def prepare(source: Source):
-        """(source, sha, fmt, variant, origin, replaces) to parse, or a callable recording a source with
-        nothing to parse (failed, skipped, duplicate): called in input order."""
+        """(source, sha, fmt, variant, origin, replaces) to parse; else a Pending with nothing
+        parsed (failed, skipped) or a SourceResult written nowhere (a duplicate)."""
         where = origin(source.name, ts)
 
-        def record(sha=None, fmt=None, failure=None, status="failed", replaces=None):
-            return lambda: store.write_source(source.name, sha, source.size, fmt, [], service, version,
-                                              source.mtime, failure=failure, status=status, origin=where,
-                                              replaces=replaces, reader_version=READER_VERSION)
+        def record(sha=None, fmt=None, failure=None, status="failed", replaces=None) -> Pending:
+            return Pending(source.name, sha, source.size, fmt, None, service, version, source.mtime, failure, status,
+                           where, replaces, READER_VERSION)
 
         if source.path is None and source.error:
             return record(failure=source.error, status=source.status)
-        if source.path is not None and os.path.realpath(source.path) in own:
-            return lambda: SourceResult(source.name, "skipped", error="the incident database itself")
+        if source.path is not None and source.path.name in own_names and os.path.realpath(source.path) in own:
+            return SourceResult(source.name, "skipped", error="the incident database itself")
         try:
             sha = _hash(source)
         except SourceError as exc:
             return record(failure=str(exc))
         decision = again(sha, where, source)
+        if source.small:
+            source.release()  # its bytes are in memory: an archive member leaves the temp disk now
         if isinstance(decision, str):
-            return lambda: SourceResult(source.name, "duplicate", error=decision, bytes=source.size)
+            return SourceResult(source.name, "duplicate", error=decision, bytes=source.size)
         _, replaces = decision
         seen[(sha, where.key)] = source.name
         if source.error:  # a damaged archive: its row says what was lost
@@ -202,8 +265,10 @@ def ingest(
         return source, sha, found.format.name, found.variant, where, replaces
 
     def options(source: Source, variant: str | None) -> ParseOptions:
+        # The columnar readers pay a fixed cost in Arrow kernels that only a large source repays.
         return ParseOptions(service=service, version=version, ts=ts, mtime=source.mtime,
-                            path_ts=path_time(source.name), path=source.name, variant=variant)
+                            path_ts=path_time(source.name), path=source.name, variant=variant,
+                            columnar=not source.small)
 
     def write(source: Source, sha: str, fmt: str, where, replaces, batches=(), spooled: Spooled | None = None,
               failure: str | None = None) -> SourceResult:
@@ -211,57 +276,137 @@ def ingest(
                                   failure=failure, spooled=spooled, origin=where, replaces=replaces,
                                   reader_version=READER_VERSION)
 
+    def parsed(source: Source, sha: str, fmt: str, where, replaces, spooled: Spooled | None,
+               failure: str | None = None) -> Pending:
+        return Pending(source.name, sha, source.size, fmt, spooled, service, version, source.mtime, failure,
+                       "failed", where, replaces, READER_VERSION)
+
+    batch = _Batch(store, done)
     with open_sources(paths, limits=limits, stdin=stdin) as sources:
-        if jobs <= 1:
-            for source in _released(sources):
-                item = prepare(source)
-                if callable(item):
-                    done(item())
+        # Each source is prepared (hashed, a small one's archive member released) before the next is
+        # opened. A few small files, or one file alone, are read here: starting workers costs more.
+        prepared = ((source, prepare(source)) for source in sources)
+        ahead: list[tuple] = []
+        big = False
+        for pair in prepared if jobs > 1 else ():
+            ahead.append(pair)
+            big = big or not pair[0].small
+            if len(ahead) >= POOL_AFTER or big and len(ahead) >= 2:
+                break
+        if jobs <= 1 or len(ahead) < 2 or len(ahead) < POOL_AFTER and not big:
+            for source, item in _released_pairs(itertools.chain(ahead, prepared)):
+                if not isinstance(item, tuple):
+                    batch.add(item)
+                    continue
+                src, sha, fmt, variant, where, replaces = item
+                if src.small:
+                    batch.add(parsed(src, sha, fmt, where, replaces,
+                                     in_memory(_parse_source(src, fmt, options(src, variant)))))
                 else:
-                    src, sha, fmt, variant, where, replaces = item
+                    batch.flush()
                     done(write(src, sha, fmt, where, replaces, _parse_source(src, fmt, options(src, variant))))
+            batch.flush()
             return summary
 
         tmp = Path(tempfile.mkdtemp(prefix="forensics-ipc-"))
-        pool = ProcessPoolExecutor(max_workers=jobs)
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_workers())
         try:
-            pending: list = []  # in input order: (source, a recording callable) or (source, future, args, dir)
+            # In input order: ("item", source, what to add to the batch) or ("task", its sources, future).
+            pending: list[tuple] = []
+            chunk: list[tuple] = []  # small sources to send as one task: (source, meta, spool directory)
+
+            def send() -> None:
+                if not chunk:
+                    return
+                task = [(src, meta[1], options(src, meta[2]), str(outdir)) for src, meta, outdir in chunk]
+                try:
+                    fut = pool.submit(_parse_task, task)
+                except BrokenProcessPool:  # workers could not start (a script without a __main__ guard)
+                    fut = Future()
+                    fut.set_result(_parse_task(task))
+                pending.append(("task", list(chunk), fut))
+                chunk.clear()
+
+            def settle(src: Source, meta: tuple, outdir: Path, spooled: Spooled | str) -> None:
+                sha, fmt, _, where, replaces = meta
+                if isinstance(spooled, str):
+                    batch.add(parsed(src, sha, fmt, where, replaces, None, (
+                        f"could not be ingested, nothing of it was kept (the parser process failed: {spooled}); "
+                        "ingesting it again retries it")))
+                elif spooled.files:
+                    batch.flush()
+                    done(write(src, sha, fmt, where, replaces, spooled=spooled))
+                else:
+                    batch.add(parsed(src, sha, fmt, where, replaces, spooled))
+                shutil.rmtree(outdir, ignore_errors=True)
 
             def drain(limit: int) -> None:
                 while len(pending) > limit:
-                    head = pending.pop(0)
-                    try:
-                        if callable(head[1]):
-                            done(head[1]())
-                            continue
-                        src, fut, (sha, fmt, where, replaces), outdir = head
+                    kind, what, rest = pending.pop(0)
+                    if kind == "item":
                         try:
-                            spooled = fut.result()
-                        except Exception as exc:  # noqa: BLE001 - a dead worker fails one source only
-                            done(write(src, sha, fmt, where, replaces, failure=f"parser process failed: {exc}"))
-                        else:
-                            done(write(src, sha, fmt, where, replaces, spooled=spooled))
-                        shutil.rmtree(outdir, ignore_errors=True)
-                    finally:
-                        head[0].release()
+                            batch.add(rest)
+                        finally:
+                            what.release()
+                        continue
+                    try:
+                        results = rest.result()
+                    except Exception as exc:  # noqa: BLE001 - a dead worker fails its task's sources only
+                        results = [f"{type(exc).__name__}: {exc}"] * len(what)
+                    for (src, meta, outdir), spooled in zip(what, results):
+                        try:
+                            settle(src, meta, outdir, spooled)
+                        finally:
+                            src.release()
 
-            for n, source in enumerate(sources):
-                item = prepare(source)
-                if callable(item):
-                    pending.append((source, item))
+            for n, (source, item) in enumerate(itertools.chain(ahead, prepared)):
+                if not isinstance(item, tuple):
+                    send()  # what came before it is sent first: results stay in input order
+                    pending.append(("item", source, item))
                 else:
                     src, sha, fmt, variant, where, replaces = item
-                    outdir = tmp / f"s{n:06d}"
-                    outdir.mkdir()
-                    fut = pool.submit(_parse_to_spool, src, fmt, options(src, variant), str(outdir))
-                    pending.append((src, fut, (sha, fmt, where, replaces), outdir))
-                drain(2 * jobs)
+                    chunk.append((src, (sha, fmt, variant, where, replaces), tmp / f"s{n:06d}"))
+                    if not src.small or len(chunk) >= TASK_SOURCES:
+                        send()
+                drain(4 * jobs if source.small else 2 * jobs)
+            send()
             drain(0)
+            batch.flush()
         finally:
             # On an interrupt, queued parses are dropped rather than waited for.
             pool.shutdown(wait=True, cancel_futures=True)
             shutil.rmtree(tmp, ignore_errors=True)
     return summary
+
+
+def _workers():
+    """How parser processes start: from a fresh process (a fork server that has imported the
+    parsers), never as a fork of this one, whose DuckDB and Arrow threads a fork does not carry
+    over (a forked worker can crash or hang)."""
+    import multiprocessing
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
+
+
+def default_jobs() -> int:
+    """Parser processes by default: one per core this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _released_pairs(pairs: Iterator[tuple[Source, object]]) -> Iterator[tuple[Source, object]]:
+    """(source, anything) pairs, each source released once the loop is done with it."""
+    for pair in pairs:
+        try:
+            yield pair
+        finally:
+            pair[0].release()
 
 
 def _released(sources: Iterator[Source]) -> Iterator[Source]:

@@ -44,7 +44,8 @@ def sniff_proto(head: bytes) -> str | None:
     >>> sniff_proto(Profile(string_table=[b"", b"samples"], sample_type=[ValueType(type=1)]).SerializeToString())
     'pprof'
     """
-    if any(b in _TEXT_CONTROLS for b in head[:8192]) and looks_like_profile(head):
+    start = head[:8192]
+    if len(start.translate(None, _TEXT_CONTROLS)) < len(start) and looks_like_profile(head):  # holds a control byte
         return "pprof"
     return None
 
