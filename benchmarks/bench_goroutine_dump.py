@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "sample_logs"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import generate  # noqa: E402  (the sample generator knows how to build the crasher)
-from common import newest_go  # noqa: E402
+from common import measure_cpu, newest_go  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data"
 SHAPES = {  # name -> (program mode, goroutines)
@@ -90,29 +90,6 @@ def make_shape(shape: str) -> Path:
         subprocess.run([newest_go(), "build", "-trimpath", "-o", str(exe), "main.go"], env=env, check=True,
                        cwd=Path(__file__).resolve().parent / "dumpshapes", timeout=600)
         return _run([str(exe), mode, str(goroutines)], dest)
-
-
-def measure_cpu(argv: list[str], timeout: float | None = None) -> tuple[float, float, float, int]:
-    """(seconds, CPU seconds (user + system), peak RSS MiB, exit status) of a child
-    process, as common.measure (exit status -9 when stopped after `timeout`).
-    CPU time says more than wall time on a loaded machine."""
-    code = (
-        "import resource, subprocess, sys, time\n"
-        "limit = float(sys.argv[1]) or None\n"
-        "t = time.perf_counter()\n"
-        "try:\n"
-        "    rc = subprocess.run(sys.argv[2:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,\n"
-        "                        timeout=limit).returncode\n"
-        "except subprocess.TimeoutExpired:\n"
-        "    rc = -9\n"
-        "dt = time.perf_counter() - t\n"
-        "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
-        "print(dt, u.ru_utime + u.ru_stime, u.ru_maxrss, rc)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code, str(timeout or 0), *argv], capture_output=True, text=True,
-                         check=True)
-    dt, cpu, rss_kb, rc = out.stdout.split()
-    return float(dt), float(cpu), int(rss_kb) / 1024, int(rc)
 
 
 def best(argv, runs: int, timeout: float | None = None) -> tuple[float, float, float, int]:

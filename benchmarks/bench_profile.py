@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "sample_logs"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import generate  # noqa: E402  (the sample generator knows how to build Go programs)
-from common import newest_go  # noqa: E402
+from common import measure_cpu, newest_go  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data"
 PPROF_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "PPROF_TMPDIR": "/tmp", "TZ": "UTC", "GOTOOLCHAIN": "local",
@@ -58,21 +58,9 @@ def make_profile(go: str, stacks: int) -> Path:
 
 
 def measure(argv: list[str]) -> tuple[float, float, int, float]:
-    """(seconds, peak RSS MiB, exit status, CPU seconds user+sys) of a child
-    process, run from a fresh intermediate process (ru_maxrss of children is
-    a maximum over all of them). CPU time says what wall time hides on a
-    busy machine: how much work each command does."""
-    code = (
-        "import resource, subprocess, sys, time\n"
-        "t = time.perf_counter()\n"
-        "rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode\n"
-        "dt = time.perf_counter() - t\n"
-        "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
-        "print(dt, u.ru_maxrss, rc, u.ru_utime + u.ru_stime)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, check=True)
-    dt, rss_kb, rc, cpu = out.stdout.split()
-    return float(dt), int(rss_kb) / 1024, int(rc), float(cpu)
+    """(seconds, peak RSS MiB, exit status, CPU seconds) of a child process (common.measure_cpu)."""
+    dt, cpu, rss, rc = measure_cpu(argv)
+    return dt, rss, rc, cpu
 
 
 def report_lines(text: str) -> list[str]:

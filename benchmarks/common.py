@@ -17,9 +17,10 @@ def newest_go() -> str:
     return toolchains[-1]
 
 
-def measure(argv: list[str], timeout: float | None = None) -> tuple[float, float, int]:
-    """(seconds, peak RSS MiB, exit status) of a child process; exit status
-    -9 and the timeout as seconds when it had to be stopped."""
+def measure_cpu(argv: list[str], timeout: float | None = None) -> tuple[float, float, float, int]:
+    """(seconds, CPU seconds (user + system), peak RSS MiB, exit status) of a child process;
+    exit status -9 and the timeout as seconds when it had to be stopped. CPU time says
+    what wall time hides on a busy machine: how much work the command does."""
     # ru_maxrss of RUSAGE_CHILDREN is the max over all children so far: run
     # each measurement in a fresh intermediate process.
     code = (
@@ -32,12 +33,19 @@ def measure(argv: list[str], timeout: float | None = None) -> tuple[float, float
         "except subprocess.TimeoutExpired:\n"
         "    rc = -9\n"
         "dt = time.perf_counter() - t\n"
-        "print(dt, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, rc)\n"
+        "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+        "print(dt, u.ru_utime + u.ru_stime, u.ru_maxrss, rc)\n"
     )
     out = subprocess.run([sys.executable, "-c", code, str(timeout or 0), *argv], capture_output=True, text=True,
                          check=True)
-    dt, rss_kb, rc = out.stdout.split()
-    return float(dt), int(rss_kb) / 1024, int(rc)
+    dt, cpu, rss_kb, rc = out.stdout.split()
+    return float(dt), float(cpu), int(rss_kb) / 1024, int(rc)
+
+
+def measure(argv: list[str], timeout: float | None = None) -> tuple[float, float, int]:
+    """(seconds, peak RSS MiB, exit status) of a child process, as measure_cpu."""
+    dt, _, rss, rc = measure_cpu(argv, timeout)
+    return dt, rss, rc
 
 
 def ingest_beside_floor(label: str, path: Path, floor: str, floor_name: str,

@@ -11,13 +11,14 @@ runs queries.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Iterable, NamedTuple
+from typing import TYPE_CHECKING, Iterable, Iterator, NamedTuple
 
 import duckdb
 
@@ -289,12 +290,9 @@ class Store:
 
     def _load(self, chunks: Iterable[Spooled], path, sha256, size, kind, service, version, mtime, failure,
               status, origin, replaces, reader_version) -> SourceResult:
-        import pyarrow as pa
-
         con = self.con
         result = SourceResult(path, "ok", kind, bytes=size)
-        try:
-            con.execute("BEGIN TRANSACTION")
+        with self._transaction(f"writing {path}"):
             source_id = _one(con, "SELECT nextval('source_id_seq')")[0]
             bases = self._id_bases()
             result.source_id = source_id
@@ -317,27 +315,17 @@ class Store:
             decide(result, failure, status, first)
             con.execute(f"INSERT INTO sources VALUES ({', '.join('?' * 16)})",
                         source_row(result, sha256, service, version, mtime, origin, reader_version))
-            con.execute("COMMIT")
-        except (duckdb.Error, pa.ArrowException) as exc:
-            _rollback(con)
-            raise StoreError(f"writing {path}: {exc}") from exc
-        except BaseException:
-            _rollback(con)
-            raise
         return result
 
     def _load_many(self, pending: list[Pending]) -> list[SourceResult]:
         """Sources parsed into memory, in one transaction: source ids from the
         sequence, each source's own ids past the last one's
         (:func:`forensics.db.spool.gathered`), one INSERT per table for all."""
-        import pyarrow as pa
-
         from .spool import gathered
 
         con = self.con
         results, errors, rows = [], [], []
-        try:
-            con.execute("BEGIN TRANSACTION")
+        with self._transaction(f"writing {len(pending)} sources"):
             ids = sorted(r[0] for r in con.execute("SELECT nextval('source_id_seq') FROM range(?)",
                                                    [len(pending)]).fetchall())
             for p in pending:
@@ -362,14 +350,24 @@ class Store:
                 self._insert(table, t, None, {})
             self._insert_rows("ingest_errors", errors)
             self._insert_rows("sources", rows)
-            con.execute("COMMIT")
-        except (duckdb.Error, pa.ArrowException) as exc:
-            _rollback(con)
-            raise StoreError(f"writing {len(pending)} sources: {exc}") from exc
-        except BaseException:
-            _rollback(con)
-            raise
         return results
+
+    @contextlib.contextmanager
+    def _transaction(self, what: str) -> Iterator[None]:
+        """BEGIN ... COMMIT; on any error or interrupt ROLLBACK, a database or Arrow error
+        raised again as StoreError saying `what` was being done."""
+        import pyarrow as pa
+
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield
+            self.con.execute("COMMIT")
+        except (duckdb.Error, pa.ArrowException) as exc:
+            _rollback(self.con)
+            raise StoreError(f"{what}: {exc}") from exc
+        except BaseException:
+            _rollback(self.con)
+            raise
 
     def _insert_rows(self, table: str, rows: list) -> None:
         """Row tuples in the table's column order, in one INSERT through Arrow (executemany
