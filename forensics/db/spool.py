@@ -54,7 +54,7 @@ class Spooled:
         """In-memory batches cross to another process as one IPC stream per table: five
         times cheaper than pickling each batch (a worker's small source, see ingest's jobs)."""
         state = dict(self.__dict__)
-        state["batches"] = {table: _ipc_bytes(batches) for table, batches in self.batches.items()}
+        state["batches"] = {table: _ipc_bytes(table, batches) for table, batches in self.batches.items()}
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -73,11 +73,13 @@ class Spooled:
             yield table, ipc.open_stream(pa.OSFile(file))
 
 
-def _ipc_bytes(batches: list[pa.RecordBatch]) -> bytes:
+def _ipc_bytes(table: str, batches: list[pa.RecordBatch]) -> bytes:
     sink = pa.BufferOutputStream()
     schema = batches[0].schema
+    if any(batch.schema != schema for batch in batches):  # a stream has one schema: the declared one
+        schema = TABLES[table].arrow_schema
     with ipc.new_stream(sink, schema) as writer:
-        for batch in batches:  # a stream has one schema: encode or decode to the first's
+        for batch in batches:
             writer.write_batch(batch if batch.schema == schema else batch.cast(schema))
     return sink.getvalue().to_pybytes()
 
@@ -191,8 +193,8 @@ def gathered(spooled: list[Spooled | None], source_ids: list[int], bases: dict[s
         if table in tables and tables[table].num_rows:
             keys = tables[table][key].to_numpy(zero_copy_only=False)
             _, first, where = np.unique(keys, return_index=True, return_inverse=True)
-            tables[table] = tables[table].filter(pa.array(owner[table] == owner[table][first][where]))
-            owner[table] = owner[table][owner[table] == owner[table][first][where]]
+            keep = owner[table] == owner[table][first][where.reshape(-1)]
+            tables[table], owner[table] = tables[table].filter(pa.array(keep)), owner[table][keep]
     ids = np.array(source_ids, dtype=np.int64)
     for table, t in tables.items():
         if any(c.name == "source_id" for c in TABLES[table].columns):

@@ -328,10 +328,11 @@ class Store:
         with self._transaction(f"writing {len(pending)} sources"):
             ids = sorted(r[0] for r in con.execute("SELECT nextval('source_id_seq') FROM range(?)",
                                                    [len(pending)]).fetchall())
+            bases = self._id_bases()  # before any delete, as _load: ids of a replaced reading are not reused
             for p in pending:
                 if p.replaces is not None:
                     self._delete_source(p.replaces)
-            tables, _ = gathered([p.spooled for p in pending], ids, self._id_bases(), _SHARED_KEYS)
+            tables, _ = gathered([p.spooled for p in pending], ids, bases, _SHARED_KEYS)
             for p, source_id in zip(pending, ids):
                 result = SourceResult(p.path, "ok", p.kind, source_id=source_id, bytes=p.size)
                 found = []  # its problems in load order: its parser's ingest_errors rows, then what stopped it
@@ -346,8 +347,8 @@ class Store:
                 decide(result, p.failure, p.status, functools.partial(first_problem, found))
                 rows.append(source_row(result, p.sha256, p.service, p.version, p.mtime, p.origin, p.reader_version))
                 results.append(result)
-            for table, t in tables.items():
-                self._insert(table, t, None, {})
+            for table in sorted(tables, key=lambda t: t == "frames"):  # frames find their keys in goroutines
+                self._insert(table, tables[table], None, {})
             self._insert_rows("ingest_errors", errors)
             self._insert_rows("sources", rows)
         return results

@@ -139,13 +139,15 @@ def _parse_task(task: list[tuple[Source, str, ParseOptions, str]]) -> list[Spool
     return out
 
 
+# Past this many sources, what the database holds is looked up in one query, not one a source.
+INDEX_AFTER = 32
 # Worker processes start for this many small sources, or for two sources one of which is not small.
 POOL_AFTER = 64
 # Small sources go to a worker this many to a task: a task's own cost (two pickles, a
 # queue round trip) is then shared by many files.
 TASK_SOURCES = 32
 # Small sources (read into memory when hashed, see files.SMALL_SOURCE) are written
-# together, up to this many or this many decoded bytes a transaction.
+# together, up to this many or this many bytes of sources (as stored) a transaction.
 BATCH_SOURCES = 256
 BATCH_BYTES = 16 << 20
 
@@ -203,7 +205,10 @@ def ingest(
     forced = readable(format) if format is not None else None
     summary = IngestSummary()
     seen: dict[tuple[str, str], str] = {}  # (sha256, origin key) read in this call -> its path
-    index = store.ingested_index()  # what was here before this call (None: too many, asked one by one)
+    # What was here before this call: asked one source at a time, then (past INDEX_AFTER sources,
+    # a batch) fetched in one query; None when the database holds too many sources for that.
+    index: dict | None = None
+    asked = 0
     # The database itself may sit among the evidence (`forensics ingest . --db x.duckdb`).
     own = {os.path.realpath(store.path + suffix) for suffix in ("", ".wal")} if store.path != ":memory:" else set()
     # realpath costs a syscall per directory: the names (as given, and resolved) are compared first
@@ -216,9 +221,13 @@ def ingest(
 
     def again(sha: str, where, source: Source):
         """(None, earlier source id to replace, or None) when the artefact is to be read; else why it is a duplicate."""
+        nonlocal index, asked
         first = seen.get((sha, where.key))
         if first is not None:
             return f"same content and origin as {first}"
+        asked += 1
+        if asked == INDEX_AFTER:
+            index = store.ingested_index()
         known = store.ingested(sha, where.key) if index is None else index.get((sha, where.key))
         if known is None and store.has_legacy_sources and source.path is not None:
             known = store.ingested(packed_sha256(source.path), where.key)  # read before schema 9
@@ -290,7 +299,7 @@ def ingest(
         big = False
         for pair in prepared if jobs > 1 else ():
             ahead.append(pair)
-            big = big or not pair[0].small
+            big = big or isinstance(pair[1], tuple) and not pair[0].small
             if len(ahead) >= POOL_AFTER or big and len(ahead) >= 2:
                 break
         if jobs <= 1 or len(ahead) < 2 or len(ahead) < POOL_AFTER and not big:
@@ -314,6 +323,7 @@ def ingest(
             # In input order: ("item", source, what to add to the batch) or ("task", its sources, future).
             pending: list[tuple] = []
             chunk: list[tuple] = []  # small sources to send as one task: (source, meta, spool directory)
+            parsed_by_workers: list[bool] = []  # non-empty once a worker has returned a task
 
             def send() -> None:
                 if not chunk:
@@ -321,9 +331,12 @@ def ingest(
                 task = [(src, meta[1], options(src, meta[2]), str(outdir)) for src, meta, outdir in chunk]
                 try:
                     fut = pool.submit(_parse_task, task)
-                except BrokenProcessPool:  # workers could not start (a script without a __main__ guard)
+                except BrokenProcessPool as exc:
                     fut = Future()
-                    fut.set_result(_parse_task(task))
+                    if parsed_by_workers:  # a worker died: what it was given fails, nothing is read here
+                        fut.set_exception(exc)
+                    else:  # workers could not start at all (a script without a __main__ guard): read here
+                        fut.set_result(_parse_task(task))
                 pending.append(("task", list(chunk), fut))
                 chunk.clear()
 
@@ -351,7 +364,8 @@ def ingest(
                         continue
                     try:
                         results = rest.result()
-                    except Exception as exc:  # noqa: BLE001 - a dead worker fails its task's sources only
+                        parsed_by_workers.append(True)
+                    except Exception as exc:  # noqa: BLE001 - a dead worker fails the sources in flight, not the batch
                         results = [f"{type(exc).__name__}: {exc}"] * len(what)
                     for (src, meta, outdir), spooled in zip(what, results):
                         try:
