@@ -85,10 +85,8 @@ def make_shape(shape: str) -> Path:
     DATA.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="fx-bench-") as tmp:
         exe = Path(tmp) / "dumpshapes"
-        env = dict(os.environ, GOTOOLCHAIN="local", GOPROXY="off", GOFLAGS="", GO111MODULE="on",
-                   GOCACHE=os.environ.get("GOCACHE", str(Path(tmp) / "cache")))
-        subprocess.run([newest_go(), "build", "-trimpath", "-o", str(exe), "main.go"], env=env, check=True,
-                       cwd=Path(__file__).resolve().parent / "dumpshapes", timeout=600)
+        subprocess.run([newest_go(), "build", "-trimpath", "-o", str(exe), "main.go"], env=generate.go_env(Path(tmp)),
+                       check=True, cwd=Path(__file__).resolve().parent / "dumpshapes", timeout=600)
         return _run([str(exe), mode, str(goroutines)], dest)
 
 

@@ -66,21 +66,24 @@ class Spooled:
         """(table, rows) to load, in the order the parser first yielded each table: in memory,
         with the declared schema (dictionary-encoded columns decoded), or streamed from the files."""
         for table, batches in self.batches.items():
-            declared = TABLES[table].arrow_schema
-            yield table, pa.Table.from_batches([b if b.schema == declared else b.cast(declared) for b in batches],
-                                               schema=declared)
+            yield table, pa.Table.from_batches(_declared(table, batches), schema=TABLES[table].arrow_schema)
         for table, file in self.files.items():
             yield table, ipc.open_stream(pa.OSFile(file))
 
 
+def _declared(table: str, batches: list[pa.RecordBatch]) -> list[pa.RecordBatch]:
+    """The batches in the table's declared schema (dictionary-encoded columns decoded)."""
+    declared = TABLES[table].arrow_schema
+    return [b if b.schema == declared else b.cast(declared) for b in batches]
+
+
 def _ipc_bytes(table: str, batches: list[pa.RecordBatch]) -> bytes:
     sink = pa.BufferOutputStream()
-    schema = batches[0].schema
-    if any(batch.schema != schema for batch in batches):  # a stream has one schema: the declared one
-        schema = TABLES[table].arrow_schema
-    with ipc.new_stream(sink, schema) as writer:
+    if any(batch.schema != batches[0].schema for batch in batches):  # a stream has one schema: the declared one
+        batches = _declared(table, batches)
+    with ipc.new_stream(sink, batches[0].schema) as writer:
         for batch in batches:
-            writer.write_batch(batch if batch.schema == schema else batch.cast(schema))
+            writer.write_batch(batch)
     return sink.getvalue().to_pybytes()
 
 
@@ -173,9 +176,7 @@ def gathered(spooled: list[Spooled | None], source_ids: list[int], bases: dict[s
             owners += [i] * len(batches)
     tables, owner = {}, {}
     for table, (got, owners) in parts.items():
-        declared = TABLES[table].arrow_schema
-        tables[table] = pa.Table.from_batches([b if b.schema == declared else b.cast(declared) for b in got],
-                                              schema=declared).combine_chunks()
+        tables[table] = pa.Table.from_batches(_declared(table, got), schema=TABLES[table].arrow_schema).combine_chunks()
         owner[table] = np.repeat(np.array(owners, dtype=np.int64), [b.num_rows for b in got])
     top = dict(bases)
     for col, base in bases.items():

@@ -308,13 +308,12 @@ class Store:
                     result.rows[table] = result.rows.get(table, 0) + n
                 errors += sp.errors
             if errors:
-                con.executemany("INSERT INTO ingest_errors VALUES (?, ?, ?, ?)", [(source_id, *e) for e in errors])
+                self._insert_rows("ingest_errors", [(source_id, *e) for e in errors])
                 result.rows["ingest_errors"] = result.rows.get("ingest_errors", 0) + len(errors)
             first = lambda: _one(con, "SELECT line, message FROM ingest_errors WHERE source_id = ? "  # noqa: E731
                                  "ORDER BY line NULLS LAST LIMIT 1", [source_id])
             decide(result, failure, status, first)
-            con.execute(f"INSERT INTO sources VALUES ({', '.join('?' * 16)})",
-                        source_row(result, sha256, service, version, mtime, origin, reader_version))
+            self._insert_rows("sources", [source_row(result, sha256, service, version, mtime, origin, reader_version)])
         return result
 
     def _load_many(self, pending: list[Pending]) -> list[SourceResult]:

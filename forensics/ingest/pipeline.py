@@ -13,6 +13,7 @@ process (DuckDB's single writer) loads them in input order.
 from __future__ import annotations
 
 import itertools
+import operator
 import os
 import shutil
 import tempfile
@@ -303,7 +304,7 @@ def ingest(
             if len(ahead) >= POOL_AFTER or big and len(ahead) >= 2:
                 break
         if jobs <= 1 or len(ahead) < 2 or len(ahead) < POOL_AFTER and not big:
-            for source, item in _released_pairs(itertools.chain(ahead, prepared)):
+            for source, item in _released(itertools.chain(ahead, prepared), operator.itemgetter(0)):
                 if not isinstance(item, tuple):
                     batch.add(item)
                     continue
@@ -414,22 +415,14 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-def _released_pairs(pairs: Iterator[tuple[Source, object]]) -> Iterator[tuple[Source, object]]:
-    """(source, anything) pairs, each source released once the loop is done with it."""
-    for pair in pairs:
+def _released(items: Iterator, source_of: Callable = lambda item: item) -> Iterator:
+    """The items (sources, or anything `source_of` finds a source in), each source released
+    (its temp file removed) once the loop is done with it."""
+    for item in items:
         try:
-            yield pair
+            yield item
         finally:
-            pair[0].release()
-
-
-def _released(sources: Iterator[Source]) -> Iterator[Source]:
-    """The sources, each released (its temp file removed) once the loop is done with it."""
-    for source in sources:
-        try:
-            yield source
-        finally:
-            source.release()
+            source_of(item).release()
 
 
 # Tables a reading without a database keeps (what `forensics stacks FILE` shows).

@@ -119,12 +119,16 @@ class Mutator:
             return r.randbytes(r.randint(1, 64))
         return b"".join(r.choice(TOKENS) for _ in range(r.randint(1, 3)))
 
+    def region(self, data: bytes) -> tuple[int, int, int, int]:
+        """Lines a..b to damage and their byte span [start, end) (empty: nothing to damage there)."""
+        lines = Lines(data)
+        a, b = self.lines(lines)
+        return (a, b, *lines.span(a, b))
+
     # --- the kinds ---------------------------------------------------------------------------------
 
     def flip(self, data: bytes) -> Mutation:
-        lines = Lines(data)
-        a, b = self.lines(lines)
-        start, end = lines.span(a, b)
+        a, b, start, end = self.region(data)
         if end <= start:
             return self.insert(data)
         out = bytearray(data)
@@ -143,9 +147,7 @@ class Mutator:
         return Mutation(data[:p] + what + data[p:], (a, a), f"{label} {_show(what)} at byte {p} (line {a})")
 
     def delete(self, data: bytes) -> Mutation:
-        lines = Lines(data)
-        a, b = self.lines(lines)
-        start, end = lines.span(a, b)
+        a, b, start, end = self.region(data)
         if end <= start:
             return self.insert(data)
         p = self.rng.randrange(start, end)
