@@ -140,6 +140,29 @@ def test_schema_version_is_checked(tmp_path):
         fx.open(path)
 
 
+def test_reopening_a_current_database_creates_nothing_again(tmp_path):
+    """A database this forensics made is opened without making its views again (0.2 s);
+    one whose schema statements differ (another build, same schema version) gets these."""
+    path = tmp_path / "incident.duckdb"
+    fx.open(path).close()
+
+    def timeline_replaced(digest: str | None) -> None:
+        con = duckdb.connect(str(path))
+        con.execute("CREATE OR REPLACE VIEW timeline AS SELECT 1 AS marker")
+        if digest is not None:
+            con.execute("UPDATE meta SET value = ? WHERE key = 'schema_digest'", [digest])
+        con.close()
+
+    def columns() -> list[str]:
+        with fx.open(path) as db:
+            return [d[0] for d in db.sql("SELECT * FROM timeline LIMIT 0").description]
+
+    timeline_replaced(None)
+    assert columns() == ["marker"]  # same statements: nothing made again
+    timeline_replaced("another build's")
+    assert "marker" not in columns() and "ts" in columns()
+
+
 def test_not_a_database(tmp_path):
     path = tmp_path / "notes.duckdb"
     path.write_text("hello")
