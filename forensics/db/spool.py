@@ -66,7 +66,7 @@ class Spooled:
         """(table, rows) to load, in the order the parser first yielded each table: in memory,
         with the declared schema (dictionary-encoded columns decoded), or streamed from the files."""
         for table, batches in self.batches.items():
-            yield table, pa.Table.from_batches(_declared(table, batches), schema=TABLES[table].arrow_schema)
+            yield table, _as_table(table, batches)
         for table, file in self.files.items():
             yield table, ipc.open_stream(pa.OSFile(file))
 
@@ -75,6 +75,15 @@ def _declared(table: str, batches: list[pa.RecordBatch]) -> list[pa.RecordBatch]
     """The batches in the table's declared schema (dictionary-encoded columns decoded)."""
     declared = TABLES[table].arrow_schema
     return [b if b.schema == declared else b.cast(declared) for b in batches]
+
+
+def _as_table(table: str, batches: list[pa.RecordBatch]) -> pa.Table:
+    """The batches as one table of the declared schema."""
+    declared = TABLES[table].arrow_schema
+    try:  # most often every batch has it already: Arrow checks that in one call
+        return pa.Table.from_batches(batches, schema=declared)
+    except pa.ArrowInvalid:
+        return pa.Table.from_batches(_declared(table, batches), schema=declared)
 
 
 def _ipc_bytes(table: str, batches: list[pa.RecordBatch]) -> bytes:
@@ -176,7 +185,7 @@ def gathered(spooled: list[Spooled | None], source_ids: list[int], bases: dict[s
             owners += [i] * len(batches)
     tables, owner = {}, {}
     for table, (got, owners) in parts.items():
-        tables[table] = pa.Table.from_batches(_declared(table, got), schema=TABLES[table].arrow_schema).combine_chunks()
+        tables[table] = _as_table(table, got).combine_chunks()
         owner[table] = np.repeat(np.array(owners, dtype=np.int64), [b.num_rows for b in got])
     top = dict(bases)
     for col, base in bases.items():

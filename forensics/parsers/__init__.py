@@ -21,6 +21,7 @@ tests compare both).
 from __future__ import annotations
 
 import codecs
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO, Callable, Iterator
@@ -92,14 +93,35 @@ def classified_as(classify: Callable[[bytes], str | None], name: str) -> Callabl
     >>> classified_as(lambda head: "b" if head else None, "b")(b"x")
     'b'
     """
+    classified = _last_answer(classify)
+
     def sniff(head: bytes) -> str | None:
-        return name if classify(head) == name else None
+        return name if classified(head) == name else None
     return sniff
+
+
+@functools.cache
+def _last_answer(classify: Callable[[bytes], str | None]) -> Callable[[bytes], str | None]:
+    # The registry asks a classifier once per format it names, about the same head:
+    # the head's answer is kept until the next head.
+    return functools.lru_cache(maxsize=1)(classify)
+
+
+# Up to this many rows, a batch is converted as one struct array: one conversion call
+# instead of one a column, whose fixed cost dominates the few rows of a small file.
+FEW_ROWS = 64
+
+
+@functools.cache
+def _row_type(table: str) -> pa.StructType:
+    return pa.struct(TABLES[table].arrow_schema)
 
 
 def record_batch(table: str, rows: list[tuple]) -> pa.RecordBatch:
     """Row tuples in the table's column order -> one batch of its parser schema."""
     schema = TABLES[table].arrow_schema
+    if 0 < len(rows) <= FEW_ROWS:
+        return pa.RecordBatch.from_struct_array(pa.array(rows, type=_row_type(table)))
     cols = list(zip(*rows)) if rows else [()] * len(schema)
     return pa.RecordBatch.from_arrays([pa.array(c, type=f.type) for c, f in zip(cols, schema)], schema=schema)
 
@@ -107,6 +129,8 @@ def record_batch(table: str, rows: list[tuple]) -> pa.RecordBatch:
 def dict_batch(table: str, rows: list[dict]) -> pa.RecordBatch:
     """Rows as dicts (missing columns are NULL) -> one batch of the table's parser schema."""
     schema = TABLES[table].arrow_schema
+    if 0 < len(rows) <= FEW_ROWS:
+        return pa.RecordBatch.from_struct_array(pa.array(rows, type=_row_type(table)))
     return pa.RecordBatch.from_arrays([pa.array([r.get(f.name) for r in rows], type=f.type) for f in schema],
                                       schema=schema)
 

@@ -20,6 +20,7 @@ from .patterns import is_machinery, system_start
 
 LOC_COLUMNS = ["function", "package", "file", "line", "module", "module_version", "is_stdlib", "inlined"]
 FLUSH_FRAMES = 1 << 17
+FEW_FRAMES = 256  # up to this many frames, a batch is built from Python rows
 
 # frames_id: a 64-bit hash of a goroutine's frames as printed. Each frame's
 # (location, args, offset, depth) is mixed into one word, the words are
@@ -235,8 +236,13 @@ class Locations:
                           np.array(fr[3], dtype=np.int64), np.append(first, len(dump)))
         keyed = dict(zip(zip(dump[first].tolist(), seq[first].tolist()), fids.tolist()))
         goroutines.rows = [r[:-1] + (keyed.get((r[0], r[1])),) for r in goroutines.rows]
-        return self.frames_from(fr[0], fr[1], fr[2], fr[3], fr[4], args, offsets,
-                                np.repeat(fids, np.diff(np.append(first, len(dump)))))
+        each = np.repeat(fids, np.diff(np.append(first, len(dump))))  # each frame's goroutine's key
+        if len(dump) <= FEW_FRAMES:  # a small file's: rows in Python, no Arrow table of locations
+            cols = dict(zip(LOC_COLUMNS, ([col[i] for i in fr[4]] for col in self.loc_cols)))
+            cols.update(dump_id=fr[0], goroutine_seq=fr[1], goroutine_id=fr[2], depth=fr[3], args=fr[5],
+                        pc_offset=fr[6], frames_id=each.tolist())
+            return record_batch("frames", list(zip(*(cols[n] for n in TABLES["frames"].arrow_schema.names))))
+        return self.frames_from(fr[0], fr[1], fr[2], fr[3], fr[4], args, offsets, each)
 
 
 class OpenDump:
