@@ -11,6 +11,8 @@ import forensics as fx
 from .cli_params import FormatChoice, FormatOption, byte_size, db_option
 from .cli_rows import safe
 from .ingest.files import Limits
+from .ingest.workers import default_jobs, start_early
+from .lazy import arrow_without_pandas
 from .text import terminal_safe
 from .times import naive_utc
 
@@ -57,6 +59,10 @@ def ingest(paths, db, as_format, service, version, ts, jobs, quiet, strict, forc
             when = naive_utc(ts)
         except ValueError as exc:
             raise click.BadParameter(f"not an ISO 8601 time: {ts!r}", param_hint="--ts") from exc
+    jobs = jobs or default_jobs()
+    if jobs > 1:
+        start_early(paths)  # the fork server imports the parsers while this process does
+    arrow_without_pandas()  # this process only parses and loads
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
@@ -87,11 +93,9 @@ def ingest(paths, db, as_format, service, version, ts, jobs, quiet, strict, forc
                 bytes_done += _size(outer) or result.bytes
             bar.update(task, completed=bytes_done, description=str(files_done))
 
-        from .ingest.pipeline import default_jobs
-
         try:
             summary = incident.ingest(list(paths), service=service, version=version, ts=when,
-                                      jobs=jobs or default_jobs(),
+                                      jobs=jobs,
                                       progress=on_result, format=as_format, force=force, limits=limits)
         except fx.StoreError as exc:
             _no_database(exc)

@@ -11,6 +11,7 @@ load neither DuckDB, pyarrow, pandas nor scipy.
 from __future__ import annotations
 
 import importlib
+import importlib.abc
 import sys
 from typing import Callable
 
@@ -32,3 +33,37 @@ def lazy_attributes(package: str, where: dict[str, str]) -> Callable[[str], obje
         setattr(sys.modules[package], name, value)  # once: later lookups are plain attributes
         return value
     return __getattr__
+
+
+class _NoPandas(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "pandas":
+            raise ModuleNotFoundError("not imported for pyarrow's first conversion", name=name)
+        return None
+
+
+def arrow_without_pandas() -> None:
+    """Keep pyarrow from importing pandas (0.2 s, the biggest import of an ingest)
+    in a process that only parses and loads: ``forensics ingest`` and its parser
+    workers. pyarrow asks once per process, on its first conversion of a Python
+    list, whether pandas can be imported (to tell a Series from a list); made to
+    fail that once, it treats lists as lists and still imports pandas for real
+    when a DataFrame is asked of it (``to_pandas``). Nothing changes where pandas
+    is already imported.
+
+    >>> import subprocess, sys
+    >>> subprocess.run([sys.executable, "-c", "from forensics.lazy import arrow_without_pandas; import sys; "
+    ...                 "arrow_without_pandas(); import pyarrow as pa; pa.array(['x']); p = 'pandas' in sys.modules; "
+    ...                 "print(p, type(pa.table({'a': [1]}).to_pandas()).__name__)"],
+    ...                capture_output=True, text=True).stdout.strip()
+    'False DataFrame'
+    """
+    if "pandas" in sys.modules:
+        return
+    blocker = _NoPandas()
+    sys.meta_path.insert(0, blocker)
+    try:
+        import pyarrow as pa
+        pa.array([0])
+    finally:
+        sys.meta_path.remove(blocker)

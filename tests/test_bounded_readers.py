@@ -124,6 +124,8 @@ CHILD = """
 import json, sys
 import forensics as fx
 import forensics.incident, forensics.ingest.pipeline  # imported when used: here, before `before`
+import pyarrow
+pyarrow.array([0])  # pyarrow imports pandas on its first conversion: here, before `before` too
 from forensics.parsers.releases.deploys import parse_k8s_events
 
 

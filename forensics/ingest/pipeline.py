@@ -29,6 +29,7 @@ import pyarrow as pa
 from ..db.spool import Spooled, in_memory, spool
 from ..db.store import Pending, SourceResult, Store, source_status
 from ..errors import ForensicsError, SourceError
+from ..lazy import arrow_without_pandas
 from ..parsers import READER_VERSION, Format, ParseOptions
 from ..times import path_time
 from .origin import origin
@@ -36,6 +37,7 @@ from .registry import readable
 from .sniff import Detected, detect
 from .files import packed_sha256
 from .sources import SNIFF_BYTES, Limits, Source, open_sources
+from .workers import start_early, workers_context
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -131,6 +133,7 @@ def _parse_to_spool(source: Source, fmt: str, options: ParseOptions, outdir: str
 def _parse_task(task: list[tuple[Source, str, ParseOptions, str]]) -> list[Spooled | str]:
     """Worker process: the sources of one task parsed in turn (see _parse_to_spool); a
     source whose reading raised gives the text of the error instead."""
+    arrow_without_pandas()
     out: list[Spooled | str] = []
     for source, fmt, options, outdir in task:
         try:
@@ -204,6 +207,8 @@ def ingest(
     `force` reads again every artefact already ingested, replacing its rows.
     """
     forced = readable(format) if format is not None else None
+    if jobs > 1:
+        start_early(paths)
     summary = IngestSummary()
     seen: dict[tuple[str, str], str] = {}  # (sha256, origin key) read in this call -> its path
     # What was here before this call: asked one source at a time, then (past INDEX_AFTER sources,
@@ -319,7 +324,7 @@ def ingest(
             return summary
 
         tmp = Path(tempfile.mkdtemp(prefix="forensics-ipc-"))
-        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_workers())
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=workers_context())
         try:
             # In input order: ("item", source, what to add to the batch) or ("task", its sources, future).
             pending: list[tuple] = []
@@ -392,27 +397,6 @@ def ingest(
             pool.shutdown(wait=True, cancel_futures=True)
             shutil.rmtree(tmp, ignore_errors=True)
     return summary
-
-
-def _workers():
-    """How parser processes start: from a fresh process (a fork server that has imported the
-    parsers), never as a fork of this one, whose DuckDB and Arrow threads a fork does not carry
-    over (a forked worker can crash or hang)."""
-    import multiprocessing
-
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])
-    return context
-
-
-def default_jobs() -> int:
-    """Parser processes by default: one per core this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def _released(items: Iterator, source_of: Callable = lambda item: item) -> Iterator:

@@ -55,8 +55,8 @@ SCHEMA = pa.schema([("resourceSpans", pa.list_(pa.struct([
     ]))),
 ])))])
 _PARSE = pj.ParseOptions(explicit_schema=SCHEMA, unexpected_field_behavior="error", newlines_in_values=False)
-_KINDS = pa.array([None, "internal", "server", "client", "producer", "consumer"], pa.string())
-_CODES = pa.array(["unset", "ok", "error"], pa.string())
+_KINDS = (None, "internal", "server", "client", "producer", "consumer")
+_CODES = ("unset", "ok", "error")
 _HEX_ID = r"^[0-9a-f]{16}([0-9a-f]{16})?$"
 
 
@@ -232,9 +232,9 @@ def _spans_of_chunk(rs: pa.ListArray, first_line: int, escapes: bool) -> list[tu
     cols = {
         "trace_id": ids["traceId"], "span_id": ids["spanId"], "parent_span_id": ids["parentSpanId"],
         "service": _repeated(rs_of_span, pa.array(services, pa.string())), "name": spans.field("name"),
-        "kind": _repeated(pc.fill_null(kind, 0), _KINDS), "start_ts": pc.divide(start, 1000).cast(pa.timestamp("us")),
+        "kind": _repeated(pc.fill_null(kind, 0), pa.array(_KINDS, pa.string())), "start_ts": pc.divide(start, 1000).cast(pa.timestamp("us")),
         "start_ns": start, "duration_ns": pc.subtract(end, start),
-        "status_code": _repeated(pc.fill_null(code, 0), _CODES),
+        "status_code": _repeated(pc.fill_null(code, 0), pa.array(_CODES, pa.string())),
         "status_message": pc.if_else(pc.equal(message, ""), pa.nulls(n, pa.string()), message),
         "attributes": attributes, "resource": _repeated(rs_of_span, pa.array(resources, pa.string())),
         "scope": _repeated(ss_of_span, ss_flat.field("scope").field("name")),
