@@ -71,6 +71,44 @@ class Spooled:
             yield table, ipc.open_stream(pa.OSFile(file))
 
 
+class Packed:
+    """The outputs of several sources (a worker's task), or the text of the error that
+    stopped one, crossing to another process together: the in-memory batches of all as
+    one IPC stream per table, a tenth of the cost of one stream per table and source.
+
+    >>> import pickle
+    >>> b = pa.RecordBatch.from_pylist([{"dump_id": 0}], schema=TABLES["dumps"].arrow_schema)
+    >>> back = pickle.loads(pickle.dumps(Packed([Spooled(batches={"dumps": [b]}), "ValueError: x"]))).items
+    >>> back[0].batches["dumps"][0].equals(b), back[1]
+    (True, 'ValueError: x')
+    """
+
+    def __init__(self, items: list[Spooled | str]):
+        self.items = items
+
+    def __getstate__(self) -> dict:
+        together: dict[str, list[pa.RecordBatch]] = {}
+        layout: list = []  # per item: the text of its error, or (its Spooled without batches, batches per table)
+        for item in self.items:
+            if isinstance(item, str):
+                layout.append(item)
+                continue
+            for table, batches in item.batches.items():
+                together.setdefault(table, []).extend(batches)
+            layout.append((Spooled(item.files, item.rows, item.errors),
+                           {table: len(batches) for table, batches in item.batches.items()}))
+        return {"layout": layout, "tables": {t: _ipc_bytes(t, bs) for t, bs in together.items() if bs}}
+
+    def __setstate__(self, state: dict) -> None:
+        together = {t: iter(ipc.open_stream(data)) for t, data in state["tables"].items()}  # every batch, empty ones too
+        self.items = []
+        for entry in state["layout"]:
+            if not isinstance(entry, str):
+                entry, counts = entry
+                entry.batches = {t: [next(together[t]) for _ in range(n)] for t, n in counts.items()}
+            self.items.append(entry)
+
+
 def _declared(table: str, batches: list[pa.RecordBatch]) -> list[pa.RecordBatch]:
     """The batches in the table's declared schema (dictionary-encoded columns decoded)."""
     declared = TABLES[table].arrow_schema

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator
 
 import pyarrow as pa
 
-from ..db.spool import Spooled, in_memory, spool
+from ..db.spool import Packed, Spooled, in_memory, spool
 from ..db.store import Pending, SourceResult, Store, source_status
 from ..errors import ForensicsError, SourceError
 from ..lazy import arrow_without_pandas
@@ -130,7 +130,7 @@ def _parse_to_spool(source: Source, fmt: str, options: ParseOptions, outdir: str
     return spool(_parse_source(source, fmt, options), outdir)
 
 
-def _parse_task(task: list[tuple[Source, str, ParseOptions, str]]) -> list[Spooled | str]:
+def _parse_task(task: list[tuple[Source, str, ParseOptions, str]]) -> Packed:
     """Worker process: the sources of one task parsed in turn (see _parse_to_spool); a
     source whose reading raised gives the text of the error instead."""
     arrow_without_pandas()
@@ -140,7 +140,7 @@ def _parse_task(task: list[tuple[Source, str, ParseOptions, str]]) -> list[Spool
             out.append(_parse_to_spool(source, fmt, options, outdir))
         except Exception as exc:  # noqa: BLE001 - one source fails, not its task
             out.append(f"{type(exc).__name__}: {exc}")
-    return out
+    return Packed(out)
 
 
 # Past this many sources, what the database holds is looked up in one query, not one a source.
@@ -357,7 +357,8 @@ def ingest(
                     done(write(src, sha, fmt, where, replaces, spooled=spooled))
                 else:
                     batch.add(parsed(src, sha, fmt, where, replaces, spooled))
-                shutil.rmtree(outdir, ignore_errors=True)
+                if not src.small:  # a small source is parsed into memory: it made no directory
+                    shutil.rmtree(outdir, ignore_errors=True)
 
             def drain(limit: int) -> None:
                 while len(pending) > limit:
@@ -369,7 +370,7 @@ def ingest(
                             what.release()
                         continue
                     try:
-                        results = rest.result()
+                        results = rest.result().items
                         parsed_by_workers.append(True)
                     except Exception as exc:  # noqa: BLE001 - a dead worker fails the sources in flight, not the batch
                         results = [f"{type(exc).__name__}: {exc}"] * len(what)
