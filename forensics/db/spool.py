@@ -34,7 +34,7 @@ import pyarrow.ipc as ipc
 from ..errors import ForensicsError, SourceError
 from .schema import TABLES
 
-CHUNK_BYTES = 64 << 20  # spooled Arrow bytes handed to the store at a time
+CHUNK_BYTES = 16 << 20  # spooled Arrow bytes handed to the store at a time (64 MB overlapped parse and load less)
 # Free temp disk needed to start a chunk: the chunk being written and the one being loaded, and a margin.
 MIN_FREE_SPOOL = 3 * CHUNK_BYTES
 FINAL = object()  # marks the last chunk: the thread's end without it is an error, not a short source
