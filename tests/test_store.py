@@ -233,3 +233,28 @@ def test_schema_3_stack_frames_table_is_migrated(tmp_path):
     with fx.open(path) as db:
         assert db.sql("SELECT count(*) FROM stack_frames").fetchall() == frames
         assert fx.top_text(db.top(str(cpu))) == want
+
+
+def test_profile_stacks_are_stored_once_however_the_chunks_fall(tmp_path, monkeypatch):
+    """Stacks and frames shared by profiles are stored once per key: when a big profile's
+    stacks come in many chunks (into an empty table, or one holding another profile's
+    stacks) and when two profiles share them. The reference: each profile in one chunk."""
+    from forensics.db import spool
+    from forensics.ingest import files
+    from forensics.parsers.pprof import proto
+
+    profiles = [SAMPLES / "go1.27.3" / "profiles" / name for name in ("heap.pb.gz", "allocs.pb.gz", "cpu.pb.gz")]
+    monkeypatch.setattr(files, "SMALL_SOURCE", -1)  # each profile through the chunked path
+    monkeypatch.setattr(proto, "BATCH_ROWS", 64)  # stacks 8 to a batch: with 1 KB chunks, a batch a chunk
+
+    def stored(chunk_bytes: int, name: str) -> dict[str, list]:
+        monkeypatch.setattr(spool, "CHUNK_BYTES", chunk_bytes)
+        with fx.open(tmp_path / name) as db:
+            for p in profiles:  # one at a time: the first into empty tables, the others into filled ones
+                assert db.ingest([p]).count("ok") == 1
+            return {t: db.sql(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in ("stacks", "frame_info")}
+
+    whole, chunked = stored(64 << 20, "whole.duckdb"), stored(1 << 10, "chunked.duckdb")
+    assert whole == chunked
+    assert len(whole["stacks"]) == len({(s, d) for s, d, _ in whole["stacks"]})  # (stack_id, depth) once
+    assert len(whole["frame_info"]) == len({row[0] for row in whole["frame_info"]})

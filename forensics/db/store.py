@@ -303,10 +303,13 @@ class Store:
             result.source_id = source_id
             if replaces is not None:
                 self._delete_source(replaces)
+            # A shared table empty before this source holds only its rows, and its parser gives each
+            # key once: its chunks need not be matched against what the chunks before them stored.
+            own = {t for t in _SHARED_KEYS if not _one(con, f"SELECT count(*) FROM (SELECT 1 FROM {t} LIMIT 1)")[0]}
             errors = []
             for sp in chunks:
                 for table, rows in sp.tables():
-                    self._insert(table, rows, source_id, bases)
+                    self._insert(table, rows, source_id, bases, own)
                 for file in sp.files.values():
                     os.remove(file)  # the disk a big source needs stays at about two chunks
                 for table, n in sp.rows.items():
@@ -403,9 +406,12 @@ class Store:
             if any(c.name == "source_id" for c in table.columns):
                 con.execute(f"DELETE FROM {table.name} WHERE source_id = ?", [source_id])
 
-    def _insert(self, table: str, rows, source_id: int | None, bases: dict[str, int]) -> None:
+    def _insert(self, table: str, rows, source_id: int | None, bases: dict[str, int],
+                own: set[str] = frozenset()) -> None:
         """One INSERT of a whole table's rows (a RecordBatchReader or Table), their
-        local ids shifted by `bases`; `source_id` None: the rows carry theirs."""
+        local ids shifted by `bases`; `source_id` None: the rows carry theirs. A shared
+        table's rows are stored once per key, unless the table is in `own` (its rows are
+        all this source's, which has each key once)."""
         if table == "frames":
             return self._insert_frames(rows, bases)
         self.con.register("_fx_rows", rows)
@@ -418,7 +424,7 @@ class Store:
             if "source_id" in names and source_id is not None:
                 columns += f", {int(source_id)} AS source_id"
             where = ""
-            if table in _SHARED_KEYS:
+            if table in _SHARED_KEYS and table not in own:
                 key = _SHARED_KEYS[table]
                 where = f" WHERE {key} NOT IN (SELECT {key} FROM {table})"
             self.con.execute(f"INSERT INTO {table} BY NAME SELECT {columns} FROM _fx_rows{where}")
