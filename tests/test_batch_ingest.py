@@ -104,10 +104,10 @@ def test_a_failing_batch_fails_only_its_source(evidence, tmp_path, monkeypatch):
     assert crashes[3].name == "index.txt"
     insert = Store._insert
 
-    def failing(self, table, rows, source_id, bases):
+    def failing(self, table, rows, *args):
         if table == "panics" and any("index out of range" in m for m in rows.column("message").to_pylist()):
             raise duckdb.ConstraintException("injected failure")
-        return insert(self, table, rows, source_id, bases)
+        return insert(self, table, rows, *args)
 
     monkeypatch.setattr(Store, "_insert", failing)
     db = tmp_path / "i.duckdb"
