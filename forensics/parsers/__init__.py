@@ -117,11 +117,30 @@ def _row_type(table: str) -> pa.StructType:
     return pa.struct(TABLES[table].arrow_schema)
 
 
+def _few_rows(table: str, rows: list) -> pa.RecordBatch | None:
+    """A batch of up to FEW_ROWS rows (tuples or dicts) in one conversion; None for more, or none."""
+    if 0 < len(rows) <= FEW_ROWS:
+        return pa.RecordBatch.from_struct_array(pa.array(rows, type=_row_type(table)))
+    return None
+
+
+@functools.cache
+def arrow_constant(values: tuple, type_: pa.DataType | None = None) -> pa.Array:
+    """A parser's constant array, built on first use rather than at import, so that a
+    worker's imports convert no list (see forensics.lazy.arrow_without_pandas).
+
+    >>> arrow_constant(("F", "P")).to_pylist()
+    ['F', 'P']
+    """
+    return pa.array(values, type_)
+
+
 def record_batch(table: str, rows: list[tuple]) -> pa.RecordBatch:
     """Row tuples in the table's column order -> one batch of its parser schema."""
     schema = TABLES[table].arrow_schema
-    if 0 < len(rows) <= FEW_ROWS:
-        return pa.RecordBatch.from_struct_array(pa.array(rows, type=_row_type(table)))
+    few = _few_rows(table, rows)
+    if few is not None:
+        return few
     cols = list(zip(*rows)) if rows else [()] * len(schema)
     return pa.RecordBatch.from_arrays([pa.array(c, type=f.type) for c, f in zip(cols, schema)], schema=schema)
 
@@ -129,8 +148,9 @@ def record_batch(table: str, rows: list[tuple]) -> pa.RecordBatch:
 def dict_batch(table: str, rows: list[dict]) -> pa.RecordBatch:
     """Rows as dicts (missing columns are NULL) -> one batch of the table's parser schema."""
     schema = TABLES[table].arrow_schema
-    if 0 < len(rows) <= FEW_ROWS:
-        return pa.RecordBatch.from_struct_array(pa.array(rows, type=_row_type(table)))
+    few = _few_rows(table, rows)
+    if few is not None:
+        return few
     return pa.RecordBatch.from_arrays([pa.array([r.get(f.name) for r in rows], type=f.type) for f in schema],
                                       schema=schema)
 

@@ -18,14 +18,12 @@ are handed back, in order, for the line-by-line reader.
 """
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from .. import MAX_LINE
+from .. import MAX_LINE, arrow_constant
 from .payloads import LEVELS
 
 # "<RFC 3339 time> <stream> <F|P> <text>": the kubelet's CRI log line
@@ -34,13 +32,6 @@ CRI_TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)"
 # What the bulk reader takes from a JSON payload; every other field is
 # skipped here (it stays in attributes, the payload as written).
 _JSON_SCHEMA = pa.schema([(k, pa.string()) for k in ("level", "lvl", "severity", "msg", "message")])
-
-
-@functools.cache
-def _constant(values: tuple) -> pa.Array:
-    # Built on first use, not at import: a worker process's imports convert no list
-    # (see forensics.lazy.arrow_without_pandas).
-    return pa.array(values)
 
 
 def split_block(block: bytes) -> pa.StringArray | None:
@@ -72,8 +63,8 @@ def cri_records(lines: pa.StringArray) -> tuple[dict[str, pa.Array] | None, list
     four = pc.equal(pc.list_value_length(parts), 4)
     safe = pc.if_else(four, parts, pa.scalar(["", "", "", ""], parts.type))
     ts, stream, tag, text = (pc.list_element(safe, i) for i in range(4))
-    matched = pc.and_(pc.and_(four, pc.is_in(stream, value_set=_constant(("stdout", "stderr")))),
-                      pc.and_(pc.is_in(tag, value_set=_constant(("F", "P"))), pc.match_substring_regex(ts, f"^{CRI_TIME}$")))
+    matched = pc.and_(pc.and_(four, pc.is_in(stream, value_set=arrow_constant(("stdout", "stderr")))),
+                      pc.and_(pc.is_in(tag, value_set=arrow_constant(("F", "P"))), pc.match_substring_regex(ts, f"^{CRI_TIME}$")))
     if pc.any(pc.and_(matched, pc.equal(tag, "P"))).as_py():
         return None
     is_json = pc.and_(pc.and_(matched, pc.equal(tag, "F")),
@@ -116,6 +107,6 @@ def json_fields(texts: pa.StringArray) -> tuple[pa.Array, pa.Array] | None:
     lowered = pc.utf8_lower(raw)
     # slog prints levels between the named ones as ERROR+2 / INFO-4: cut at the sign.
     lowered = pc.replace_substring_regex(lowered, r"(.)[+-]\d+$", r"\1")
-    level = _constant(tuple(LEVELS.values())).take(pc.index_in(lowered, value_set=_constant(tuple(LEVELS))))
+    level = arrow_constant(tuple(LEVELS.values())).take(pc.index_in(lowered, value_set=arrow_constant(tuple(LEVELS))))
     message = pc.coalesce(table.column("msg").combine_chunks(), table.column("message").combine_chunks())
     return level, message

@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from ...db.schema import TABLES
+from .. import arrow_constant
 
 _SCALAR = [("stringValue", pa.string()), ("intValue", pa.string()), ("doubleValue", pa.float64()),
            ("boolValue", pa.bool_())]
@@ -232,9 +233,10 @@ def _spans_of_chunk(rs: pa.ListArray, first_line: int, escapes: bool) -> list[tu
     cols = {
         "trace_id": ids["traceId"], "span_id": ids["spanId"], "parent_span_id": ids["parentSpanId"],
         "service": _repeated(rs_of_span, pa.array(services, pa.string())), "name": spans.field("name"),
-        "kind": _repeated(pc.fill_null(kind, 0), pa.array(_KINDS, pa.string())), "start_ts": pc.divide(start, 1000).cast(pa.timestamp("us")),
+        "kind": _repeated(pc.fill_null(kind, 0), arrow_constant(_KINDS, pa.string())),
+        "start_ts": pc.divide(start, 1000).cast(pa.timestamp("us")),
         "start_ns": start, "duration_ns": pc.subtract(end, start),
-        "status_code": _repeated(pc.fill_null(code, 0), pa.array(_CODES, pa.string())),
+        "status_code": _repeated(pc.fill_null(code, 0), arrow_constant(_CODES, pa.string())),
         "status_message": pc.if_else(pc.equal(message, ""), pa.nulls(n, pa.string()), message),
         "attributes": attributes, "resource": _repeated(rs_of_span, pa.array(resources, pa.string())),
         "scope": _repeated(ss_of_span, ss_flat.field("scope").field("name")),
