@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import subprocess
 import sys
@@ -11,9 +12,10 @@ import numpy as np
 import pytest
 
 import forensics as fx
+from forensics.errors import ParseError
 from forensics.parsers import ParseOptions
 from forensics.parsers.pprof import proto, samples
-from forensics.parsers.pprof.profile import Decoded, Profile, decode
+from forensics.parsers.pprof.profile import Decoded, Profile, RawProfile, decode
 
 from conftest import SAMPLES
 
@@ -120,7 +122,7 @@ def _same(a: samples.Samples, b: samples.Samples) -> None:
 def test_fast_samples_equal_protobuf_samples_on_real_profiles(path):
     data = gzip.decompress(path.read_bytes())
     fast = decode(data)
-    assert fast.decoded_samples is not None  # Go's encoding is read the fast way
+    assert samples.from_encoded(fast.msg.sample) is not None  # Go's encoding is read the fast way
     msg = Profile()
     msg.ParseFromString(data)
     _same(fast.samples, samples.from_messages(msg.sample))
@@ -173,7 +175,7 @@ def test_a_big_profile_reads_the_same_either_way():
             s.label.add(key=5, str=6)
     data = msg.SerializeToString()
     fast = decode(data)
-    assert fast.decoded_samples is not None
+    assert samples.from_encoded(fast.msg.sample) is not None
     slow = Decoded(msg, fast.strings)
     opt = ParseOptions(ts=datetime(2026, 1, 1))
     a = list(proto.profile_batches(fast, opt))
@@ -201,3 +203,66 @@ def test_bitmask_and_list_node_sets_give_the_same_report(monkeypatch, name):
     assert reports[mask_nodes] == reports[0] and all(reports[0])
     n_nodes = db.sql(f"SELECT count(DISTINCT {profiles._NODE['function']}) FROM frame_info f").fetchall()[0][0]
     assert n_nodes <= mask_nodes  # the bitmask path was taken
+
+
+def _inlining_profile(n_samples: int, bad_location_at: int | None = None) -> bytes:
+    """A profile whose locations include inlined calls (several lines), and
+    whose samples repeat stacks across chunks and bring new ones late."""
+    msg = Profile(string_table=[b"", b"alloc_space", b"bytes", b"main.f", b"f.go", b"k", b"v", b"main.g"])
+    msg.sample_type.add(type=1, unit=2)
+    for i in range(1, 9):
+        msg.function.add(id=i, name=3 if i % 2 else 7, filename=4, start_line=i)
+        lines = [dict(function_id=i, line=10 * i)] + ([dict(function_id=i + 1, line=3)] if i % 3 == 0 else [])
+        msg.location.add(id=i, line=lines)
+    rng = np.random.default_rng(7)
+    for i in range(n_samples):
+        # a growing range of locations: later chunks bring stacks no earlier one had
+        locs = rng.integers(1, 2 + min(7, i // 10), size=rng.integers(1, 6)).tolist()
+        if i == bad_location_at:
+            locs.append(99)
+        s = msg.sample.add(location_id=locs, value=[i])
+        if i % 4 == 0:
+            s.label.add(key=5, str=6)
+    return msg.SerializeToString()
+
+
+def _tables(data: bytes) -> dict[str, list]:
+    out: dict[str, list] = {}
+    for name, batch in proto.profile_batches(decode(data), ParseOptions(ts=datetime(2026, 1, 1))):
+        out.setdefault(name, []).extend(batch.to_pylist())
+    return {name: sorted(rows, key=repr) for name, rows in out.items()}
+
+
+@pytest.mark.parametrize("narrow", [True, False], ids=["uint16 locations", "int32 locations"])
+def test_a_profile_read_in_chunks_gives_the_same_rows(monkeypatch, narrow):
+    """Samples come a chunk at a time and only unseen stacks are kept: the
+    rows equal those of one chunk, every stack once."""
+    data = _inlining_profile(120)
+    whole = _tables(data)
+    monkeypatch.setattr(samples, "CHUNK_SAMPLES", 7)
+    monkeypatch.setattr(proto, "NARROW_LOCATIONS", 1 << 16 if narrow else 2)
+    chunked = _tables(data)
+    assert chunked == whole
+    assert len(whole["profile_samples"]) == 120 and len(whole["profile_labels"]) == 30
+    stack_ids = {r["stack_id"] for r in whole["profile_samples"]}
+    assert {r["stack_id"] for r in whole["stacks"]} == stack_ids
+    assert len({(r["stack_id"], r["depth"]) for r in chunked["stacks"]}) == len(chunked["stacks"])
+    assert any(r["inlined"] for r in whole["frame_info"])
+
+
+def test_a_bad_sample_in_a_late_chunk_fails_before_any_row(monkeypatch):
+    """A profile is read whole before its first row: a sample in the last
+    chunk naming a missing location leaves nothing half-written."""
+    monkeypatch.setattr(samples, "CHUNK_SAMPLES", 7)
+    batches = proto.profile_batches(decode(_inlining_profile(60, bad_location_at=57)), ParseOptions())
+    with pytest.raises(ParseError, match="location 99"):
+        next(batches)
+
+
+def test_a_sample_protobuf_cannot_read_is_named():
+    """A sample the NumPy decoder leaves to protobuf, and protobuf cannot
+    parse either (a packed run past its end): the error names the sample."""
+    good = Profile(sample=[dict(location_id=[1], value=[1])]).sample[0].SerializeToString()
+    data = RawProfile(string_table=[b""], sample=[good, good, bytes([0x0A, 0x05, 0x01])]).SerializeToString()
+    with pytest.raises(ParseError, match=r"sample 2 \(3 bytes\) is not a valid profile.proto Sample"):
+        next(proto.parse(io.BytesIO(data)))

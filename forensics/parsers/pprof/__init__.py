@@ -3,7 +3,8 @@
 One model below every reader, as in google/pprof's ``profile/``:
 
 - :mod:`.profile`: the profile.proto message and its decoder;
-- :mod:`.samples`: a profile's samples as flat arrays (decoded with NumPy, not a message per sample);
+- :mod:`.samples`: a profile's samples as flat arrays, a chunk at a time (decoded with NumPy, not a message
+  per sample);
 - :mod:`.builder`: a message under construction, for the readers of other forms;
 - :mod:`.mapping`: memory maps (the mappings legacy profiles end with);
 - :mod:`.proto`: profile.proto files, and every decoded profile's rows (``profile_batches``);

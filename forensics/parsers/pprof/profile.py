@@ -13,13 +13,15 @@ string table that is not UTF-8 must not make the whole profile unreadable.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Iterator
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 
 from ...errors import ParseError
-from .samples import Samples, from_encoded, from_messages
+from . import samples as sample_arrays
+from .samples import Samples, decode_chunk, from_messages, joined
 
 _F = descriptor_pb2.FieldDescriptorProto
 _INT64, _UINT64, _BOOL, _BYTES, _MSG = _F.TYPE_INT64, _F.TYPE_UINT64, _F.TYPE_BOOL, _F.TYPE_BYTES, _F.TYPE_MESSAGE
@@ -82,21 +84,30 @@ def _classes() -> dict:
 _CLASSES = _classes()
 Profile = _CLASSES["Profile"]
 RawProfile = _CLASSES["RawProfile"]
+Sample = _CLASSES["Sample"]
 ValueType = _CLASSES["ValueType"]
 
 
 @dataclass
 class Decoded:
-    msg: object  # the Profile message (with encoded samples when `samples` is given)
+    msg: object  # the Profile message, or a RawProfile (its samples still encoded)
     strings: list[str]
-    decoded_samples: Samples | None = field(default=None, repr=False)
+
+    def sample_chunks(self) -> Iterator[Samples]:
+        """The samples, CHUNK_SAMPLES at a time: a big profile's flat arrays
+        never exist whole. Encoded samples are read with NumPy; a chunk
+        encoded in a way that decoder leaves to protobuf is parsed by it,
+        and a sample protobuf cannot parse is a ParseError naming it."""
+        field, raw, step = self.msg.sample, isinstance(self.msg, RawProfile), sample_arrays.CHUNK_SAMPLES
+        for lo in range(0, len(field), step):
+            part = field[lo:lo + step]
+            fast = decode_chunk(part, lo) if raw else None
+            yield fast if fast is not None else from_messages(_messages(part, lo) if raw else part, lo)
 
     @property
     def samples(self) -> Samples:
-        """The samples as flat arrays (read from the message's samples the first time)."""
-        if self.decoded_samples is None:
-            self.decoded_samples = from_messages(self.msg.sample)
-        return self.decoded_samples
+        """All the samples as flat arrays (for small profiles and checks)."""
+        return joined(list(self.sample_chunks()))
 
     @property
     def time_nanos(self) -> int:
@@ -154,16 +165,28 @@ def second_time_nanos(data: bytes) -> int | None:
     return None
 
 
+def _messages(encoded, first: int) -> list:
+    """Encoded samples parsed by protobuf; a ParseError for one it cannot parse."""
+    out = []
+    for i, data in enumerate(encoded):
+        try:
+            out.append(Sample.FromString(data))
+        except DecodeError as exc:
+            raise ParseError(f"sample {first + i} ({len(data)} bytes) is not a valid profile.proto Sample: {exc}"
+                             ) from exc
+    return out
+
+
 def decode(data: bytes) -> Decoded:
-    """Parse one uncompressed profile.proto; ParseError says what is wrong."""
-    msg, samples = RawProfile(), None
+    """Parse one uncompressed profile.proto; ParseError says what is wrong.
+    The samples stay encoded (:meth:`Decoded.sample_chunks` reads them)."""
+    msg = RawProfile()
     try:
         msg.ParseFromString(data)
-        if len(msg.time_nanos) <= 1:
-            samples = from_encoded(msg.sample)
+        raw = len(msg.time_nanos) <= 1
     except DecodeError:
-        pass  # the full decoder says what is wrong
-    if samples is None:  # an encoding the vectorised decoder leaves to protobuf
+        raw = False  # the full decoder says what is wrong
+    if not raw:
         second = second_time_nanos(data)
         if second is not None:
             raise ParseError(f"concatenated profiles detected: a second profile starts near byte {second} of "
@@ -177,4 +200,4 @@ def decode(data: bytes) -> Decoded:
     if not strings or strings[0] != "":
         first = repr(strings[0]) if strings else "missing"
         raise ParseError(f"string table must start with the empty string; its first entry is {first}")
-    return Decoded(msg, strings, samples)
+    return Decoded(msg, strings)

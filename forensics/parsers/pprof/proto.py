@@ -17,6 +17,7 @@ so the same stack in any profile, source or goroutine dump has the same id
 from __future__ import annotations
 
 import hashlib
+import io
 from typing import BinaryIO, Iterator
 
 import numpy as np
@@ -29,6 +30,7 @@ from .. import ParseOptions, dict_batch, record_batch
 from ..dumps.locations import STACK_MULT, describe, fold, fold_stacks, frame_hash, frame_key
 from ..dumps.patterns import system_start
 from .profile import Decoded, decode, varint
+from .samples import Samples
 
 # profile.proto fields by number: their wire type (0 varint, 2 length-delimited).
 # comment (13) is a repeated int64: packed (2) or not (0).
@@ -71,6 +73,7 @@ def looks_like_profile(head: bytes) -> bool:
 
 
 BATCH_ROWS = 1 << 16
+NARROW_LOCATIONS = 1 << 16  # a profile with at most this many locations keeps them as uint16
 # Go's block and mutex profiles have the same sample types; only their text
 # forms ("--- contention:" / "--- mutex:") tell them apart.
 _KINDS = [
@@ -98,9 +101,11 @@ class _Stacks:
 
     Locations are few (thousands) and are expanded in Python, once each,
     into interned frames and a fold step (:func:`fold_stacks`); samples are
-    many (millions, in a big heap profile), so their location ids are read
-    into one flat array and every sample's stack id is folded with NumPy.
-    Each distinct stack's frames are then taken from the interned frames.
+    many (millions, in a big heap profile) and come a chunk at a time
+    (:meth:`fold`): each chunk's stack ids are folded with NumPy, and only
+    the stacks not seen before keep their locations (2 bytes an entry when a
+    profile has at most 65,536 locations, as most have; else 4), so
+    memory follows the distinct stacks, not the samples' entries.
     """
 
     def __init__(self, p: Decoded):
@@ -109,13 +114,13 @@ class _Stacks:
         binaries = {m.id: p.s(m.filename, f"mapping {m.id} filename") or None for m in msg.mapping}
         cols: dict[str, list] = {c: [] for c in _FRAME_COLUMNS}
         n_loc = len(msg.location)
-        loc_ids = np.empty(n_loc, dtype=np.uint64)
+        self.loc_ids = np.empty(n_loc, dtype=np.uint64)
         self.loc_first = np.empty(n_loc, dtype=np.int64)  # first interned frame of each location
         self.loc_frames = np.empty(n_loc, dtype=np.int64)  # and how many
-        mult = np.empty(n_loc, dtype=np.uint64)
-        add = np.empty(n_loc, dtype=np.uint64)
+        self.mult = np.empty(n_loc, dtype=np.uint64)
+        self.add = np.empty(n_loc, dtype=np.uint64)
         for k, loc in enumerate(msg.location):
-            loc_ids[k], self.loc_first[k] = loc.id, len(cols["function"])
+            self.loc_ids[k], self.loc_first[k] = loc.id, len(cols["function"])
             lines = list(loc.line) or [None]
             binary = binaries.get(loc.mapping_id)  # mapping_id 0: none, as pprof reads it
             hashes = []
@@ -137,7 +142,7 @@ class _Stacks:
                     cols[c].append(v)
                 hashes.append(frame_hash(frame_key(name, file, line, loc.address, binary)))
             self.loc_frames[k] = len(lines)
-            mult[k], add[k] = pow(STACK_MULT, len(lines), 1 << 64), fold(hashes)
+            self.mult[k], self.add[k] = pow(STACK_MULT, len(lines), 1 << 64), fold(hashes)
         schema = TABLES["frame_info"].arrow_schema
         ids = [_frame_id(row) for row in zip(*(cols[c] for c in _FRAME_COLUMNS[:8]))]
         self.frame_ids = np.array(ids, dtype=np.int64)
@@ -145,34 +150,47 @@ class _Stacks:
         self.frame_info = pa.RecordBatch.from_arrays(
             [pa.array(self.frame_ids[unique])] + [pa.array([cols[c][i] for i in unique], type=schema.field(c).type)
                                                   for c in _FRAME_COLUMNS], schema=schema)
+        self.seen = np.zeros(0, dtype=np.int64)  # the stack ids kept so far, sorted
+        self.kept: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (ids, lengths, flat locations)
 
-        lengths = p.samples.loc_lengths
-        self.locs = _dense(loc_ids, p.samples.loc_ids)  # dense location index per entry
-        self.sample_stack = fold_stacks(mult, add, self.locs, lengths)
-        ids, first = np.unique(self.sample_stack, return_index=True)
-        keep = ids != 0
-        self.hashes, first = ids[keep], first[keep]
-        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if len(lengths) else lengths
-        self.stack_start, self.stack_len = starts[first], lengths[first]
+    def fold(self, samples: Samples) -> np.ndarray:
+        """The chunk's stack id per sample (0: no stack); keeps the new stacks."""
+        lengths = samples.loc_lengths
+        locs = _dense(self.loc_ids, samples.loc_ids)  # dense location index per entry
+        sample_stack = fold_stacks(self.mult, self.add, locs, lengths)
+        ids, first = np.unique(sample_stack, return_index=True)
+        at = np.searchsorted(self.seen, ids)
+        new = ids != 0
+        known = at < len(self.seen)
+        new[known] &= self.seen[at[known]] != ids[known]
+        if new.any():
+            ids, first, at = ids[new], first[new], at[new]
+            starts = np.cumsum(lengths) - lengths
+            kept = locs[_ragged(starts[first], lengths[first])]
+            self.kept.append((ids, lengths[first], kept.astype(np.uint16) if len(self.loc_ids) <= NARROW_LOCATIONS else kept))
+            self.seen = np.insert(self.seen, at, ids)
+        return sample_stack
 
     def stacks(self) -> Iterator[pa.RecordBatch]:
         """`stacks` batches (stack_id, depth, frame_id) for the distinct stacks."""
         schema = TABLES["stacks"].arrow_schema
         step = BATCH_ROWS // 8
         one_frame = bool((self.loc_frames == 1).all())  # no inlined calls: a location is a frame
-        for lo in range(0, len(self.hashes), step):
-            locs = self.locs[_ragged(self.stack_start[lo:lo + step], self.stack_len[lo:lo + step])]
-            if one_frame:
-                take, per_stack = self.loc_first[locs], self.stack_len[lo:lo + step]
-            else:
-                n_frames = self.loc_frames[locs]
-                take = _ragged(self.loc_first[locs], n_frames)
-                per_stack = np.add.reduceat(n_frames,
-                                            np.concatenate([[0], np.cumsum(self.stack_len[lo:lo + step])[:-1]]))
-            depth = np.arange(len(take), dtype=np.int64) - np.repeat(np.cumsum(per_stack) - per_stack, per_stack)
-            yield pa.RecordBatch.from_arrays([
-                pa.array(np.repeat(self.hashes[lo:lo + step], per_stack)), pa.array(depth.astype(np.int32)),
-                pa.array(self.frame_ids[take])], schema=schema)
+        for hashes, lengths, flat in self.kept:
+            starts = np.cumsum(lengths) - lengths
+            for lo in range(0, len(hashes), step):
+                stack_len = lengths[lo:lo + step]
+                locs = flat[_ragged(starts[lo:lo + step], stack_len)]
+                if one_frame:
+                    take, per_stack = self.loc_first[locs], stack_len
+                else:
+                    n_frames = self.loc_frames[locs]
+                    take = _ragged(self.loc_first[locs], n_frames)
+                    per_stack = np.add.reduceat(n_frames, np.cumsum(stack_len) - stack_len)
+                depth = np.arange(len(take), dtype=np.int64) - np.repeat(np.cumsum(per_stack) - per_stack, per_stack)
+                yield pa.RecordBatch.from_arrays([
+                    pa.array(np.repeat(hashes[lo:lo + step], per_stack)), pa.array(depth.astype(np.int32)),
+                    pa.array(self.frame_ids[take])], schema=schema)
 
 
 def _dense(loc_ids: np.ndarray, flat: np.ndarray) -> np.ndarray:
@@ -214,10 +232,13 @@ def parse(stream: BinaryIO, options: ParseOptions | None = None) -> Iterator[tup
     A malformed profile raises ParseError before any batch is yielded, so a
     broken profile never leaves half its rows behind.
     """
-    chunks = []  # read to the end: a decompression error must surface, not a truncated profile
+    whole = io.BytesIO()  # read to the end: a decompression error must surface, not a truncated profile
     while chunk := stream.read(1 << 20):
-        chunks.append(chunk)
-    yield from profile_batches(decode(b"".join(chunks)), options or ParseOptions())
+        whole.write(chunk)  # one growing buffer: joining a list of chunks would hold the profile twice
+    with whole.getbuffer() as data:
+        decoded = decode(data)
+    whole = None  # the message holds its own copy
+    yield from profile_batches(decoded, options or ParseOptions())
 
 
 def profile_batches(p: Decoded, opt: ParseOptions, kind: str | None = None) -> Iterator[tuple[str, pa.RecordBatch]]:
@@ -235,13 +256,17 @@ def profile_batches(p: Decoded, opt: ParseOptions, kind: str | None = None) -> I
     default = p.s(msg.default_sample_type, "default_sample_type") or None
     kind = kind or next((name for test, name in _KINDS if test(types, period_type, default)),
                         types[0] if types else None)
-    n_types = len(types)
-    samples = p.samples
-    values = samples.values
-    if (samples.value_lengths != n_types).any():
-        bad = int(np.argmax(samples.value_lengths != n_types))
-        raise ParseError(f"sample {bad} has {samples.value_lengths[bad]} values for {n_types} sample types")
     stacks = _Stacks(p)
+    n_types, n = len(types), 0
+    sample_stack, values, label_rows = [], [], []  # per chunk of samples; nothing is yielded before all are read
+    for chunk in p.sample_chunks():
+        if (chunk.value_lengths != n_types).any():
+            bad = int(np.argmax(chunk.value_lengths != n_types))
+            raise ParseError(f"sample {n + bad} has {chunk.value_lengths[bad]} values for {n_types} sample types")
+        sample_stack.append(stacks.fold(chunk))
+        values.append(chunk.values.reshape(chunk.n, n_types))
+        label_rows.append(_checked_labels(chunk.labels, len(p.strings)))
+        n += chunk.n
     ts, ts_source = None, None
     if opt.ts is not None:
         ts, ts_source = opt.ts, "argument"
@@ -250,46 +275,52 @@ def profile_batches(p: Decoded, opt: ParseOptions, kind: str | None = None) -> I
     else:
         ts, ts_source = opt.file_time()
     comments = "\n".join(p.s(c, "comment") for c in msg.comment) or None
-    labels = _labels(p)
     yield "profiles", record_batch("profiles", [(
         0, kind, ts, msg.duration_nanos or None, msg.period or None, period_type, period_unit, types, units,
-        default, opt.service, opt.version, comments, samples.n, ts_source,
+        default, opt.service, opt.version, comments, n, ts_source,
     )])
     schema = TABLES["profile_samples"].arrow_schema
-    for start in range(0, samples.n, BATCH_ROWS):
-        n = min(BATCH_ROWS, samples.n - start)
-        offsets = pa.array(np.arange(n + 1, dtype=np.int32) * n_types)
-        yield "profile_samples", pa.RecordBatch.from_arrays([
-            pa.array(np.zeros(n, dtype=np.int64)), pa.array(np.arange(start, start + n, dtype=np.int64)),
-            pa.array(stacks.sample_stack[start:start + n]),
-            pa.ListArray.from_arrays(offsets, pa.array(values[start * n_types:(start + n) * n_types])),
-        ], schema=schema)
-    for start in range(0, len(labels), BATCH_ROWS):
-        yield "profile_labels", pa.RecordBatch.from_arrays(
-            [labels.column(f.name).slice(start, BATCH_ROWS).combine_chunks() for f in labels.schema],
-            schema=labels.schema)
+    start = 0
+    for ids, vals in zip(sample_stack, values):
+        for lo in range(0, len(ids), BATCH_ROWS):
+            k = min(BATCH_ROWS, len(ids) - lo)
+            offsets = pa.array(np.arange(k + 1, dtype=np.int32) * n_types)
+            yield "profile_samples", pa.RecordBatch.from_arrays([
+                pa.array(np.zeros(k, dtype=np.int64)), pa.array(np.arange(start, start + k, dtype=np.int64)),
+                pa.array(ids[lo:lo + k]), pa.ListArray.from_arrays(offsets, pa.array(vals[lo:lo + k].ravel())),
+            ], schema=schema)
+            start += k
+    strings = pa.array(p.strings, type=pa.string())
+    for m in label_rows:
+        if len(m):
+            yield "profile_labels", _labels(m, strings)
     if kind == "goroutine":
+        labels = pa.Table.from_batches([_labels(m, strings) for m in label_rows if len(m)],
+                                       schema=_labels(np.zeros((0, 5), np.int64), strings).schema)
         stack_batches = list(stacks.stacks())
-        yield from _goroutine_snapshot(samples, stacks.sample_stack, stack_batches, stacks.frame_info, labels, ts,
-                                       ts_source, opt)
+        first = [int(v) for v in np.concatenate([v[:, 0] for v in values])] if n_types else [None] * n
+        yield from _goroutine_snapshot(first, np.concatenate(sample_stack) if n else np.zeros(0, np.int64),
+                                       stack_batches, stacks.frame_info, labels, ts, ts_source, opt)
     for batch in stack_batches if kind == "goroutine" else stacks.stacks():
         yield "stacks", batch
     if stacks.frame_info.num_rows:
         yield "frame_info", stacks.frame_info
 
 
-def _labels(p: Decoded) -> pa.Table:
-    """profile_labels rows, read as one int64 matrix (sample, key, str,
-    num, num_unit; strings as string-table indexes) and resolved at once."""
-    m = p.samples.labels
-    strings = pa.array(p.strings, type=pa.string())
+def _checked_labels(m: np.ndarray, n_strings: int) -> np.ndarray:
+    """`m`, label rows (sample, key, str, num, num_unit), once their string
+    indexes are checked against a table of `n_strings`."""
     for col, what in ((1, "key"), (2, "value"), (4, "unit")):
-        bad = np.nonzero((m[:, col] < 0) | (m[:, col] >= len(p.strings)))[0]
+        bad = np.nonzero((m[:, col] < 0) | (m[:, col] >= n_strings))[0]
         if len(bad):
             i = bad[0]
             raise ParseError(f"sample {m[i, 0]} label {what} refers to string {m[i, col]}, but the string table "
-                             f"has {len(p.strings)} entries")
+                             f"has {n_strings} entries")
+    return m
 
+
+def _labels(m: np.ndarray, strings: pa.Array) -> pa.RecordBatch:
+    """profile_labels rows of checked label rows, strings dictionary-encoded."""
     def text(col: int, keep: np.ndarray) -> pa.Array:  # the string table's entries, dictionary-encoded
         return pa.DictionaryArray.from_arrays(pa.array(m[:, col], mask=~keep), strings)
 
@@ -297,7 +328,7 @@ def _labels(p: Decoded) -> pa.Table:
     schema = TABLES["profile_labels"].arrow_schema
     words = pa.dictionary(pa.int64(), pa.string())
     schema = pa.schema([f.with_type(words) if f.type == pa.string() else f for f in schema])
-    return pa.table([
+    return pa.RecordBatch.from_arrays([
         pa.array(np.zeros(len(m), dtype=np.int64)), pa.array(m[:, 0]), text(1, np.ones(len(m), dtype=bool)),
         text(2, is_str), pa.array(m[:, 3], mask=is_str), text(4, ~is_str & (m[:, 4] != 0)),
     ], schema=schema)
@@ -306,9 +337,10 @@ def _labels(p: Decoded) -> pa.Table:
 _GOROUTINE_FRAME = ["depth", "function", "package", "file", "line", "module", "module_version", "is_stdlib", "inlined"]
 
 
-def _goroutine_snapshot(samples, sample_stack, stack_batches, frame_info, labels, ts, ts_source, opt
+def _goroutine_snapshot(first, sample_stack, stack_batches, frame_info, labels, ts, ts_source, opt
                         ) -> Iterator[tuple[str, pa.RecordBatch]]:
-    """dumps/goroutines/frames rows for a goroutine profile (debug=0 or 1)."""
+    """dumps/goroutines/frames rows for a goroutine profile (debug=0 or 1);
+    `first`: each sample's first value (its goroutine count), or None."""
     info = {row["frame_id"]: row for row in frame_info.to_pylist()}
     by_stack: dict[int, list[dict]] = {}
     for batch in stack_batches:
@@ -318,8 +350,6 @@ def _goroutine_snapshot(samples, sample_stack, stack_batches, frame_info, labels
     for row in labels.to_pylist():
         labels_of.setdefault(row["sample_id"], {})[row["key"]] = (
             row["str"] if row["str"] is not None else str(row["num"]))
-    starts = np.cumsum(samples.value_lengths) - samples.value_lengths
-    first = [int(samples.values[i]) if k else None for i, k in zip(starts, samples.value_lengths)]
     total = sum(v for v in first if v is not None)
     yield "dumps", dict_batch("dumps", [dict(
         dump_id=0, kind="goroutine_profile", ts=ts, ts_source=ts_source, service=opt.service, version=opt.version,

@@ -7,9 +7,12 @@ lengths, packed ids and values, and its labels' fields are all varints), so
 the samples' bytes are decoded here as one varint stream with NumPy, and
 their fields walked for all samples at once, one field per step.
 
+A chunk of CHUNK_SAMPLES samples is decoded at a time (:func:`decode_chunk`),
+so the per-token arrays stay small whatever the profile's size.
+
 Only the shapes profile.proto writers produce are read this way; anything
 else (an unknown field, another wire type, a varint or a length that does
-not fit) returns None, and the profile is decoded by the protobuf library,
+not fit) returns None, and that chunk is decoded by the protobuf library,
 which reads what it can and reports what it cannot.
 
 >>> from forensics.parsers.pprof.profile import Profile
@@ -18,6 +21,8 @@ which reads what it can and reports what it cannot.
 >>> fast = from_encoded([s.SerializeToString()])
 >>> fast.loc_ids.tolist(), fast.values.tolist(), fast.labels.tolist()
 ([1, 2], [5, -1], [[0, 1, 2, 0, 0]])
+>>> decode_chunk([s.SerializeToString()], first=7).labels.tolist()  # a later chunk: samples numbered on
+[[7, 1, 2, 0, 0]]
 >>> slow = from_messages(msg.sample)
 >>> slow.loc_ids.tolist(), slow.values.tolist(), slow.labels.tolist()
 ([1, 2], [5, -1], [[0, 1, 2, 0, 0]])
@@ -29,7 +34,7 @@ from itertools import chain
 
 import numpy as np
 
-CHUNK_SAMPLES = 1 << 16  # samples decoded at a time: bounds the per-byte arrays
+CHUNK_SAMPLES = 1 << 13  # samples decoded at a time: bounds the per-token arrays (about 40 bytes a token)
 
 
 @dataclass
@@ -45,8 +50,9 @@ class Samples:
     labels: np.ndarray  # int64 (m, 5)
 
 
-def from_messages(samples) -> Samples:
-    """Samples of protobuf ``Sample`` messages (a decoded or built profile)."""
+def from_messages(samples, first: int = 0) -> Samples:
+    """Samples of protobuf ``Sample`` messages (a decoded or built profile),
+    numbered from `first` in their labels."""
     n = len(samples)
     loc_lengths = np.fromiter((len(s.location_id) for s in samples), dtype=np.int64, count=n)
     value_lengths = np.fromiter((len(s.value) for s in samples), dtype=np.int64, count=n)
@@ -54,7 +60,7 @@ def from_messages(samples) -> Samples:
                           count=int(loc_lengths.sum()))
     values = np.fromiter(chain.from_iterable(s.value for s in samples), dtype=np.int64,
                          count=int(value_lengths.sum()))
-    rows = [(i, lab.key, lab.str, lab.num, lab.num_unit) for i, sample in enumerate(samples) for lab in sample.label]
+    rows = [(first + i, lab.key, lab.str, lab.num, lab.num_unit) for i, sample in enumerate(samples) for lab in sample.label]
     return Samples(n, loc_lengths, loc_ids, value_lengths, values, np.array(rows, dtype=np.int64).reshape(-1, 5))
 
 
@@ -65,17 +71,25 @@ class _Unusual(Exception):
 def from_encoded(encoded) -> Samples | None:
     """Samples of encoded ``Sample`` messages (a sequence of bytes), or None
     when one is encoded in a way only the protobuf library should judge."""
-    n = len(encoded)
-    parts = []
+    parts = [decode_chunk(encoded[lo:lo + CHUNK_SAMPLES], lo) for lo in range(0, len(encoded), CHUNK_SAMPLES)]
+    return None if None in parts else joined(parts)
+
+
+def decode_chunk(encoded, first: int = 0) -> Samples | None:
+    """:func:`from_encoded` of one chunk of samples, the first numbered `first`."""
     try:
-        for lo in range(0, n, CHUNK_SAMPLES):
-            parts.append(_chunk(encoded[lo:lo + CHUNK_SAMPLES], lo))
+        return Samples(len(encoded), *_chunk(encoded, first))
     except _Unusual:
         return None
+
+
+def joined(parts: list[Samples]) -> Samples:
+    """Consecutive chunks of samples as one."""
     if not parts:
         empty = np.zeros(0, dtype=np.int64)
         return Samples(0, empty, empty.astype(np.uint64), empty, empty, np.zeros((0, 5), dtype=np.int64))
-    return Samples(n, *(np.concatenate([p[i] for p in parts]) for i in range(5)))
+    fields = ("loc_lengths", "loc_ids", "value_lengths", "values", "labels")
+    return Samples(sum(p.n for p in parts), *(np.concatenate([getattr(p, f) for p in parts]) for f in fields))
 
 
 def _chunk(encoded, first: int) -> tuple:
