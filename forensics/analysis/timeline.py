@@ -82,14 +82,16 @@ def timeline(store: Store, start=None, end=None, services=None, kinds=None, min_
     if found is not None and len(found):
         rows = pd.concat([rows, found.astype({"ts": rows["ts"].dtype})], ignore_index=True)
     if not every_row and len(rows):
-        rows = summarise(rows)
-    return _ordered(rows)
+        rows = summarise(_sorted(rows))  # a summary row is its group's first: in time order, whatever the scan's
+    return _sorted(rows)[COLUMNS].reset_index(drop=True)
 
 
-def _ordered(rows: "pd.DataFrame") -> "pd.DataFrame":
+def _sorted(rows: "pd.DataFrame") -> "pd.DataFrame":
+    """Rows in time order, deploys and upgrades first among equal times, then by
+    what they say: the same rows give the same order however they were read."""
     rows = rows.assign(_tie=rows["kind"].map({"deploy": 0, "upgrade": 1}).fillna(2))
-    rows = rows.sort_values(["ts", "_tie", "service", "summary"], kind="stable", na_position="last")
-    return rows[COLUMNS].reset_index(drop=True)
+    keys = ["ts", "_tie", "service", "summary", "version", "pod", "ref_table", "ref_id"]
+    return rows.sort_values([k for k in keys if k in rows.columns], kind="stable", na_position="last")
 
 
 def bucket_seconds(first, last, buckets: int = BUCKETS, at_least: int = 60) -> int:
