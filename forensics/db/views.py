@@ -243,37 +243,3 @@ FROM goroutines g JOIN goroutine_stacks s ON s.frames_id = g.frames_id""",
 })
 # Tables parsers emit that the database keeps as views of others (created by the store as views, not tables).
 VIEW_TABLES = ("frames",)
-_STACK_COLUMNS = ("depth, function, package, file, line, module, module_version, is_stdlib, inlined, args, "
-                  "pc_offset")
-
-
-def split_goroutine_frames(con) -> None:
-    """Schema 10 stores goroutine frames once per distinct stack (goroutine_stacks,
-    frames is a view): move an older database's frames table over. The keys of
-    moved stacks are hashes of their rows, not of their text as parsers key them."""
-    kind = con.execute("SELECT any_value(table_type) FROM information_schema.tables "
-                       "WHERE table_name = 'frames'").fetchall()[0][0]
-    if kind != "BASE TABLE":
-        return
-    have = {r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = 'frames'").fetchall()}
-    cols = [c.strip() for c in _STACK_COLUMNS.split(",")]
-    picked = ", ".join(c if c in have else f"NULL AS {c}" for c in cols)
-    seq = "goroutine_seq" if "goroutine_seq" in have else "NULL::INTEGER AS goroutine_seq"
-    con.execute(f"CREATE TEMP TABLE _fx_old_frames AS SELECT dump_id, {seq}, goroutine_id, {picked} FROM frames")
-    # Before goroutine_seq, goroutine_id joined a goroutine to its frames.
-    con.execute("UPDATE _fx_old_frames f SET goroutine_seq = g.seq FROM goroutines g "
-                "WHERE f.goroutine_seq IS NULL AND g.dump_id = f.dump_id AND g.goroutine_id = f.goroutine_id")
-    con.execute(f"""CREATE TEMP TABLE _fx_old_keys AS
-        SELECT dump_id, goroutine_seq,
-               (hash(list(struct_pack({_STACK_COLUMNS}) ORDER BY depth)) >> 1)::BIGINT AS frames_id
-        FROM _fx_old_frames WHERE goroutine_seq IS NOT NULL GROUP BY dump_id, goroutine_seq""")
-    con.execute("UPDATE goroutines g SET frames_id = k.frames_id FROM _fx_old_keys k "
-                "WHERE g.dump_id = k.dump_id AND g.seq = k.goroutine_seq")
-    con.execute(f"""INSERT INTO goroutine_stacks
-        SELECT DISTINCT k.frames_id, {', '.join('f.' + c for c in cols)}
-        FROM _fx_old_frames f JOIN _fx_old_keys k USING (dump_id, goroutine_seq)
-        WHERE k.frames_id NOT IN (SELECT frames_id FROM goroutine_stacks)""")
-    con.execute("DROP TABLE _fx_old_frames")
-    con.execute("DROP TABLE _fx_old_keys")
-    con.execute("DROP TABLE frames")
