@@ -119,6 +119,30 @@ def sql(query, db, fmt, limit) -> None:
     print_frame(df, fmt, limit_of(limit, fmt, 100))
 
 
+@main.command()
+@db_option()
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Directory to write the dataset to (made; must be new or empty, or a dataset with --force).")
+@click.option("--force", is_flag=True, help="Replace the dataset already at --out.")
+def export(db, out, force) -> None:
+    """Write the database as a Parquet dataset: a directory per table, Hive-partitioned by service and
+    date where a table has both, and a manifest.json. Every reading command opens it with --db DIR, and
+    DuckDB, Spark SQL, Trino or Athena read it as Parquet."""
+    incident = _open(db, read_only=True)
+    try:
+        manifest = incident.export(out, force=force)
+    except fx.ForensicsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        incident.close()
+    tables = manifest["tables"]
+    rows = sum(t["rows"] for t in tables.values())
+    filled = sum(1 for t in tables.values() if t["rows"])
+    click.echo(f"{manifest['sources']['count']:,} sources, {rows:,} rows in {filled} of {len(tables)} tables "
+               f"(schema {manifest['schema_version']}), written to")
+    click.echo(terminal_safe(str(out)))
+
+
 @main.command("goroutine-growth")
 @db_option()
 @click.option("--service", help="Only this service.")
@@ -303,8 +327,8 @@ def releases(db, service, fmt, limit) -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1)
-@click.option("--db", type=click.Path(exists=True, dir_okay=False),
-              help="Incident database to read dumps from (instead of PATHS).")
+@click.option("--db", type=click.Path(exists=True),
+              help="Incident database (or dataset directory) to read dumps from (instead of PATHS).")
 @click.option("--dump", type=int, help="Only this dump (dumps.dump_id; with --db).")
 @click.option("--source", type=int, help="Only the dumps of this source (sources.source_id; with --db).")
 @click.option("--similar", type=click.Choice(["exact", "ignore-args", "ignore-wait"]), default="ignore-wait",

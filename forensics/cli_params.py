@@ -50,8 +50,10 @@ class FormatOption(click.Option):
 
 
 def db_option(must_exist: bool = True):
-    return click.option("--db", required=True, type=click.Path(exists=must_exist, dir_okay=False),
-                        help="Incident database" + ("." if must_exist else " (created if missing)."))
+    """--db: a database to read (a DuckDB file, or a dataset directory) or, when it need not exist, to write."""
+    return click.option("--db", required=True, type=click.Path(exists=must_exist, dir_okay=must_exist),
+                        help="Incident database" + (": a DuckDB file, or a Parquet dataset's directory "
+                                                    "(forensics export)." if must_exist else " (created if missing)."))
 
 
 def rows_options(default_limit: int | None = 50, table_doc: str = ""):

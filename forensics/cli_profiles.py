@@ -42,9 +42,9 @@ def selection(profile, source, kind, service, version, since, until):
 def profile_report_options(f):
     """Options shared by top and diff: what to show and how (pprof's flags)."""
     for decorator in reversed([
-        click.option("--db", type=click.Path(dir_okay=False),
-                     help="Incident database; PATHS are read into it (created if missing), or without it into "
-                          "a temporary database removed afterwards."),
+        click.option("--db", type=click.Path(),
+                     help="Incident database (or a Parquet dataset's directory, to read); PATHS are read into "
+                          "it (created if missing), or without it into a temporary database removed afterwards."),
         click.option("--sample-type", "-t", help="Sample type (name, index, or pprof alias such as inuse_space); "
                                                  "default as pprof's."),
         click.option("--by", type=click.Choice(["function", "file", "line"]), default="function", show_default=True),
@@ -114,7 +114,7 @@ class _Files:
         if not self.files:
             if not db:
                 raise click.UsageError("Missing option '--db' (or give profile files to read).")
-            if not os.path.isfile(db):
+            if not os.path.isfile(db) and not os.path.isdir(db):  # a dataset is a directory
                 raise click.BadParameter(f"File {db!r} does not exist.", param_hint="'--db'")
             return
         missing = [p for p in self.files if p != "-" and not any(c in p for c in "*?[") and not os.path.exists(p)]

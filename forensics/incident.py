@@ -306,6 +306,21 @@ class Incident:
             return _report.write(data, path, format, embed_figures)
         return _report.render(data, format or "html", embed=True)
 
+    def export(self, out: str | Path, force: bool = False) -> dict:
+        """Write this incident as a Parquet dataset at directory `out` (a
+        subdirectory per table, Hive-partitioned by service and date where a
+        table has both, and a manifest.json), which ``fx.open(out)`` and every
+        reading command open again. An existing dataset is replaced only with
+        `force`. Returns the manifest.
+
+        >>> import forensics as fx, os, tempfile
+        >>> out = os.path.join(tempfile.mkdtemp(), "dataset")
+        >>> fx.open().export(out)["schema_version"] == fx.open(out).sql("SELECT value::INT FROM meta "
+        ...                                                              "WHERE key = 'schema_version'").fetchall()[0][0]
+        True
+        """
+        return self.store.export(str(out), force=force)
+
     def close(self) -> None:
         self.store.close()
 
@@ -401,5 +416,6 @@ def _notebook_bar():
 
 
 def open(path: str | Path = ":memory:", read_only: bool = False) -> Incident:  # noqa: A001 - fx.open is the API
-    """Open (creating if missing) the incident database at `path`."""
+    """Open (creating if missing) the incident database at `path`: a DuckDB
+    file, or a Parquet dataset's directory (:meth:`Incident.export`), read-only."""
     return Incident(path, read_only=read_only)

@@ -26,7 +26,8 @@ import duckdb
 from ..errors import StoreError
 from .outcome import decide, first_problem, source_row, source_status  # noqa: F401 - source_status: the API
 from .schema import SCHEMA_VERSION, TABLES, VIEWS, arrow_type
-from .views import VIEW_TABLES, split_goroutine_frames
+from .migrations import split_goroutine_frames, split_stack_frames
+from .views import VIEW_TABLES
 
 if TYPE_CHECKING:  # pyarrow is imported where sources are written: a query needs only DuckDB
     import pyarrow as pa
@@ -92,6 +93,10 @@ class Store:
         self.path = str(path)
         self._unchecked_rows = 0
         self._legacy: bool | None = None
+        self.dataset = os.path.isdir(self.path)  # a Parquet dataset (:mod:`.dataset`), read-only
+        if self.dataset:
+            self._open_dataset()
+            return
         try:
             self.con = duckdb.connect(self.path, read_only=read_only)
             try:
@@ -106,6 +111,35 @@ class Store:
 
     def close(self) -> None:
         self.con.close()
+
+    def _open_dataset(self) -> None:
+        from . import dataset
+
+        if not dataset.is_dataset(self.path):
+            raise StoreError(f"{self.path} is a directory without {dataset.MANIFEST}: not a forensics dataset "
+                             "(give a DuckDB file, or a directory `forensics export` wrote)")
+        self.con = duckdb.connect(":memory:")
+        self.con.execute("SET enable_progress_bar = false")
+        try:
+            dataset.attach(self.con, self.path)
+        except duckdb.Error as exc:
+            self.con.close()
+            raise StoreError(f"cannot read the dataset {self.path}: {exc}") from exc
+
+    def export(self, out: str, force: bool = False) -> dict:
+        """Write the incident as a Parquet dataset at `out` (:func:`forensics.db.dataset.write`)."""
+        from . import dataset
+
+        try:
+            return dataset.write(self.con, out, force=force)
+        except (duckdb.Error, OSError) as exc:
+            raise StoreError(f"cannot export to {out}: {exc}") from exc
+
+    def check_writable(self) -> None:
+        """A StoreError when this store cannot take new sources (a dataset)."""
+        if self.dataset:
+            raise StoreError(f"{self.path} is a Parquet dataset, which is read-only: ingest into a DuckDB file, "
+                             "then `forensics export` it")
 
     # --- schema -----------------------------------------------------------
     def _create_schema(self) -> None:
@@ -133,7 +167,7 @@ class Store:
         if older and found < 7:
             con.execute("UPDATE sources SET origin = '' WHERE origin IS NULL")  # identity by bytes alone, as then
         if found is not None and found < 4:
-            _split_stack_frames(con)
+            split_stack_frames(con)
         if found is not None and found < 10:
             split_goroutine_frames(con)
         for _, sql in VIEWS.values():
@@ -161,7 +195,11 @@ class Store:
 
     def deny_file_access(self) -> None:
         """From now on, SQL on this connection reads and writes no file but the database
-        (no read_text, read_csv, COPY ... TO, ATTACH): for queries a user types."""
+        (no read_text, read_csv, COPY ... TO, ATTACH): for queries a user types.
+        A dataset's own directory stays readable: its tables are views of its files."""
+        if self.dataset:
+            root = os.path.realpath(self.path).replace("'", "''")
+            self.con.execute(f"SET allowed_directories = ['{root}']")
         self.con.execute("SET enable_external_access = false")
 
     # --- reads ------------------------------------------------------------
@@ -501,24 +539,6 @@ _PROFILE_FRAMES_ID = ("coalesce(frames_id, CASE WHEN stack_id <> 0 THEN xor(stac
 
 def _listed(results) -> list[SourceResult]:
     return results if isinstance(results, list) else [results]
-
-
-def _split_stack_frames(con) -> None:
-    """Schema 4 keeps stack frames as stacks + frame_info (stack_frames is a
-    view now): move an older database's stack_frames table over."""
-    kind = _one(con, "SELECT any_value(table_type) FROM information_schema.tables WHERE table_name = 'stack_frames'")[0]
-    if kind != "BASE TABLE":
-        return
-    have = {r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = 'stack_frames'").fetchall()}
-    wanted = [c.name for c in TABLES["frame_info"].columns if c.name != "frame_id"]
-    columns = ", ".join(c if c in have else f"NULL AS {c}" for c in wanted)  # schema 2 lacked some
-    con.execute(f"CREATE TEMP TABLE _old_frames AS SELECT stack_id, depth, {columns} FROM stack_frames")
-    names = ", ".join(wanted)
-    con.execute(f"INSERT INTO frame_info SELECT DISTINCT (hash({names}) >> 1)::BIGINT, {names} FROM _old_frames")
-    con.execute(f"INSERT INTO stacks SELECT stack_id, depth, (hash({names}) >> 1)::BIGINT FROM _old_frames")
-    con.execute("DROP TABLE _old_frames")
-    con.execute("DROP TABLE stack_frames")
 
 
 def _open_error(path: str, exc: Exception) -> str:

@@ -206,6 +206,7 @@ def ingest(
     instead of sniffing each source: a ValueError names the formats when it is unknown.
     `force` reads again every artefact already ingested, replacing its rows.
     """
+    store.check_writable()
     forced = readable(format) if format is not None else None
     if jobs > 1:
         start_early(paths)
