@@ -319,7 +319,9 @@ class Incident:
         ...                                                              "WHERE key = 'schema_version'").fetchall()[0][0]
         True
         """
-        return self.store.export(str(out), force=force)
+        from . import __version__
+
+        return self.store.export(str(out), force=force, written_by=f"forensics {__version__}")
 
     def close(self) -> None:
         self.store.close()

@@ -124,7 +124,7 @@ def test_export_replaces_only_with_force_and_never_half_writes(tmp_path, monkeyp
         db.export(out)
     db.ingest([SAMPLES / "go1.19.8" / "default" / "nil-deref.txt"])
 
-    def broken(con, into):
+    def broken(con, into, written_by):
         (into / "dumps").mkdir()
         raise OSError("disk full")
 

@@ -121,7 +121,9 @@ def instance_series(store: Store, service: str | None = None, by: tuple[str, ...
     import pandas as pd
 
     where, params = ("AND r.service = ?", [service]) if service is not None else ("", None)
-    snaps = store.query(SNAPSHOTS_SQL.format(where=where) + " ORDER BY d.ts NULLS FIRST, d.dump_id", params).df()
+    # equal times (files of one mtime): in file order, then within a file
+    snaps = store.query(SNAPSHOTS_SQL.format(where=where) + " ORDER BY d.ts NULLS FIRST, src.path, d.start_line, "
+                        "d.dump_id", params).df()
     counts = store.query(SITE_COUNTS_SQL.format(where=where), params).df()
     counts = counts[counts["by"].isin(by)]
     if snaps.empty:

@@ -8,12 +8,14 @@ from ..db.store import Store
 if TYPE_CHECKING:
     import pandas as pd
 
-PANIC_SIGNATURES_SQL = """
+# Each signature's example: its first crash (by time, then file and place in it: ids follow no order).
+_FIRST = "ORDER BY p.ts NULLS LAST, s.path, d.start_line, p.dump_id"
+PANIC_SIGNATURES_SQL = f"""
 SELECT
     p.signature,
-    any_value(p.kind ORDER BY p.dump_id) AS kind,
-    any_value(p.normalized_message ORDER BY p.dump_id) AS message,
-    any_value(p.top_function ORDER BY p.dump_id) AS top_function,
+    any_value(p.kind {_FIRST}) AS kind,
+    any_value(p.normalized_message {_FIRST}) AS message,
+    any_value(p.top_function {_FIRST}) AS top_function,
     count(DISTINCT p.dump_id) AS count,
     min(p.ts) AS first_seen,
     max(p.ts) AS last_seen,
@@ -22,9 +24,9 @@ SELECT
     arg_min(r.version, p.ts) AS first_seen_version,
     coalesce(list(DISTINCT r.service ORDER BY r.service) FILTER (WHERE r.service IS NOT NULL), []) AS services,
     count(DISTINCT r.instance) AS instances,
-    min(p.dump_id) AS example_dump,
-    any_value(s.path ORDER BY p.dump_id) AS example_source,
-    any_value(p.message ORDER BY p.dump_id) AS example_message
+    any_value(p.dump_id {_FIRST}) AS example_dump,
+    any_value(s.path {_FIRST}) AS example_source,
+    any_value(p.message {_FIRST}) AS example_message
 FROM panics p
 JOIN dumps d USING (dump_id)
 JOIN dump_releases r USING (dump_id)  -- the release that ran: from the row, its pod, the deploys

@@ -54,8 +54,9 @@ def tables() -> list[str]:
     return [name for name in TABLES if name not in VIEW_TABLES]
 
 
-def write(con, out: str | os.PathLike, force: bool = False) -> dict:
-    """Write the incident `con` holds as a dataset at `out`; returns the manifest.
+def write(con, out: str | os.PathLike, force: bool = False, written_by: str = "forensics") -> dict:
+    """Write the incident `con` holds as a dataset at `out`; returns the manifest
+    (`written_by`: the program and version it names).
 
     Written beside `out` and renamed into place, so a failed export leaves
     nothing at `out`; an existing dataset there is replaced only with `force`.
@@ -69,7 +70,7 @@ def write(con, out: str | os.PathLike, force: bool = False) -> dict:
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     try:
-        manifest = _write_tables(con, partial)
+        manifest = _write_tables(con, partial, written_by)
         (partial / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         if out.exists():
             old = out.with_name(f".{out.name}.old-{os.getpid()}")
@@ -84,7 +85,7 @@ def write(con, out: str | os.PathLike, force: bool = False) -> dict:
     return manifest
 
 
-def _write_tables(con, into: Path) -> dict:
+def _write_tables(con, into: Path, written_by: str) -> dict:
     entries = {}
     for name in tables():
         rows = con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]
@@ -99,9 +100,7 @@ def _write_tables(con, into: Path) -> dict:
                         f"(FORMAT parquet, COMPRESSION zstd, PARTITION_BY ({service}, date))")
         entries[name] = {"rows": rows, "partitioned_by": [part[0], "date"] if part else []}
     statuses = dict(con.execute("SELECT status, count(*) FROM sources GROUP BY status ORDER BY status").fetchall())
-    from .. import __version__
-
-    return {"format": FORMAT, "schema_version": SCHEMA_VERSION, "written_by": f"forensics {__version__}",
+    return {"format": FORMAT, "schema_version": SCHEMA_VERSION, "written_by": written_by,
             "written_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "sources": {"count": sum(statuses.values()), "by_status": statuses}, "tables": entries}
 

@@ -62,3 +62,49 @@ def split_goroutine_frames(con) -> None:
     con.execute("DROP TABLE _fx_old_frames")
     con.execute("DROP TABLE _fx_old_keys")
     con.execute("DROP TABLE frames")
+
+
+def derive_ids(con) -> None:
+    """Schema 11 derives ids from each artefact (:mod:`forensics.db.ids`):
+    give an older database's sources their ids, and their dumps, profiles
+    and builds `source_id + n`, n their order within the source, in every
+    table that refers to them. In one transaction."""
+    import pyarrow as pa
+
+    from .ids import LOCAL_IDS, source_id
+
+    rows = con.execute("SELECT source_id, sha256, coalesce(origin, ''), path FROM sources "
+                       "ORDER BY source_id").fetchall()
+    new = {old: source_id(sha, origin, path) for old, sha, origin, path in rows}  # a re-read file's: its last id
+    latest = {n: old for old, n in new.items()}
+    stale = [old for old, n in new.items() if latest[n] != old]  # earlier failed reads of an unreadable file
+    ids = pa.table({"old": list(latest.values()), "new": list(latest.keys())},
+                   schema=pa.schema([("old", pa.int64()), ("new", pa.int64())]))
+    tables = [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables "
+                                        "WHERE table_type = 'BASE TABLE' AND table_schema = 'main'").fetchall()]
+    columns = {(t, c) for t, c in con.execute("SELECT table_name, column_name FROM information_schema.columns "
+                                              "WHERE table_schema = 'main'").fetchall()}
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.register("_fx_source_ids", ids)
+        for table in tables:
+            if (table, "source_id") in columns and stale:
+                con.execute(f"DELETE FROM {table} WHERE source_id IN (SELECT unnest(?))", [stale])
+        for col, owner in LOCAL_IDS.items():
+            con.execute(f"""CREATE TEMP TABLE _fx_local_ids AS
+                SELECT o.{col} AS old, m.new + row_number() OVER (PARTITION BY o.source_id ORDER BY o.{col}) - 1 AS new
+                FROM {owner} o JOIN _fx_source_ids m ON m.old = o.source_id""")
+            for table in tables:
+                if (table, col) in columns:
+                    con.execute(f"UPDATE {table} SET {col} = x.new FROM _fx_local_ids x WHERE {table}.{col} = x.old")
+            con.execute("DROP TABLE _fx_local_ids")
+        for table in tables:
+            if (table, "source_id") in columns:
+                con.execute(f"UPDATE {table} SET source_id = m.new FROM _fx_source_ids m "
+                            f"WHERE {table}.source_id = m.old")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("_fx_source_ids")

@@ -6,7 +6,7 @@ document is current (``python -m forensics.db.schema > docs/schema.md``).
 
 Parsers emit every column of a table except ``source_id``, which the store
 adds; ``dump_id`` values from a parser are local to its source (0, 1, ...)
-and the store rebases them onto the database.
+and the store makes them ``source_id + n`` (:mod:`forensics.db.ids`).
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # imported where a batch schema is asked for: a query needs only DuckDB
     import pyarrow as pa
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 
 
 def arrow_type(sql_type: str) -> "pa.DataType":
@@ -86,7 +86,7 @@ TABLES: dict[str, Table] = {
             "sources",
             "One row per ingested file or archive member. An artefact is its content and its origin: re-ingesting one with the same sha256 and origin (loose, gzipped or inside an archive) is a no-op, unless its reading failed or found nothing, or older readers read it (then it is read again and replaces this row), while the same bytes from another pod, restart or time are another source.",
             """
-            source_id BIGINT Sequential id.
+            source_id BIGINT Id, from the artefact's content hash and origin: the same on any machine (forensics.db.ids).
             path VARCHAR Path as given; archive members are `bundle.tgz!path/in/bundle`, stdin is `-`.
             sha256 VARCHAR SHA-256 of the content (after gzip, bzip2 or xz decompression, so a log and its compressed rotation are one artefact; of the bytes as stored before schema 9, or when the compressed data is corrupt).
             size BIGINT Size in bytes as stored.
@@ -119,7 +119,7 @@ TABLES: dict[str, Table] = {
             "dumps",
             "One row per crash report or goroutine dump found in a source.",
             """
-            dump_id BIGINT Id, unique in the database.
+            dump_id BIGINT Id: its source's id plus its number in the source (0, 1, ...).
             source_id BIGINT The source it was found in.
             kind VARCHAR `panic`, `fatal` (fatal error:), `signal` (SIGQUIT and other signal dumps), `race` (data race report), `goroutines` (runtime.Stack, debug=2 dump) or `goroutine_profile` (a goroutine profile, debug=0 proto or debug=1 text: goroutines grouped by stack, with counts).
             ts TIMESTAMP When it happened (UTC): the ingest `ts` argument, else the timestamp a log collector put before the dump's first line (CRI log files, `kubectl logs --timestamps`), else the time of the last log line before the dump, else an ISO 8601 time in the source's path, else its mtime.
@@ -240,7 +240,7 @@ TABLES: dict[str, Table] = {
             "profiles",
             "One row per pprof profile (profile.proto, gzipped or not).",
             """
-            profile_id BIGINT Id, unique in the database.
+            profile_id BIGINT Id: its source's id plus its number in the source.
             source_id BIGINT The source.
             kind VARCHAR `cpu`, `heap`, `allocs`, `goroutine`, `threadcreate`, `contention` (block and mutex profiles share their sample types), else the first sample type's name.
             ts TIMESTAMP When the profile was taken (UTC): the ingest `ts` argument, else time_nanos, else the file's mtime.
@@ -442,7 +442,7 @@ TABLES: dict[str, Table] = {
             "builds",
             "One row per build described by `go version -m` output, a go.mod or a go.sum.",
             """
-            build_id BIGINT Id, unique in the database.
+            build_id BIGINT Id: its source's id plus its number in the source.
             source_id BIGINT The source.
             kind VARCHAR `buildinfo`, `go.mod` or `go.sum`.
             service VARCHAR Service given at ingest (else the deploy record that names this file says; see module_versions).

@@ -197,21 +197,21 @@ def in_memory(batches: Iterable[tuple[str, pa.RecordBatch]]) -> Spooled:
     return sp
 
 
-def gathered(spooled: list[Spooled | None], source_ids: list[int], bases: dict[str, int],
-             shared: dict[str, str] | None = None) -> tuple[dict[str, pa.Table], dict[str, int]]:
+def gathered(spooled: list[Spooled | None], source_ids: list[int], local: list[str],
+             shared: dict[str, str] | None = None) -> dict[str, pa.Table]:
     """The in-memory output of several sources (:func:`in_memory`) as one table
     each, for one INSERT: every row with its source's id, and each id that a
-    parser numbers from 0 within its source (the keys of `bases`) moved past
-    the ids of the sources before it, the first source's starting at `bases`.
-    A table shared by all sources (`shared`: table -> key) keeps each key's
-    rows from the first source that has it, as loading them one by one would.
-    Also the next free ids. Whole columns at a time: a batch of thousands of
-    small sources costs a few Arrow calls per table, not per source.
+    parser numbers from 0 within its source (the columns `local`) moved to its
+    source's id plus that number (:mod:`forensics.db.ids`). A table shared by
+    all sources (`shared`: table -> key) keeps each key's rows from the first
+    source that has it, as loading them one by one would. Whole columns at a
+    time: a batch of thousands of small sources costs a few Arrow calls per
+    table, not per source.
 
     >>> b = pa.RecordBatch.from_pylist([{"dump_id": 0}, {"dump_id": 1}], schema=TABLES["dumps"].arrow_schema)
-    >>> tables, top = gathered([Spooled(batches={"dumps": [b]})] * 2, [7, 8], {"dump_id": 10})
-    >>> tables["dumps"]["dump_id"].to_pylist(), tables["dumps"]["source_id"].to_pylist(), top
-    ([10, 11, 12, 13], [7, 7, 8, 8], {'dump_id': 14})
+    >>> tables = gathered([Spooled(batches={"dumps": [b]})] * 2, [700, 800], ["dump_id"])
+    >>> tables["dumps"]["dump_id"].to_pylist(), tables["dumps"]["source_id"].to_pylist()
+    ([700, 701, 800, 801], [700, 700, 800, 800])
     """
     import numpy as np
 
@@ -225,17 +225,11 @@ def gathered(spooled: list[Spooled | None], source_ids: list[int], bases: dict[s
     for table, (got, owners) in parts.items():
         tables[table] = _as_table(table, got).combine_chunks()
         owner[table] = np.repeat(np.array(owners, dtype=np.int64), [b.num_rows for b in got])
-    top = dict(bases)
-    for col, base in bases.items():
-        counts = np.zeros(len(spooled), dtype=np.int64)  # ids 0..n-1 of each source: n
-        for table, t in tables.items():
-            if col in t.column_names and t.num_rows:
-                np.maximum.at(counts, owner[table], t[col].fill_null(-1).to_numpy() + 1)
-        starts = base + np.cumsum(counts) - counts
-        top[col] = int(base + counts.sum())
+    ids = np.array(source_ids, dtype=np.int64)
+    for col in local:
         for table, t in tables.items():
             if col in t.column_names:
-                moved = pc.add(t[col], pa.array(starts[owner[table]], t[col].type))
+                moved = pc.add(t[col], pa.array(ids[owner[table]], t[col].type))
                 tables[table] = t.set_column(t.schema.get_field_index(col), col, moved)
     for table, key in (shared or {}).items():
         if table in tables and tables[table].num_rows:
@@ -243,11 +237,10 @@ def gathered(spooled: list[Spooled | None], source_ids: list[int], bases: dict[s
             _, first, where = np.unique(keys, return_index=True, return_inverse=True)
             keep = owner[table] == owner[table][first][where.reshape(-1)]
             tables[table], owner[table] = tables[table].filter(pa.array(keep)), owner[table][keep]
-    ids = np.array(source_ids, dtype=np.int64)
     for table, t in tables.items():
         if any(c.name == "source_id" for c in TABLES[table].columns):
             tables[table] = t.append_column("source_id", pa.array(ids[owner[table]]))
-    return tables, top
+    return tables
 
 
 def spool_chunks(batches: Iterable[tuple[str, pa.RecordBatch]], directory: str,

@@ -26,7 +26,8 @@ import duckdb
 from ..errors import StoreError
 from .outcome import decide, first_problem, source_row, source_status  # noqa: F401 - source_status: the API
 from .schema import SCHEMA_VERSION, TABLES, VIEWS, arrow_type
-from .migrations import split_goroutine_frames, split_stack_frames
+from .ids import LOCAL_IDS, source_id as artefact_id
+from .migrations import derive_ids, split_goroutine_frames, split_stack_frames
 from .views import VIEW_TABLES
 
 if TYPE_CHECKING:  # pyarrow is imported where sources are written: a query needs only DuckDB
@@ -34,9 +35,6 @@ if TYPE_CHECKING:  # pyarrow is imported where sources are written: a query need
 
     from .spool import Spooled
 
-# Ids a parser numbers from 0 within its source, and the table that owns
-# each: the store rebases them past the largest id already there.
-_LOCAL_IDS = {"dump_id": "dumps", "profile_id": "profiles", "build_id": "builds"}
 # Tables whose rows are shared by all sources and stored once per key.
 _SHARED_KEYS = {"stacks": "stack_id", "frame_info": "frame_id"}
 CHECKPOINT_ROWS = 1_000_000  # rows loaded since the last checkpoint that make the store checkpoint (capped)
@@ -126,12 +124,12 @@ class Store:
             self.con.close()
             raise StoreError(f"cannot read the dataset {self.path}: {exc}") from exc
 
-    def export(self, out: str, force: bool = False) -> dict:
+    def export(self, out: str, force: bool = False, written_by: str = "forensics") -> dict:
         """Write the incident as a Parquet dataset at `out` (:func:`forensics.db.dataset.write`)."""
         from . import dataset
 
         try:
-            return dataset.write(self.con, out, force=force)
+            return dataset.write(self.con, out, force=force, written_by=written_by)
         except (duckdb.Error, OSError) as exc:
             raise StoreError(f"cannot export to {out}: {exc}") from exc
 
@@ -170,6 +168,9 @@ class Store:
             split_stack_frames(con)
         if found is not None and found < 10:
             split_goroutine_frames(con)
+        if found is not None and found < 11:
+            con.execute("DROP INDEX IF EXISTS sources_artefact")  # DuckDB updates no column an index covers
+            derive_ids(con)
         for _, sql in VIEWS.values():
             con.execute(sql)
         con.execute("CREATE UNIQUE INDEX IF NOT EXISTS sources_artefact ON sources (sha256, origin)")
@@ -336,11 +337,13 @@ class Store:
         con = self.con
         result = SourceResult(path, "ok", kind, bytes=size)
         with self._transaction(f"writing {path}"):
-            source_id = _one(con, "SELECT nextval('source_id_seq')")[0]
-            bases = self._id_bases()
+            source_id = artefact_id(sha256, origin.key if origin else "", path)
+            bases = dict.fromkeys(LOCAL_IDS, source_id)  # the source's own ids: source_id + n
             result.source_id = source_id
             if replaces is not None:
                 self._delete_source(replaces)
+            if replaces != source_id and _one(con, "SELECT count(*) FROM sources WHERE source_id = ?", [source_id])[0]:
+                self._delete_source(source_id)  # a file that could not be read before: its path's id
             # A shared table empty before this source holds only its rows, and its parser gives each
             # key once: its chunks need not be matched against what the chunks before them stored.
             own = {t for t in _SHARED_KEYS if not _one(con, f"SELECT count(*) FROM (SELECT 1 FROM {t} LIMIT 1)")[0]}
@@ -363,21 +366,19 @@ class Store:
         return result
 
     def _load_many(self, pending: list[Pending]) -> list[SourceResult]:
-        """Sources parsed into memory, in one transaction: source ids from the
-        sequence, each source's own ids past the last one's
-        (:func:`forensics.db.spool.gathered`), one INSERT per table for all."""
+        """Sources parsed into memory, in one transaction: each source's own ids
+        from its id (:func:`forensics.db.spool.gathered`), one INSERT per table for all."""
         from .spool import gathered
 
         con = self.con
         results, errors, rows = [], [], []
         with self._transaction(f"writing {len(pending)} sources"):
-            ids = sorted(r[0] for r in con.execute("SELECT nextval('source_id_seq') FROM range(?)",
-                                                   [len(pending)]).fetchall())
-            bases = self._id_bases()  # before any delete, as _load: ids of a replaced reading are not reused
-            for p in pending:
-                if p.replaces is not None:
-                    self._delete_source(p.replaces)
-            tables, _ = gathered([p.spooled for p in pending], ids, bases, _SHARED_KEYS)
+            ids = [artefact_id(p.sha256, p.origin.key if p.origin else "", p.path) for p in pending]
+            stored = {r[0] for r in con.execute("SELECT source_id FROM sources WHERE source_id IN (SELECT unnest(?))",
+                                                [ids]).fetchall()}
+            for old in {p.replaces for p in pending} - {None} | stored:
+                self._delete_source(old)
+            tables = gathered([p.spooled for p in pending], ids, list(LOCAL_IDS), _SHARED_KEYS)
             for p, source_id in zip(pending, ids):
                 result = SourceResult(p.path, "ok", p.kind, source_id=source_id, bytes=p.size)
                 found = []  # its problems in load order: its parser's ingest_errors rows, then what stopped it
@@ -426,15 +427,10 @@ class Store:
         self._insert(table, pa.table([pa.array(values, arrow_type(c.type)) for values, c in zip(zip(*rows), columns)],
                                      names=[c.name for c in columns]), None, {})
 
-    def _id_bases(self) -> dict[str, int]:
-        """The first free id of each id a parser numbers from 0 within its source."""
-        return {col: _one(self.con, f"SELECT coalesce(max({col}) + 1, 0) FROM {owner}")[0]
-                for col, owner in _LOCAL_IDS.items()}
-
     def _delete_source(self, source_id: int) -> None:
         """Delete a source's rows from every table (shared stacks and frames stay): ids a source owns first."""
         con = self.con
-        for col, owner in _LOCAL_IDS.items():
+        for col, owner in LOCAL_IDS.items():
             for table in TABLES.values():
                 names = {c.name for c in table.columns}
                 if col in names and "source_id" not in names and table.name not in (*_SHARED_KEYS, *VIEW_TABLES):

@@ -211,7 +211,7 @@ def ingest(
     if jobs > 1:
         start_early(paths)
     summary = IngestSummary()
-    seen: dict[tuple[str, str], str] = {}  # (sha256, origin key) read in this call -> its path
+    seen: dict[tuple, str] = {}  # (sha256, origin key) read in this call -> its path
     # What was here before this call: asked one source at a time, then (past INDEX_AFTER sources,
     # a batch) fetched in one query; None when the database holds too many sources for that.
     index: dict | None = None
@@ -254,14 +254,22 @@ def ingest(
             return Pending(source.name, sha, source.size, fmt, None, service, version, source.mtime, failure, status,
                            where, replaces, READER_VERSION)
 
+        def unread(failure: str, status: str = "failed") -> Pending | SourceResult:
+            """A source with no content to identify it: its path is its identity (one row a path)."""
+            first = seen.get((None, f"{source.name}\0{where.key}"))
+            if first is not None:
+                return SourceResult(source.name, "duplicate", error="named twice in this ingest")
+            seen[(None, f"{source.name}\0{where.key}")] = source.name
+            return record(failure=failure, status=status)
+
         if source.path is None and source.error:
-            return record(failure=source.error, status=source.status)
+            return unread(source.error, source.status)
         if source.path is not None and source.path.name in own_names and os.path.realpath(source.path) in own:
             return SourceResult(source.name, "skipped", error="the incident database itself")
         try:
             sha = _hash(source)
         except SourceError as exc:
-            return record(failure=str(exc))
+            return unread(str(exc))
         decision = again(sha, where, source)
         if source.small:
             source.release()  # its bytes are in memory: an archive member leaves the temp disk now
