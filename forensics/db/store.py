@@ -143,7 +143,6 @@ class Store:
     def _create_schema(self) -> None:
         con = self.con
         con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
-        con.execute("CREATE SEQUENCE IF NOT EXISTS source_id_seq START 1")
         found = _schema_version(con)
         if found is not None and found > SCHEMA_VERSION:
             return  # _check_version says so
