@@ -21,7 +21,7 @@ from google.protobuf.message import DecodeError
 
 from ...errors import ParseError
 from . import samples as sample_arrays
-from .samples import Samples, decode_chunk, from_messages, joined
+from .samples import Samples, decode_chunk, from_messages
 
 _F = descriptor_pb2.FieldDescriptorProto
 _INT64, _UINT64, _BOOL, _BYTES, _MSG = _F.TYPE_INT64, _F.TYPE_UINT64, _F.TYPE_BOOL, _F.TYPE_BYTES, _F.TYPE_MESSAGE
@@ -103,11 +103,6 @@ class Decoded:
             part = field[lo:lo + step]
             fast = decode_chunk(part, lo) if raw else None
             yield fast if fast is not None else from_messages(_messages(part, lo) if raw else part, lo)
-
-    @property
-    def samples(self) -> Samples:
-        """All the samples as flat arrays (for small profiles and checks)."""
-        return joined(list(self.sample_chunks()))
 
     @property
     def time_nanos(self) -> int:

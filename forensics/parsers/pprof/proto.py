@@ -150,6 +150,7 @@ class _Stacks:
         self.frame_info = pa.RecordBatch.from_arrays(
             [pa.array(self.frame_ids[unique])] + [pa.array([cols[c][i] for i in unique], type=schema.field(c).type)
                                                   for c in _FRAME_COLUMNS], schema=schema)
+        self.kept_dtype = np.uint16 if n_loc <= NARROW_LOCATIONS else np.int32  # dense location indexes
         self.seen = np.zeros(0, dtype=np.int64)  # the stack ids kept so far, sorted
         self.kept: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (ids, lengths, flat locations)
 
@@ -166,8 +167,8 @@ class _Stacks:
         if new.any():
             ids, first, at = ids[new], first[new], at[new]
             starts = np.cumsum(lengths) - lengths
-            kept = locs[_ragged(starts[first], lengths[first])]
-            self.kept.append((ids, lengths[first], kept.astype(np.uint16) if len(self.loc_ids) <= NARROW_LOCATIONS else kept))
+            kept = locs[_ragged(starts[first], lengths[first])].astype(self.kept_dtype, copy=False)
+            self.kept.append((ids, lengths[first], kept))
             self.seen = np.insert(self.seen, at, ids)
         return sample_stack
 
@@ -291,12 +292,13 @@ def profile_batches(p: Decoded, opt: ParseOptions, kind: str | None = None) -> I
             ], schema=schema)
             start += k
     strings = pa.array(p.strings, type=pa.string())
-    for m in label_rows:
-        if len(m):
-            yield "profile_labels", _labels(m, strings)
+    label_batches = (_labels(m, strings) for m in label_rows if len(m))  # converted as they are yielded...
     if kind == "goroutine":
-        labels = pa.Table.from_batches([_labels(m, strings) for m in label_rows if len(m)],
-                                       schema=_labels(np.zeros((0, 5), np.int64), strings).schema)
+        label_batches = list(label_batches)  # ... or once, kept for the snapshot's goroutines
+    for batch in label_batches:
+        yield "profile_labels", batch
+    if kind == "goroutine":
+        labels = pa.Table.from_batches(label_batches, schema=_labels(np.zeros((0, 5), np.int64), strings).schema)
         stack_batches = list(stacks.stacks())
         first = [int(v) for v in np.concatenate([v[:, 0] for v in values])] if n_types else [None] * n
         yield from _goroutine_snapshot(first, np.concatenate(sample_stack) if n else np.zeros(0, np.int64),
