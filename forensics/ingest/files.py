@@ -16,6 +16,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import hashlib
+import math
 import io
 import lzma
 import os
@@ -216,8 +217,18 @@ def packed_sha256(path: Path) -> str:
 
 
 def file_time(ts: float | None) -> datetime | None:
-    """A file's mtime as a UTC datetime; None when absent or out of range."""
+    """A file's mtime as a UTC datetime, cut to the millisecond (what Hadoop file
+    systems report, so a file read by a Spark job has the same time); None when
+    absent or out of range.
+
+    >>> file_time(1700000000.1234567)
+    datetime.datetime(2023, 11, 14, 22, 13, 20, 123000)
+    """
     if ts is None:
+        return None
+    try:
+        return from_seconds(math.floor(ts * 1000) / 1000)
+    except (OverflowError, OSError, ValueError):
         return None
     try:
         return from_seconds(ts)

@@ -36,7 +36,7 @@ from .origin import origin
 from .registry import readable
 from .sniff import Detected, detect
 from .files import packed_sha256
-from .sources import SNIFF_BYTES, Limits, Source, open_sources
+from .sources import SNIFF_BYTES, Input, Limits, Source, open_sources
 from .workers import start_early, workers_context
 
 if TYPE_CHECKING:
@@ -185,7 +185,7 @@ class _Batch:
 
 def ingest(
     store: Store,
-    paths: list[str],
+    paths: list[Input],
     service: str | None = None,
     version: str | None = None,
     ts: datetime | None = None,
@@ -196,7 +196,8 @@ def ingest(
     format: str | None = None,  # noqa: A002 - the registry's word, as in the API and `--as`
     force: bool = False,
 ) -> IngestSummary:
-    """Ingest files, directories, globs, archives or '-' (stdin) into `store`.
+    """Ingest files, directories, globs, archives or '-' (stdin) into `store`;
+    a :class:`~forensics.ingest.sources.Named` path is read under the name it gives.
 
     `jobs` parser processes (the CLI gives :func:`default_jobs`, one per core);
     one source alone is read in this process, and so is every source once

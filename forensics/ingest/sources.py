@@ -22,14 +22,38 @@ import glob
 import os
 import stat
 import sys
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterable, Iterator, Union
 
 from ..errors import SourceError
 from .archives import Extractor, classify
 from .files import SNIFF_BYTES, Limits, Source, file_time
 
-__all__ = ["SNIFF_BYTES", "Limits", "Source", "open_sources"]
+__all__ = ["SNIFF_BYTES", "Limits", "Named", "Source", "open_sources"]
+
+
+@dataclass(frozen=True)
+class Named:
+    """A local file read as the artefact `name` names: a copy of a remote file (a
+    Spark executor's copy of ``s3a://bucket/pods/x.log``) keeps its URL in every row
+    and in its origin, and its modification time where the copy's would be wrong.
+
+    >>> import tempfile, os
+    >>> f = tempfile.NamedTemporaryFile(delete=False); _ = f.write(b"x"); f.close()
+    >>> with open_sources([Named("hdfs://nn/logs/a.log", f.name)]) as sources:
+    ...     [s.name for s in sources]
+    ['hdfs://nn/logs/a.log']
+    >>> os.remove(f.name)
+    """
+
+    name: str
+    path: str
+    mtime: datetime | None = None
+
+
+Input = Union[str, Named]  # what ingest is given: a path, glob, "-", or a Named copy
 
 # What a path that is not a regular file is, by its st_mode.
 SPECIAL_FILES = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
@@ -46,9 +70,12 @@ def special_file(mode: int) -> str | None:
     return next((what for test, what in SPECIAL_FILES if test(mode)), None)
 
 
-def _expand(paths: list[str]) -> Iterator[tuple[str, Path | None, str | None]]:
+def _expand(paths: Iterable[Input]) -> Iterator[tuple[str, Path | None, str | None]]:
     """(display name, real path, error) for every file named by paths."""
     for p in paths:
+        if isinstance(p, Named):
+            yield p.name, Path(p.path), None
+            continue
         if p == "-":
             yield "-", None, None
             continue
@@ -72,7 +99,7 @@ def _expand(paths: list[str]) -> Iterator[tuple[str, Path | None, str | None]]:
 
 
 @contextlib.contextmanager
-def open_sources(paths: list[str], limits: Limits | None = None, stdin: BinaryIO | None = None):
+def open_sources(paths: Iterable[Input], limits: Limits | None = None, stdin: BinaryIO | None = None):
     """Context manager yielding an iterator of Sources for `paths`.
 
     Temporary files (stdin spool, archive members) are removed on exit, and
@@ -82,9 +109,11 @@ def open_sources(paths: list[str], limits: Limits | None = None, stdin: BinaryIO
     """
     limits = limits or Limits()
     ex = Extractor(limits)
+    paths = list(paths)
+    mtimes = {p.name: p.mtime for p in paths if isinstance(p, Named) and p.mtime is not None}
 
     def generate() -> Iterator[Source]:
-        for name, path, error in _expand(list(paths)):
+        for name, path, error in _expand(paths):
             if error:
                 yield Source(name, None, error=error, limits=limits)
                 continue
@@ -100,7 +129,8 @@ def open_sources(paths: list[str], limits: Limits | None = None, stdin: BinaryIO
                     yield Source(name, None, error=f"not a regular file ({what}); not opened", status="skipped",
                                  limits=limits)
                     continue
-                yield from classify(name, path, st.st_size, file_time(st.st_mtime), ex, limits, 0)
+                mtime = mtimes.get(name) or file_time(st.st_mtime)
+                yield from classify(name, path, st.st_size, mtime, ex, limits, 0)
             except (OSError, SourceError) as exc:
                 yield Source(name, None, error=str(exc), limits=limits)
             except Exception as exc:  # noqa: BLE001 - one unreadable path never stops the batch

@@ -24,7 +24,7 @@ def workers_context():
     return context
 
 
-def start_early(paths: list[str]) -> None:
+def start_early(paths: list) -> None:
     """Start the fork server now when the call names several paths, a directory or a
     glob (work a pool may be started for): it imports the parsers (about 0.5 s) while
     this process does the same and opens the database, not after. Starting it again
@@ -32,7 +32,8 @@ def start_early(paths: list[str]) -> None:
 
     >>> start_early(["one-file.txt"])  # one file is read in this process: nothing starts
     """
-    if not (len(paths) > 1 or any(any(c in p for c in "*?[") or os.path.isdir(p) for p in paths)):
+    named = [p for p in paths if isinstance(p, str)]  # a Named copy is one file
+    if not (len(paths) > 1 or any(any(c in p for c in "*?[") or os.path.isdir(p) for p in named)):
         return
     context = workers_context()
     if context.get_start_method() == "forkserver":
