@@ -107,9 +107,43 @@ def test_databases_made_apart_union_into_the_one_made_together(tmp_path, referen
             continue
         columns = ", ".join(f"{c} AS {c}" for c in fx.open(tmp_path / "0.duckdb").sql(
             f"SELECT {_columns(table)} FROM {table} LIMIT 0").columns)
-        key = "DISTINCT " if table in ("stacks", "frame_info", "goroutine_stacks") else ""  # shared: once per key
-        rows = con.sql(f"SELECT {key}{columns} FROM ({union}) ORDER BY ALL").fetchall()
+        key = "DISTINCT " if table in ("frame_info", "goroutine_stacks") else ""  # shared: once per key
+        if table == "stacks":  # at each depth the smallest frame (frames of other addresses: other builds)
+            columns = "stack_id, depth, min(frame_id)"
+        group = " GROUP BY stack_id, depth" if table == "stacks" else ""
+        rows = con.sql(f"SELECT {key}{columns} FROM ({union}){group} ORDER BY ALL").fetchall()
         assert rows == reference[table], table
+
+
+PROFILES = sorted((BUNDLE / "profiles").glob("checkout-*/cpu-*.pb.gz"))
+
+
+def test_a_stack_keeps_the_same_frames_whatever_was_read_first(tmp_path):
+    """Two builds' profiles give one stack id frames of other addresses; which the
+    stacks table keeps is a rule (at each depth the smallest frame_id), not the
+    order of reading, nor whether sources were loaded one by one or together."""
+    if len(PROFILES) < 4:
+        pytest.skip("no sample incident profiles")
+    variants = duckdb.connect()
+    for i, f in enumerate(PROFILES):  # each profile alone: the stacks it carries
+        with fx.open(tmp_path / f"p{i}.duckdb") as db:
+            db.ingest([f])
+            rows = db.sql("SELECT stack_id, depth, frame_id FROM stacks").to_arrow_table()
+        variants.register(f"p{i}", rows)
+    union = " UNION ".join(f"SELECT * FROM p{i}" for i in range(len(PROFILES)))
+    [(clashes,)] = variants.sql(f"SELECT count(DISTINCT stack_id) FROM (SELECT stack_id, depth FROM ({union}) "
+                                "GROUP BY ALL HAVING count(DISTINCT frame_id) > 1)").fetchall()
+    assert clashes  # else this test could not fail
+    expected = variants.sql(f"SELECT stack_id, depth, min(frame_id) FROM ({union}) GROUP BY ALL ORDER BY ALL").fetchall()
+    for name, files, jobs in (("forward", PROFILES, 1), ("reverse", PROFILES[::-1], 1),
+                              ("together", PROFILES[::-1], 2)):
+        with fx.open(tmp_path / f"{name}.duckdb") as db:
+            if name == "together":
+                db.ingest(files, jobs=jobs)  # small sources loaded in one transaction (spool.gathered)
+            else:
+                for f in files:
+                    db.ingest([f])
+            assert db.sql("SELECT * FROM stacks ORDER BY ALL").fetchall() == expected, name
 
 
 def test_a_schema_10_database_is_migrated_to_derived_ids(tmp_path, reference):

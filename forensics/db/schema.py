@@ -282,7 +282,7 @@ TABLES: dict[str, Table] = {
         ),
         _t(
             "stacks",
-            "Stacks of profile samples, stored once per distinct stack: one row per frame, depth 0 the leaf, inlined calls expanded. Read them through the `stack_frames` view.",
+            "Stacks of profile samples, stored once per distinct stack: one row per frame, depth 0 the leaf, inlined calls expanded. Read them through the `stack_frames` view. A stack seen in several builds (frames at other addresses) keeps at each depth the smallest frame_id, whatever was read first.",
             """
             stack_id BIGINT Hash of the stack's (function, file, line) sequence, address when unsymbolized: equal stacks in any profile or goroutine dump share it.
             depth INTEGER 0 = leaf.

@@ -204,7 +204,8 @@ def gathered(spooled: list[Spooled | None], source_ids: list[int], local: list[s
     parser numbers from 0 within its source (the columns `local`) moved to its
     source's id plus that number (:mod:`forensics.db.ids`). A table shared by
     all sources (`shared`: table -> key) keeps each key's rows from the first
-    source that has it, as loading them one by one would. Whole columns at a
+    source that has it, as loading them one by one would; a stack, at each
+    depth, the smallest frame_id of any source. Whole columns at a
     time: a batch of thousands of small sources costs a few Arrow calls per
     table, not per source.
 
@@ -231,8 +232,11 @@ def gathered(spooled: list[Spooled | None], source_ids: list[int], local: list[s
             if col in t.column_names:
                 moved = pc.add(t[col], pa.array(ids[owner[table]], t[col].type))
                 tables[table] = t.set_column(t.schema.get_field_index(col), col, moved)
+    if "stacks" in tables and "stacks" in (shared or {}):  # at each depth the smallest frame (Store._insert)
+        t = tables["stacks"].group_by(["stack_id", "depth"], use_threads=False).aggregate([("frame_id", "min")])
+        tables["stacks"] = pa.table([t["stack_id"], t["depth"], t["frame_id_min"]], schema=tables["stacks"].schema)
     for table, key in (shared or {}).items():
-        if table in tables and tables[table].num_rows:
+        if table in tables and tables[table].num_rows and table != "stacks":
             keys = tables[table][key].to_numpy(zero_copy_only=False)
             _, first, where = np.unique(keys, return_index=True, return_inverse=True)
             keep = owner[table] == owner[table][first][where.reshape(-1)]

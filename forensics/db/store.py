@@ -37,6 +37,11 @@ if TYPE_CHECKING:  # pyarrow is imported where sources are written: a query need
 
 # Tables whose rows are shared by all sources and stored once per key.
 _SHARED_KEYS = {"stacks": "stack_id", "frame_info": "frame_id"}
+# A stack id hashes its frames' functions, files and lines, not their addresses: two
+# builds give one stack frames of other addresses (other frame_ids). Which a stack keeps
+# must not depend on what was read first (nor on which machine of a Spark job read what):
+# at each depth it keeps the smallest frame_id, wherever it came from. frame_info's rows
+# of one frame_id are equal (the id hashes them).
 CHECKPOINT_ROWS = 1_000_000  # rows loaded since the last checkpoint that make the store checkpoint (capped)
 INGEST_MEMORY = "160MB"  # DuckDB's memory while loading a source (it spills to disk beyond)
 
@@ -447,6 +452,8 @@ class Store:
         all this source's, which has each key once)."""
         if table == "frames":
             return self._insert_frames(rows, bases)
+        if table == "stacks" and table not in own and hasattr(rows, "read_all"):
+            rows = rows.read_all()  # read twice (a chunk's stacks: bounded by the spool's chunk size)
         self.con.register("_fx_rows", rows)
         try:
             names = {c.name for c in TABLES[table].columns}
@@ -460,6 +467,10 @@ class Store:
             if table in _SHARED_KEYS and table not in own:
                 key = _SHARED_KEYS[table]
                 where = f" WHERE {key} NOT IN (SELECT {key} FROM {table})"
+                if table == "stacks":  # a stack stored already takes the smaller frame at each depth
+                    self.con.execute("UPDATE stacks SET frame_id = n.frame_id FROM _fx_rows n WHERE "
+                                     "stacks.stack_id = n.stack_id AND stacks.depth = n.depth "
+                                     "AND n.frame_id < stacks.frame_id")
             self.con.execute(f"INSERT INTO {table} BY NAME SELECT {columns} FROM _fx_rows{where}")
         finally:
             try:
