@@ -127,7 +127,8 @@ def _exposure(ev_: Evidence, service: str, version: str) -> float:
     if not inst.empty:
         mine = inst[(inst["service"] == service) & (inst["version"] == version)]
         if len(mine):
-            return float((mine["ended"] - mine["started"]).dt.total_seconds().clip(lower=1).sum())
+            # fsum: the same total in any row order (a dataset's rows come in another order)
+            return math.fsum((mine["ended"] - mine["started"]).dt.total_seconds().clip(lower=1))
     lo = hi = None
     for df in (ev_.log_counts, ev_.latencies, ev_.panics, ev_.goroutines, ev_.restarts):
         rows = rows_of(df, service, version)
@@ -161,7 +162,7 @@ def _items(ev_: Evidence, service: str, new: str, old: str, earlier: set[str], k
     if not pn.empty:
         history = ev_.panics[(ev_.panics["service"] == service) & ev_.panics["version"].isin(earlier)]
         seen = set(history["signature"])
-        e_hist = sum(_exposure(ev_, service, v) for v in earlier) or e_old
+        e_hist = math.fsum(_exposure(ev_, service, v) for v in earlier) or e_old  # a set: any order
         for sig, rows in pn.groupby("signature"):
             na, nb = len(rows), int((po["signature"] == sig).sum()) if not po.empty else 0
             is_new = sig not in seen
@@ -335,8 +336,8 @@ def _explained_by_calls(ev_: Evidence, service: str, new: str, old: str):
         return None
     best = None
     for callee in set(a["callee"]):
-        extra = a.loc[a["callee"] == callee, "callee_ms"].sum() / len(a) - \
-            b.loc[b["callee"] == callee, "callee_ms"].sum() / len(b)
+        extra = math.fsum(a.loc[a["callee"] == callee, "callee_ms"]) / len(a) - \
+            math.fsum(b.loc[b["callee"] == callee, "callee_ms"]) / len(b)
         if extra >= 0.5 * added and (best is None or extra > best[1]):
             best = (callee, extra, added)
     return best
