@@ -51,6 +51,7 @@ from .cli_params import (
 from .cli_rows import Rows, print_frame, rounded, safe
 from .cli_ingest import EXIT_OK, EXIT_PROBLEMS, ingest
 from .cli_profiles import diff, top
+from .cli_spark import spark_ingest
 from .text import md_cell, printable, terminal_safe
 
 EXIT_USAGE = 2
@@ -80,6 +81,7 @@ def _terminated(signum, frame) -> None:
 main.add_command(ingest)
 main.add_command(top)
 main.add_command(diff)
+main.add_command(spark_ingest)
 
 
 @main.command("panic-signatures")

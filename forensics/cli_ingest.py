@@ -103,6 +103,13 @@ def ingest(paths, db, as_format, service, version, ts, jobs, quiet, strict, forc
             raise click.ClickException(str(exc)) from exc
         finally:
             incident.close()
+    sys.exit(report(summary, quiet, strict))
+
+
+def report(summary, quiet: bool, strict: bool) -> int:
+    """Print an ingest's summary line and its problems; the exit status."""
+    from rich.console import Console
+
     out = Console(highlight=False, soft_wrap=True)
     out.print(safe(summary))
     for r in summary.results:
@@ -114,7 +121,7 @@ def ingest(paths, db, as_format, service, version, ts, jobs, quiet, strict, forc
         out.print(f"  {len(skipped)} file{'s' * (len(skipped) > 1)} held nothing to read, e.g. "
                   f"{safe(example.path)}: {safe(example.error)}")
     failed = any(r.status == "failed" for r in summary.results)
-    sys.exit(EXIT_PROBLEMS if failed or (strict and summary.problems) else EXIT_OK)
+    return EXIT_PROBLEMS if failed or (strict and summary.problems) else EXIT_OK
 
 
 def _no_database(exc: Exception) -> None:

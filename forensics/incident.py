@@ -306,6 +306,28 @@ class Incident:
             return _report.write(data, path, format, embed_figures)
         return _report.render(data, format or "html", embed=True)
 
+    @staticmethod
+    def spark_ingest(paths: str | list[str], out: str, spark=None, master: str = "local[*]",
+                     service: str | None = None, version: str | None = None, ts: datetime | str | None = None,
+                     limits: Limits | None = None, force: bool = False):
+        """Ingest files, directories or globs at any Hadoop URL with Apache Spark
+        into the Parquet dataset `out` (created, or added to: only new artefacts
+        are read; replaced with `force`), which ``fx.open(out)`` opens. `spark`:
+        a SparkSession, else one is started on `master`. Returns what was done
+        (``.summary``, as :meth:`ingest` returns it, and ``.manifest``). Needs
+        the spark extra (``pip install 'forensics[spark]'``) and Java 17.
+        """
+        from .ingest.spark import session, spark_ingest
+
+        own = spark is None
+        spark = session(master) if own else spark
+        try:
+            return spark_ingest(spark, [paths] if isinstance(paths, str) else list(paths), str(out),
+                                service=service, version=version, ts=naive_utc(ts), limits=limits, force=force)
+        finally:
+            if own:
+                spark.stop()
+
     def export(self, out: str | Path, force: bool = False) -> dict:
         """Write this incident as a Parquet dataset at directory `out` (a
         subdirectory per table, Hive-partitioned by service and date where a

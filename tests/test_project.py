@@ -10,13 +10,15 @@ from conftest import ROOT
 
 # conda-forge names that differ from PyPI's.
 CONDA_NAMES = {"duckdb": "python-duckdb"}
+# What conda brings that pip cannot: the Java Spark runs on (the spark extra).
+CONDA_ONLY = {"openjdk": ">=17"}
 
 
 def pyproject_deps() -> dict[str, str]:
-    """name -> version spec, for dependencies and the test extra."""
+    """name -> version spec, for dependencies and the test and spark extras."""
     text = (ROOT / "pyproject.toml").read_text()
     deps = {}
-    for block in re.findall(r"(?:dependencies|test) = \[(.*?)\]", text, re.S):
+    for block in re.findall(r"(?:dependencies|test|spark) = \[(.*?)\]", text, re.S):
         for item in re.findall(r'"([^"]+)"', block):
             name, spec = re.match(r"([A-Za-z0-9_.-]+)(.*)", item).groups()
             deps[name.lower()] = spec
@@ -35,7 +37,7 @@ def environment_deps() -> dict[str, str]:
 def test_environment_matches_pyproject():
     py = pyproject_deps()
     env = environment_deps()
-    expected = {CONDA_NAMES.get(name, name): spec for name, spec in py.items()}
+    expected = {CONDA_NAMES.get(name, name): spec for name, spec in py.items()} | CONDA_ONLY
     assert env == expected
 
 
