@@ -50,18 +50,25 @@ def table_messages(store: "Store", seeded: set[int]) -> Iterator[tuple[str, byte
                 yield table, sink.getvalue().to_pybytes()
 
 
-def seed(store: Store, known: list[tuple]) -> None:
-    """Give an executor's store the dataset's sources (identity, status, reader):
-    what it holds already is a duplicate, what failed is read again."""
+KNOWN = ("source_id", "path", "sha256", "origin", "status", "reader_version")  # what a re-run needs of a source
+
+
+def seed(store: "Store", known: list[tuple]) -> None:
+    """Give an executor's store the dataset's sources (KNOWN: identity, status,
+    reader): what it holds already is a duplicate, what failed is read again."""
+    import pyarrow as pa
+
     if known:
-        store.con.executemany("INSERT INTO sources (source_id, path, sha256, origin, status, reader_version) "
-                              "VALUES (?, ?, ?, ?, ?, ?)", known)
+        schema = pa.schema([(c.name, arrow_type(c.type)) for c in TABLES["sources"].columns if c.name in KNOWN])
+        rows = pa.Table.from_pylist([dict(zip(KNOWN, k)) for k in known], schema=schema)
+        store.con.register("_fx_known", rows)
+        store.con.execute("INSERT INTO sources BY NAME SELECT * FROM _fx_known")
+        store.con.unregister("_fx_known")
 
 
 def known_sources(spark: "SparkSession", out: str) -> list[tuple]:
-    rows = stored(spark, out, "sources").select(
-        "source_id", "path", "sha256", "origin", "status", "reader_version").collect()
-    return [tuple(r) for r in rows]
+    """The KNOWN columns of the sources of the dataset at `out`."""
+    return [tuple(r) for r in stored(spark, out, "sources").select(*KNOWN).collect()]
 
 
 def _owned(table: str, seeded: set[int]) -> str:
@@ -82,6 +89,9 @@ def _owned(table: str, seeded: set[int]) -> str:
 
 
 def ipc_schema(table: str):
+    """The Arrow schema of a table's messages as Spark takes them: UBIGINT as
+    DECIMAL(20,0) (Spark has no unsigned type, and reads Parquet's UINT64 so),
+    and, but for a shared table, the owning source and the partition."""
     import pyarrow as pa
 
     fields = []
@@ -121,7 +131,7 @@ def _decode(batches: Iterator, table: str) -> Iterator:
 
 
 def table_frame(spark: "SparkSession", parts, table: str, winners: dict[int, tuple[int, str]],
-           old: "DataFrame | None" = None) -> "DataFrame":
+                old: "DataFrame | None" = None) -> "DataFrame":
     """The table's rows from every partition: an artefact's from its winning
     partition only; a shared table's once per key; and the `old` rows (the
     dataset's, when adding to it)."""

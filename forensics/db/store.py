@@ -66,6 +66,7 @@ class SourceResult:
     error: str | None = None
     rows: dict[str, int] = field(default_factory=dict)
     bytes: int = 0
+    duplicate_of: int | None = None  # a duplicate's: the source_id of the artefact it repeats
 
 
 @dataclass

@@ -275,9 +275,9 @@ def ingest(
         decision = again(sha, where, source)
         if source.small:
             source.release()  # its bytes are in memory: an archive member leaves the temp disk now
-        if isinstance(decision, str):  # its source_id: the artefact it repeats
-            return SourceResult(source.name, "duplicate", source_id=artefact_id(sha, where.key), error=decision,
-                                bytes=source.size)
+        if isinstance(decision, str):
+            return SourceResult(source.name, "duplicate", error=decision, bytes=source.size,
+                                duplicate_of=artefact_id(sha, where.key))
         _, replaces = decision
         seen[(sha, where.key)] = source.name
         if source.error:  # a damaged archive: its row says what was lost

@@ -102,7 +102,8 @@ def spark_ingest(spark: "SparkSession", paths: list[str], out: str, service: str
     existing = existing and not force
     if fs.exists(out) and not existing and not replace and fs.listed(out):
         raise StoreError(f"{out} exists and is not a forensics dataset: choose a new directory")
-    known = sd.known_sources(spark, out) if existing else []
+    # What the dataset holds, sent to each executor once (not with every task)
+    known = spark.sparkContext.broadcast(sd.known_sources(spark, out) if existing else [])
     found, missing, unseen = fs.expand(paths)
     job = functools.partial(_executor, service=service, version=version, ts=ts, limits=limits or Limits(),
                             known=known)
@@ -157,13 +158,14 @@ def spark_ingest(spark: "SparkSession", paths: list[str], out: str, service: str
 
 def _result_row(r: SourceResult, part: int, seq: int, replaces: int | None) -> dict:
     return {"path": r.path, "status": r.status, "kind": r.kind, "source_id": r.source_id, "error": r.error,
-            "rows": r.rows, "bytes": r.bytes, "part": part, "seq": seq, "replaces": replaces}
+            "rows": r.rows, "bytes": r.bytes, "part": part, "seq": seq, "replaces": replaces,
+            "duplicate_of": r.duplicate_of}
 
 
-def _executor(part: int, rows: Iterator, service, version, ts, limits: Limits, known: list[tuple],
+def _executor(part: int, rows: Iterator, service, version, ts, limits: Limits, known,
               extra: list[str] = ()) -> Iterator:
     """One partition of files, each written to a temporary file and read under
-    its URL (:func:`_messages`)."""
+    its URL (:func:`_messages`); `known`: the dataset's sources, broadcast."""
     from ..lazy import arrow_without_pandas
 
     arrow_without_pandas()
@@ -182,7 +184,7 @@ def _executor(part: int, rows: Iterator, service, version, ts, limits: Limits, k
             name = row.path[len("file:"):] if row.path.startswith("file:/") else row.path
             named.append(Named(name, str(local), mtime))
         named.sort(key=lambda n: walk_order(n.name))
-        yield from _messages([*extra, *named], part, service, version, ts, limits, known)
+        yield from _messages([*extra, *named], part, service, version, ts, limits, known.value)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -249,8 +251,9 @@ def _winners(results: list[dict]) -> dict[int, tuple[int, str]]:
 
 
 def _result(r: dict, winners: dict[int, tuple[int, str]]) -> SourceResult:
-    part, path = winners.get(r["source_id"], (r["part"], r["path"]))
-    if r["source_id"] in winners and (r["status"] == "duplicate" or part != r["part"]):
-        return SourceResult(r["path"], "duplicate", source_id=r["source_id"],
-                            error=f"same content and origin as {path}", bytes=r["bytes"])
+    artefact = r["duplicate_of"] if r["status"] == "duplicate" else r["source_id"]
+    part, path = winners.get(artefact, (r["part"], r["path"]))
+    if artefact in winners and (r["status"] == "duplicate" or part != r["part"]):
+        return SourceResult(r["path"], "duplicate", error=f"same content and origin as {path}", bytes=r["bytes"],
+                            duplicate_of=artefact)
     return SourceResult(r["path"], r["status"], r["kind"], r["source_id"], r["error"], r["rows"], r["bytes"])
