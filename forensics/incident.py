@@ -313,12 +313,16 @@ class Incident:
         """Ingest files, directories or globs at any Hadoop URL with Apache Spark
         into the Parquet dataset `out` (created, or added to: only new artefacts
         are read; replaced with `force`), which ``fx.open(out)`` opens. `spark`:
-        a SparkSession, else one is started on `master`. Returns what was done
-        (``.summary``, as :meth:`ingest` returns it, and ``.manifest``). Needs
-        the spark extra (``pip install 'forensics[spark]'``) and Java 17.
+        a SparkSession, else the active one (a notebook's), else one started on
+        `master` and stopped when done. Returns what was done (``.summary``, as
+        :meth:`ingest` returns it, and ``.manifest``). Needs the spark extra
+        (``pip install 'forensics[spark]'``) and Java 17.
         """
+        from pyspark.sql import SparkSession
+
         from .ingest.spark import session, spark_ingest
 
+        spark = spark or SparkSession.getActiveSession()
         own = spark is None
         spark = session(master) if own else spark
         try:

@@ -150,16 +150,21 @@ def test_a_second_run_over_grown_input_reads_only_the_new_artefacts(spark, damag
         "SELECT count(*) FROM sources").fetchall()[0][0]
 
 
-def test_the_cli_writes_a_dataset_and_says_what_it_read(tmp_path):
+def test_the_cli_writes_a_dataset_and_says_what_it_read(spark, tmp_path):
+    """In this process (the module's Spark session is the active one, which the
+    command uses and leaves running); the reading commands in a new one."""
+    from click.testing import CliRunner
+
+    from forensics.cli import main
+
     out = tmp_path / "ds"
-    run = subprocess.run([*FORENSICS, "spark-ingest", "--master", "local[2]", "--out", str(out),
-                          str(CRASHES[0]), str(tmp_path / "missing.txt")],
-                         capture_output=True, text=True, timeout=300)
-    assert run.returncode == 1, run.stderr  # a path that names nothing is a failed source, as in ingest
-    lines = run.stdout.splitlines()
+    run = CliRunner().invoke(main, ["spark-ingest", "--master", "local[2]", "--out", str(out), str(CRASHES[0]),
+                                    str(tmp_path / "missing.txt")])
+    assert run.exit_code == 1, run.output  # a path that names nothing is a failed source, as in ingest
+    lines = run.output.splitlines()
     assert lines[0].startswith("2 files") and "1 ok" in lines[0] and "1 failed" in lines[0]
-    assert "no such file or directory" in run.stdout and lines[-1] == f"dataset: {out}"
-    assert dataset.is_dataset(out)
+    assert "no such file or directory" in run.output and lines[-1] == f"dataset: {out}"
+    assert dataset.is_dataset(out) and not spark.sparkContext._jsc.sc().isStopped()
     local = tmp_path / "local.duckdb"
     subprocess.run([*FORENSICS, "ingest", "--db", str(local), str(CRASHES[0])], check=True, capture_output=True)
     signatures = [subprocess.run([*FORENSICS, "panic-signatures", "--db", str(db), "--format", "json"],

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Iterator
 
@@ -31,7 +30,7 @@ if TYPE_CHECKING:
 # smallest frame_id; the rows of one frame or goroutine stack are equal.
 SHARED = {"stacks": ("stack_id", "depth"), "frame_info": ("frame_id",), "goroutine_stacks": ("frames_id", "depth")}
 BATCH_ROWS = 65_536  # rows of one Arrow IPC message sent back by an executor
-WRITERS = 4  # tables written at once
+WRITERS = 4  # tables written at once (each a job: a few keep the cores busy)
 OWNER, PART = "_fx_owner", "_fx_part"  # the source owning a row; the partition that read it
 
 
@@ -175,19 +174,25 @@ def write_table(frame: "DataFrame", where: str, table: str, mode: str = "overwri
 
 
 def manifest(spark: "SparkSession", root: str) -> dict:
+    """The manifest of the dataset written at `root` (rows counted from its files)."""
     from pyspark.sql import functions as F
 
-    def count(name: str) -> int:  # footers only; a table of no rows may have no file
-        return stored(spark, root, name).count()
-
-    with ThreadPoolExecutor(WRITERS) as pool:
-        counts = dict(zip(dataset.tables(), pool.map(count, dataset.tables())))
+    # One job for all: each table's rows (footers only; a table of no rows may have no
+    # file) and the sources by status, as (table, status) groups.
+    frames = [stored(spark, root, name).select(F.lit(name).alias("t"), (
+        F.col("status") if name == "sources" else F.lit(None).cast("string")).alias("status"))
+        for name in dataset.tables()]
+    groups = functools.reduce(lambda a, b: a.unionByName(b), frames).groupBy("t", "status").count().collect()
+    counts = {name: 0 for name in dataset.tables()}
+    statuses: dict[str, int] = {}
+    for g in groups:
+        counts[g["t"]] += g["count"]
+        if g["t"] == "sources":
+            statuses[g["status"]] = g["count"]
     entries = {}
     for name in dataset.tables():
         part = dataset.PARTITIONS.get(name)
         entries[name] = {"rows": counts[name], "partitioned_by": [part[0], "date"] if part else []}
-    statuses = {r["status"]: r["n"] for r in stored(spark, root, "sources").groupBy("status")
-                .agg(F.count("*").alias("n")).collect()}
     return {"format": dataset.FORMAT, "schema_version": SCHEMA_VERSION,
             "written_by": f"forensics {_version()} spark-ingest (Spark {spark.version})",
             "written_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),

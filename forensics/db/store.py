@@ -35,13 +35,13 @@ if TYPE_CHECKING:  # pyarrow is imported where sources are written: a query need
 
     from .spool import Spooled
 
-# Tables whose rows are shared by all sources and stored once per key.
+# Tables whose rows are shared by all sources and stored once per key. A stack id hashes
+# its frames' functions, files and lines, not their addresses: two builds give one stack
+# frames of other addresses (other frame_ids). Which a stack keeps must not depend on what
+# was read first (nor on which machine of a Spark job read what): at each depth it keeps
+# the smallest frame_id, wherever it came from. frame_info's rows of one frame_id are
+# equal (the id hashes them).
 _SHARED_KEYS = {"stacks": "stack_id", "frame_info": "frame_id"}
-# A stack id hashes its frames' functions, files and lines, not their addresses: two
-# builds give one stack frames of other addresses (other frame_ids). Which a stack keeps
-# must not depend on what was read first (nor on which machine of a Spark job read what):
-# at each depth it keeps the smallest frame_id, wherever it came from. frame_info's rows
-# of one frame_id are equal (the id hashes them).
 CHECKPOINT_ROWS = 1_000_000  # rows loaded since the last checkpoint that make the store checkpoint (capped)
 INGEST_MEMORY = "160MB"  # DuckDB's memory while loading a source (it spills to disk beyond)
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 import bz2
 import gzip
 import hashlib
-import math
 import io
 import lzma
+import math
 import os
 import zlib
 from dataclasses import dataclass, field
@@ -228,9 +228,5 @@ def file_time(ts: float | None) -> datetime | None:
         return None
     try:
         return from_seconds(math.floor(ts * 1000) / 1000)
-    except (OverflowError, OSError, ValueError):
-        return None
-    try:
-        return from_seconds(ts)
     except (OverflowError, OSError, ValueError):
         return None

@@ -114,10 +114,11 @@ def spark_ingest(spark: "SparkSession", paths: list[str], out: str, service: str
     if missing or unseen:  # read here (as partition -1), as one machine reads them
         here = spark.createDataFrame(list(_read_here(fs, missing, unseen, job)), MESSAGES)
         parts = here if parts is None else parts.unionByName(here)
-    results = []
+    results, present = [], set()
     if parts is not None:
         parts = parts.persist()
         results = [json.loads(r.ipc) for r in parts.filter(f"table = '{RESULTS}'").collect()]
+        present = {r.table for r in parts.select("table").distinct().collect()}  # tables with rows
     winners = _winners(results)
     staging = fs.staging(out, existing)
     try:
@@ -131,7 +132,8 @@ def spark_ingest(spark: "SparkSession", paths: list[str], out: str, service: str
             old = sd.stored(spark, out, table) if existing and table in rewritten else None
             if old is not None and table not in sd.SHARED:
                 old = old.filter(~old["source_id"].isin(replaced))
-            sd.write_table(sd.table_frame(spark, parts, table, winners, old), fs.join(staging, table), table)
+            frame = sd.table_frame(spark, parts if table in present else None, table, winners, old)
+            sd.write_table(frame, fs.join(staging, table), table)
 
         # Each table is its own Spark job: a few at once keep the cores busy between a job's stages.
         with ThreadPoolExecutor(sd.WRITERS) as pool:
