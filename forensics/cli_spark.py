@@ -6,10 +6,9 @@ import sys
 import click
 
 from .cli_ingest import report
-from .cli_params import byte_size
+from .cli_params import byte_size, iso_time
 from .ingest.files import Limits
 from .text import terminal_safe
-from .times import naive_utc
 
 
 @click.command("spark-ingest")
@@ -20,7 +19,8 @@ from .times import naive_utc
               help="Spark master: local[N], spark://host:7077, yarn, k8s://...")
 @click.option("--service", help="Service the evidence comes from.")
 @click.option("--version", "version", help="Version of the service that produced it.")
-@click.option("--ts", help="Time of the evidence (ISO 8601, UTC if no zone); default: from log lines, else file mtime.")
+@click.option("--ts", callback=iso_time,
+              help="Time of the evidence (ISO 8601, UTC if no zone); default: from log lines, else file mtime.")
 @click.option("--force", is_flag=True, help="Replace the dataset at --out instead of adding to it.")
 @click.option("--quiet", "-q", is_flag=True, help="Only the summary line and problems.")
 @click.option("--strict", is_flag=True, help="Exit 1 when a file was read only in part, not only when one failed.")
@@ -39,15 +39,9 @@ def spark_ingest(paths, out, master, service, version, ts, force, quiet, strict,
     """
     import forensics as fx
 
-    when = None
-    if ts:
-        try:
-            when = naive_utc(ts)
-        except ValueError as exc:
-            raise click.BadParameter(f"not an ISO 8601 time: {ts!r}", param_hint="--ts") from exc
     limits = Limits(max_source_bytes=max_source_size, max_extract_bytes=max_extract_size)
     try:
-        done = fx.Incident.spark_ingest(list(paths), out, master=master, service=service, version=version, ts=when,
+        done = fx.Incident.spark_ingest(list(paths), out, master=master, service=service, version=version, ts=ts,
                                         limits=limits, force=force)
     except ImportError as exc:
         raise click.ClickException(f"spark-ingest needs PySpark: pip install 'forensics[spark]' ({exc})") from exc
