@@ -153,6 +153,30 @@ def test_a_second_run_over_grown_input_reads_only_the_new_artefacts(spark, damag
         "SELECT count(*) FROM sources").fetchall()[0][0]
 
 
+def test_a_re_run_keeps_what_older_readers_read_and_force_replaces_it(spark, tmp_path):
+    """A dataset's rows cannot be replaced in place (ingest replaces a reading by older
+    readers): a re-run keeps them, and force writes the dataset anew."""
+    import duckdb
+
+    out = tmp_path / "out"
+    spark_ingest(spark, [str(CRASHES[0])], str(out))
+    before = {t: rows(fx.open(out), t) for t in ("sources", "dumps", "goroutines")}
+    (sources,) = (out / "sources").glob("*.parquet")
+    con = duckdb.connect()  # as if an older forensics had read it
+    con.execute(f"COPY (SELECT * REPLACE (reader_version - 1 AS reader_version) FROM '{sources}') "
+                f"TO '{tmp_path / 'old.parquet'}' (FORMAT parquet)")
+    shutil.move(tmp_path / "old.parquet", sources)
+    (sources.parent / f".{sources.name}.crc").unlink()  # Hadoop's checksum of the file as Spark wrote it
+    again = spark_ingest(spark, [str(CRASHES[0])], str(out))
+    assert [r.status for r in again.summary.results] == ["duplicate"]
+    with fx.open(out) as db:
+        assert rows(db, "dumps") == before["dumps"] and rows(db, "goroutines") == before["goroutines"]
+    forced = spark_ingest(spark, [str(CRASHES[0])], str(out), force=True)
+    assert [r.status for r in forced.summary.results] == ["ok"]
+    with fx.open(out) as db:
+        assert {t: rows(db, t) for t in before} == before
+
+
 def test_the_cli_writes_a_dataset_and_says_what_it_read(spark, tmp_path):
     """In this process (the module's Spark session is the active one, which the
     command uses and leaves running); the reading commands in a new one."""
