@@ -163,11 +163,13 @@ def stored(spark: "SparkSession", out: str, table: str) -> "DataFrame":
 
 
 def write_table(frame: "DataFrame", where: str, table: str, mode: str = "overwrite") -> None:
+    """Spark's Parquet writer, a file a task (no task of one table's rows: a big
+    table is decoded and written by every core), partitioned as :mod:`.dataset`."""
     from pyspark.sql import functions as F
 
     part = dataset.PARTITIONS.get(table)
     if part is None:
-        frame.coalesce(1).write.mode(mode).option("compression", "zstd").parquet(where)
+        frame.write.mode(mode).option("compression", "zstd").parquet(where)
         return
     service, ts = part
     (frame.withColumn("date", F.to_date(F.col(ts))).write.mode(mode).option("compression", "zstd")
