@@ -32,8 +32,8 @@ import shutil
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
@@ -42,6 +42,7 @@ from ..db import spark_dataset as sd
 from ..db.store import SourceResult, Store
 from ..errors import StoreError
 from ..parsers import READER_VERSION
+from ..times import from_ns
 from .pipeline import IngestSummary, ingest
 from .sources import Limits, Named
 
@@ -165,14 +166,18 @@ OPEN_COST = 512 << 10
 
 
 def _files(spark: "SparkSession", found: list[str]):
-    """binaryFile's rows (path, modificationTime, content) as an RDD, its tasks
-    planned with OPEN_COST (the session's setting is put back)."""
+    """binaryFile's rows (path, mtime_ms: epoch milliseconds, content) as an RDD,
+    its tasks planned with OPEN_COST (the session's setting is put back). The time
+    goes as a number: a TIMESTAMP reaches Python as a naive datetime in the
+    worker's local time zone, which is not UTC everywhere."""
+    from pyspark.sql import functions as F
+
     key = "spark.sql.files.openCostInBytes"
     before = spark.conf.get(key, None)
     spark.conf.set(key, str(OPEN_COST))
     try:
         files = spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(found)
-        return files.select("path", "modificationTime", "content").rdd
+        return files.select("path", F.unix_millis("modificationTime").alias("mtime_ms"), "content").rdd
     finally:
         if before is None:
             spark.conf.unset(key)
@@ -181,9 +186,8 @@ def _files(spark: "SparkSession", found: list[str]):
 
 
 def _result_row(r: SourceResult, part: int, seq: int, replaces: int | None) -> dict:
-    return {"path": r.path, "status": r.status, "kind": r.kind, "source_id": r.source_id, "error": r.error,
-            "rows": r.rows, "bytes": r.bytes, "part": part, "seq": seq, "replaces": replaces,
-            "duplicate_of": r.duplicate_of}
+    """A source's result as the driver gets it: where it was read, and what it replaces."""
+    return asdict(r) | {"part": part, "seq": seq, "replaces": replaces}
 
 
 def _executor(part: int, rows: Iterator, service, version, ts, limits: Limits, known,
@@ -200,13 +204,11 @@ def _executor(part: int, rows: Iterator, service, version, ts, limits: Limits, k
             local = tmp / f"{i:06d}" / (os.path.basename(row.path.rstrip("/")) or "file")
             local.parent.mkdir()
             local.write_bytes(row.content)
-            mtime = row.modificationTime
-            mtime = mtime.astimezone(timezone.utc).replace(tzinfo=None) if mtime.tzinfo else mtime
-            ns = round((mtime - datetime(1970, 1, 1)).total_seconds() * 1000) * 1_000_000
+            ns = row.mtime_ms * 1_000_000
             os.utime(local, ns=(ns, ns))  # the copy has the original's time wherever it is read
             # a local file keeps the path `forensics ingest` would give it
             name = row.path[len("file:"):] if row.path.startswith("file:/") else row.path
-            named.append(Named(name, str(local), mtime))
+            named.append(Named(name, str(local), from_ns(ns)))
         named.sort(key=lambda n: walk_order(n.name))
         yield from _messages([*extra, *named], part, service, version, ts, limits, known.value)
     finally:
@@ -226,8 +228,7 @@ def _read_here(fs: "sd.FileSystem", missing: list[str], unseen: list[tuple[str, 
             with open(local, "rb") as f:
                 content = f.read()
             os.remove(local)
-            rows.append(Row(path=url, modificationTime=datetime.fromtimestamp(ms / 1000, timezone.utc),
-                            content=content))
+            rows.append(Row(path=url, mtime_ms=ms, content=content))
         yield from job(-1, iter(rows), extra=missing)
 
 
@@ -283,4 +284,4 @@ def _result(r: dict, winners: dict[int, tuple[int, str]]) -> SourceResult:
     if artefact in winners and (r["status"] == "duplicate" or part != r["part"]):
         return SourceResult(r["path"], "duplicate", error=f"same content and origin as {path}", bytes=r["bytes"],
                             duplicate_of=artefact)
-    return SourceResult(r["path"], r["status"], r["kind"], r["source_id"], r["error"], r["rows"], r["bytes"])
+    return SourceResult(**{f.name: r[f.name] for f in fields(SourceResult)})
