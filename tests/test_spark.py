@@ -29,10 +29,22 @@ FORENSICS = [sys.executable, "-m", "forensics.cli"]
 
 @pytest.fixture(scope="module")
 def spark():
+    """local[2], its Python workers in a local time zone that is not UTC (a timestamp
+    reaches them as local time: every time stored must still be UTC)."""
+    import time
+
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "America/New_York"
+    time.tzset()
     s = session("local[2]")
     s.sparkContext.setLogLevel("ERROR")
     yield s
     s.stop()
+    if before is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = before
+    time.tzset()
 
 
 def rows(db, table: str) -> list:
