@@ -319,14 +319,11 @@ class FileSystem:
                 self.delete(self.join(out, table))
                 self.rename(src, self.join(out, table))
                 continue
-            it = fs.listFiles(self._path(src), True)
-            while it.hasNext():
-                status = it.next()
-                path = status.getPath().toString()
-                if not path.endswith(".parquet"):
-                    continue
-                rel = path[path.index(src.rstrip("/").split("://")[-1]) + len(src.rstrip("/").split("://")[-1]):]
-                self.rename(path, self.join(out, table) + rel)
+            staged = fs.getFileStatus(self._path(src))
+            root = staged.getPath().toString().rstrip("/")
+            for url, _, _ in self._leaves(fs, staged):
+                if url.endswith(".parquet"):
+                    self.rename(url, self.join(out, table) + url[len(root):])
 
     def write_text(self, p: str, text: str) -> None:
         stream = self._fs(p).create(self._path(p), True)
